@@ -1,0 +1,115 @@
+// Package desired computes the desired state of an environment at a
+// revision: strata.yaml from that revision, the rendered overlay, the
+// placement of every object, and the manifests per cluster stamped with
+// strata's labels and annotations. render, plan and the reconciler share it.
+package desired
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/kustomize/api/resource"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/placement"
+	"github.com/strata-gitops/strata/internal/render"
+	"github.com/strata-gitops/strata/internal/source"
+)
+
+// Options tune Build.
+type Options struct {
+	Render render.Options
+	// Healthy is the set of reachable clusters; nil means all (rule 3).
+	Healthy map[string]bool
+}
+
+// DefaultOptions returns Build's defaults.
+func DefaultOptions() Options { return Options{Render: render.DefaultOptions()} }
+
+// State is the desired state of one environment at one revision.
+type State struct {
+	Environment string
+	// Revision labels the content (a commit, or a commit+worktree).
+	Revision  string
+	Config    *config.Config
+	Clusters  []config.Cluster
+	Resources []*resource.Resource
+	Placement *placement.Result
+}
+
+// LoadConfig reads strata.yaml from the snapshot.
+func LoadConfig(snap *source.Snapshot) (*config.Config, error) {
+	cfg, err := config.Load(snap.ReadFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", snap.RevisionLabel(), err)
+	}
+	return cfg, nil
+}
+
+// Build renders env of snap with cfg and places every object. On a
+// placement violation it returns the state (for reporting) and a
+// *placement.ViolationsError; callers must not apply such a state.
+func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) (*State, error) {
+	e, err := cfg.Environment(env)
+	if err != nil {
+		return nil, err
+	}
+	res, err := render.Overlay(snap, env, e.Path, opts.Render)
+	if err != nil {
+		return nil, err
+	}
+	objs := Objects(res)
+	result := placement.Place(placement.Input{
+		Environment: env, Tiers: cfg.Tiers, Clusters: e.Clusters, Healthy: opts.Healthy, Objects: objs,
+	})
+	s := &State{
+		Environment: env, Revision: snap.RevisionLabel(), Config: cfg, Clusters: e.Clusters,
+		Resources: res, Placement: result,
+	}
+	if err := result.Err(); err != nil {
+		return s, err
+	}
+	if err := s.stamp(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// stamp adds strata's labels and annotations to every placed object.
+func (s *State) stamp() error {
+	for _, d := range s.Placement.Decisions {
+		r := s.Resources[d.Index]
+		l := r.GetLabels()
+		l[labels.ManagedBy] = labels.ManagedByValue
+		l[labels.Environment] = s.Environment
+		if err := r.SetLabels(l); err != nil {
+			return fmt.Errorf("labeling %s: %w", d.Object, err)
+		}
+		a := r.GetAnnotations()
+		a[labels.Revision] = s.Revision
+		a[labels.Placement] = d.Reason
+		if err := r.SetAnnotations(a); err != nil {
+			return fmt.Errorf("annotating %s: %w", d.Object, err)
+		}
+	}
+	return nil
+}
+
+// ForCluster returns the stamped manifests for cluster, in render order.
+func (s *State) ForCluster(cluster string) []*resource.Resource {
+	ds := s.Placement.ForCluster(cluster)
+	out := make([]*resource.Resource, len(ds))
+	for i, d := range ds {
+		out[i] = s.Resources[d.Index]
+	}
+	return out
+}
+
+// ClusterNames returns the environment's clusters in strata.yaml order.
+func (s *State) ClusterNames() []string {
+	out := make([]string, len(s.Clusters))
+	for i, c := range s.Clusters {
+		out[i] = c.Name
+	}
+	return out
+}

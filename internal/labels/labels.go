@@ -1,0 +1,55 @@
+// Package labels defines every label key, annotation key, name and path that
+// strata shares between its code, its Helm chart and its tests. Nothing else
+// in the module spells these strings.
+package labels
+
+const (
+	// Prefix is the domain of every strata key.
+	Prefix = "strata.dev/"
+
+	// Sensitivity is the data classification label of objects and Namespaces.
+	Sensitivity = Prefix + "sensitivity"
+	// Tiers narrows an object to these tiers (comma-separated); they must be allowed.
+	Tiers = Prefix + "tiers"
+	// Clusters narrows an object to these clusters (comma-separated).
+	Clusters = Prefix + "clusters"
+	// Failover set to "true" lets an object move to the next allowed tier when
+	// the clusters of its tier are down.
+	Failover = Prefix + "failover"
+	// BreakGlass carries the reason for an audited emergency bypass.
+	BreakGlass = Prefix + "break-glass"
+
+	// ManagedBy is set to ManagedByValue on every object strata applies.
+	ManagedBy = Prefix + "managed-by"
+	// ManagedByValue is the value of ManagedBy.
+	ManagedByValue = "strata"
+	// Environment is the label naming the environment an applied object belongs to.
+	Environment = Prefix + "environment"
+	// Revision is the annotation with the commit an applied object comes from.
+	Revision = Prefix + "revision"
+	// Placement is the annotation with the one-line placement reason.
+	Placement = Prefix + "placement"
+
+	// FieldManager is the server-side apply field manager of strata.
+	FieldManager = "strata"
+	// SystemNamespace holds strata's inventories and cluster credentials.
+	SystemNamespace = "strata-system"
+	// InventoryPrefix prefixes the per-environment inventory ConfigMap name.
+	InventoryPrefix = "strata-inventory-"
+	// ClusterSecretPrefix prefixes the Secret holding a cluster's kubeconfig.
+	ClusterSecretPrefix = "strata-cluster-"
+
+	// WebhookPath is the admission webhook's validation path.
+	WebhookPath = "/validate"
+	// HookPath is the reconciler's signed push webhook path.
+	HookPath = "/hook"
+
+	// ApprovalsNotesRef is the git notes ref holding signed approvals.
+	ApprovalsNotesRef = "refs/notes/strata-approvals"
+)
+
+// InventoryName returns the name of the inventory ConfigMap of env.
+func InventoryName(env string) string { return InventoryPrefix + env }
+
+// ClusterSecretName returns the name of the Secret with cluster's kubeconfig.
+func ClusterSecretName(cluster string) string { return ClusterSecretPrefix + cluster }

@@ -1,0 +1,364 @@
+package placement
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// Place decides where every object of in goes. It never fails as a whole:
+// objects that cannot be placed come back as violations, all of them, and
+// are absent from the decisions.
+func Place(in Input) *Result {
+	p := &placer{in: in, res: &Result{Environment: in.Environment}}
+	p.indexNamespaces()
+	placed := make([]*Decision, len(in.Objects))
+	// Contents first: Namespaces and CRDs follow what was placed.
+	for i, o := range in.Objects {
+		if o.isNamespace() || o.isCRD() {
+			continue
+		}
+		placed[i] = p.placeObject(i, o)
+	}
+	for i, o := range in.Objects {
+		if o.isNamespace() || o.isCRD() {
+			placed[i] = p.placeFollower(i, o, placed)
+		}
+	}
+	for _, d := range placed {
+		if d != nil {
+			p.res.Decisions = append(p.res.Decisions, *d)
+		}
+	}
+	return p.res
+}
+
+type placer struct {
+	in  Input
+	res *Result
+	// floors maps a Namespace of the render to its label ("" if unlabeled);
+	// badFloor marks Namespaces whose label is not a known sensitivity.
+	floors   map[string]config.Sensitivity
+	badFloor map[string]string
+}
+
+func (p *placer) violate(i int, rule Rule, format string, args ...any) *Decision {
+	p.res.Violations = append(p.res.Violations, Violation{
+		Index: i, Object: p.in.Objects[i], Rule: rule, Message: fmt.Sprintf(format, args...),
+	})
+	return nil
+}
+
+func (p *placer) indexNamespaces() {
+	p.floors = map[string]config.Sensitivity{}
+	p.badFloor = map[string]string{}
+	for _, o := range p.in.Objects {
+		if !o.isNamespace() {
+			continue
+		}
+		v, ok := o.Labels[labels.Sensitivity]
+		if !ok {
+			p.floors[o.Name] = ""
+			continue
+		}
+		if s := config.Sensitivity(v); s.Valid() {
+			p.floors[o.Name] = s
+		} else {
+			p.badFloor[o.Name] = v
+		}
+	}
+}
+
+// sensitivity applies rule 1: the higher of the object's own label and its
+// Namespace's label. note says where the value came from, for the reason.
+func (p *placer) sensitivity(i int, o Object) (s config.Sensitivity, note string, ok bool) {
+	own, hasOwn := o.Labels[labels.Sensitivity]
+	if hasOwn && !config.Sensitivity(own).Valid() {
+		p.violate(i, RuleUnknownSensitivity, "label %s=%q is not a known sensitivity: use one of %s",
+			labels.Sensitivity, own, config.JoinSensitivities(config.Sensitivities))
+		return "", "", false
+	}
+	var floor config.Sensitivity
+	if !o.ClusterScoped && o.Namespace != "" {
+		if bad, isBad := p.badFloor[o.Namespace]; isBad {
+			p.violate(i, RuleUnknownSensitivity, "its Namespace %s has label %s=%q, not a known sensitivity: fix the Namespace's label (one of %s)",
+				o.Namespace, labels.Sensitivity, bad, config.JoinSensitivities(config.Sensitivities))
+			return "", "", false
+		}
+		floor = p.floors[o.Namespace]
+	}
+	switch {
+	case !hasOwn && floor == "":
+		switch {
+		case o.ClusterScoped:
+			p.violate(i, RuleUnlabeled, "cluster-scoped objects need their own %s label (no Namespace floor applies): add one of %s",
+				labels.Sensitivity, config.JoinSensitivities(config.Sensitivities))
+		default:
+			p.violate(i, RuleUnlabeled, "neither the object nor its Namespace %s has a %s label, so strata will not guess where its data may go: label the object or the Namespace with one of %s",
+				o.Namespace, labels.Sensitivity, config.JoinSensitivities(config.Sensitivities))
+		}
+		return "", "", false
+	case !hasOwn:
+		return floor, " (from namespace " + o.Namespace + ")", true
+	case floor.Rank() > config.Sensitivity(own).Rank():
+		return floor, " (namespace " + o.Namespace + " floor, object says " + own + ")", true
+	default:
+		return config.Sensitivity(own), "", true
+	}
+}
+
+// placeObject applies rules 1-4 and 6 to an object that carries data.
+func (p *placer) placeObject(i int, o Object) *Decision {
+	s, note, ok := p.sensitivity(i, o)
+	if !ok {
+		return nil
+	}
+	allowed := p.in.Tiers[s]
+	if len(allowed) == 0 {
+		return p.violate(i, RuleNoCluster, "sensitivity %s has no allowed tiers in the tier table: add a tiers.%s list to strata.yaml", s, s)
+	}
+	failover, err := parseBool(o.Annotations[labels.Failover])
+	if err != nil {
+		return p.violate(i, RuleInvalidAnnotation, "annotation %s=%q: use \"true\" or \"false\"", labels.Failover, o.Annotations[labels.Failover])
+	}
+
+	candidates := allowed
+	reason := fmt.Sprintf("%s%s → allowed %s", s, note, config.JoinTiers(allowed))
+	if v, has := o.Annotations[labels.Tiers]; has {
+		requested, ok := p.requestedTiers(i, s, allowed, v)
+		if !ok {
+			return nil
+		}
+		candidates = requested
+		reason += " → requested " + config.JoinTiers(requested)
+	}
+	only, ok := p.requestedClusters(i, s, candidates, o.Annotations)
+	if !ok {
+		return nil
+	}
+	if only != nil {
+		reason += " → clusters [" + strings.Join(only, " ") + "]"
+	}
+
+	tier, why, ok := p.chooseTier(candidates, only, failover)
+	if !ok {
+		return p.violate(i, RuleNoCluster, "%s data may run in %s, but environment %s has no cluster there%s: add a cluster of one of those tiers to environments.%s in strata.yaml",
+			s, config.JoinTiers(candidates), p.in.Environment, restrictedNote(only), p.in.Environment)
+	}
+	targets := p.clustersOf(tier, only)
+	return &Decision{
+		Index: i, Object: o, Sensitivity: s, Tiers: []config.Tier{tier}, Clusters: targets,
+		Reason: fmt.Sprintf("%s → %s (%s)", reason, strings.Join(targets, ", "), why),
+	}
+}
+
+func restrictedNote(only []string) string {
+	if only == nil {
+		return ""
+	}
+	return " among the clusters named by " + labels.Clusters
+}
+
+// requestedTiers validates a strata.dev/tiers annotation (rule 2).
+func (p *placer) requestedTiers(i int, s config.Sensitivity, allowed []config.Tier, v string) ([]config.Tier, bool) {
+	var out []config.Tier
+	ok := true
+	for _, item := range splitList(v) {
+		t := config.Tier(item)
+		switch {
+		case !t.Valid():
+			p.violate(i, RuleUnknownTier, "annotation %s names %q, not a known tier: use one of %s",
+				labels.Tiers, item, config.JoinTiers(config.KnownTiers))
+			ok = false
+		case !slices.Contains(allowed, t):
+			p.violate(i, RuleTierNotAllowed, "annotation %s requests %s, but %s data is allowed only in %s: remove %s from the annotation, or lower %s if the data really is less sensitive",
+				labels.Tiers, t, s, config.JoinTiers(allowed), t, labels.Sensitivity)
+			ok = false
+		case !slices.Contains(out, t):
+			out = append(out, t)
+		}
+	}
+	if ok && len(out) == 0 {
+		p.violate(i, RuleInvalidAnnotation, "annotation %s is empty: list tiers from %s or remove it", labels.Tiers, config.JoinTiers(allowed))
+		ok = false
+	}
+	return out, ok
+}
+
+// requestedClusters validates a strata.dev/clusters annotation (rule 4). It
+// returns nil when the object does not narrow its clusters.
+func (p *placer) requestedClusters(i int, s config.Sensitivity, candidates []config.Tier, ann map[string]string) ([]string, bool) {
+	v, has := ann[labels.Clusters]
+	if !has {
+		return nil, true
+	}
+	names := splitList(v)
+	if len(names) == 0 {
+		p.violate(i, RuleInvalidAnnotation, "annotation %s is empty: list cluster names or remove it", labels.Clusters)
+		return nil, false
+	}
+	ok := true
+	for _, n := range names {
+		c, found := p.cluster(n)
+		switch {
+		case !found:
+			p.violate(i, RuleUnknownCluster, "annotation %s names %q, which is not a cluster of environment %s (%s): fix the name or add the cluster to strata.yaml",
+				labels.Clusters, n, p.in.Environment, strings.Join(p.clusterNames(), ", "))
+			ok = false
+		case !slices.Contains(candidates, c.Tier):
+			p.violate(i, RuleClusterNotAllowed, "annotation %s names %s, a %s cluster, but %s data may run only in %s: remove %s from the annotation",
+				labels.Clusters, n, c.Tier, s, config.JoinTiers(candidates), n)
+			ok = false
+		}
+	}
+	return names, ok
+}
+
+// chooseTier applies rule 3: the first candidate tier with clusters; past it
+// only when its clusters are all down and the object may fail over.
+func (p *placer) chooseTier(candidates []config.Tier, only []string, failover bool) (config.Tier, string, bool) {
+	var first config.Tier
+	var skipped, down []string
+	for _, t := range candidates {
+		cs := p.clustersOf(t, only)
+		if len(cs) == 0 {
+			skipped = append(skipped, string(t))
+			continue
+		}
+		healthy := slices.ContainsFunc(cs, p.healthy)
+		if first == "" {
+			first = t
+			if healthy {
+				if len(skipped) > 0 {
+					return t, "no " + strings.Join(skipped, " or ") + " cluster in " + p.in.Environment, true
+				}
+				return t, "preferred", true
+			}
+			if !failover {
+				return t, string(t) + " clusters down; waiting for them, no " + labels.Failover, true
+			}
+			down = append(down, string(t))
+			continue
+		}
+		if healthy {
+			return t, "failover: " + strings.Join(down, ", ") + " clusters down", true
+		}
+		down = append(down, string(t))
+	}
+	if first == "" {
+		return "", "", false
+	}
+	return first, "all allowed clusters down; waiting for " + string(first), true
+}
+
+// placeFollower applies rule 5: a Namespace or CRD goes wherever its contents
+// go; with no contents placed it is placed by its own label like any object.
+func (p *placer) placeFollower(i int, o Object, placed []*Decision) *Decision {
+	var contents int
+	set := map[string]bool{}
+	for _, d := range placed {
+		if d == nil || !follows(o, d.Object) {
+			continue
+		}
+		contents++
+		for _, c := range d.Clusters {
+			set[c] = true
+		}
+	}
+	if contents == 0 {
+		if o.isNamespace() {
+			if _, bad := p.badFloor[o.Name]; !bad && o.Labels[labels.Sensitivity] == "" {
+				return p.violate(i, RuleUnlabeled, "an empty Namespace without a %s label has nowhere to go: label it or put labeled objects in it", labels.Sensitivity)
+			}
+		}
+		return p.placeObject(i, o)
+	}
+	var s config.Sensitivity
+	if v, has := o.Labels[labels.Sensitivity]; has {
+		if s = config.Sensitivity(v); !s.Valid() {
+			return p.violate(i, RuleUnknownSensitivity, "label %s=%q is not a known sensitivity: use one of %s",
+				labels.Sensitivity, v, config.JoinSensitivities(config.Sensitivities))
+		}
+	}
+	d := &Decision{Index: i, Object: o, Sensitivity: s}
+	for _, c := range p.in.Clusters {
+		if !set[c.Name] {
+			continue
+		}
+		if s != "" && !slices.Contains(p.in.Tiers[s], c.Tier) {
+			return p.violate(i, RuleTierNotAllowed, "its contents go to %s (%s), where its own %s data is not allowed: raise the contents' sensitivity or the tier table", c.Name, c.Tier, s)
+		}
+		d.Clusters = append(d.Clusters, c.Name)
+		if !slices.Contains(d.Tiers, c.Tier) {
+			d.Tiers = append(d.Tiers, c.Tier)
+		}
+	}
+	what := "objects in it"
+	if o.isCRD() {
+		what = "its " + o.DefinesKind + " resources"
+	}
+	label := "unlabeled"
+	if s != "" {
+		label = string(s)
+	}
+	d.Reason = fmt.Sprintf("%s %s follows %d %s → %s", label, o.Kind, contents, what, strings.Join(d.Clusters, ", "))
+	return d
+}
+
+func follows(leader, o Object) bool {
+	if leader.isNamespace() {
+		return !o.ClusterScoped && o.Namespace == leader.Name
+	}
+	return o.Group == leader.DefinesGroup && o.Kind == leader.DefinesKind
+}
+
+func (p *placer) healthy(name string) bool { return p.in.Healthy == nil || p.in.Healthy[name] }
+
+func (p *placer) cluster(name string) (config.Cluster, bool) {
+	for _, c := range p.in.Clusters {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return config.Cluster{}, false
+}
+
+func (p *placer) clusterNames() []string {
+	out := make([]string, len(p.in.Clusters))
+	for i, c := range p.in.Clusters {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// clustersOf returns the clusters of tier t, narrowed to only when not nil.
+func (p *placer) clustersOf(t config.Tier, only []string) []string {
+	var out []string
+	for _, c := range p.in.Clusters {
+		if c.Tier == t && (only == nil || slices.Contains(only, c.Name)) {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("not a boolean")
+}

@@ -1,0 +1,74 @@
+// Package render builds an environment's overlay with kustomize/api (krusty)
+// over a revision's filesystem.
+package render
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resource"
+	"sigs.k8s.io/kustomize/api/types"
+
+	"github.com/strata-gitops/strata/internal/source"
+)
+
+// Options tune a render.
+type Options struct {
+	// LoadRestrictions keeps kustomize inside the repository by default.
+	LoadRestrictions types.LoadRestrictions
+}
+
+// DefaultOptions returns the options strata renders with: files only from
+// inside the repository, no exec or Go plugins, no Helm.
+func DefaultOptions() Options {
+	return Options{LoadRestrictions: types.LoadRestrictionsRootOnly}
+}
+
+// Error is a failed render: the environment, the overlay and kustomize's
+// message, which names the file.
+type Error struct {
+	Environment string
+	Overlay     string
+	Err         error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("rendering environment %s (overlay %s): %v", e.Environment, e.Overlay, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Overlay renders the overlay at the repository-relative path overlay of
+// snap. env names the environment in errors.
+func Overlay(snap *source.Snapshot, env, overlay string, opts Options) ([]*resource.Resource, error) {
+	overlay = path.Clean(overlay)
+	dir := snap.Path(overlay)
+	if !snap.FS.IsDir(dir) {
+		return nil, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
+			"directory %s does not exist in %s: create it with a kustomization.yaml, or fix environments.%s.path in strata.yaml", overlay, snap.RevisionLabel(), env)}
+	}
+	if !hasKustomization(snap, dir) {
+		return nil, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
+			"%s has no kustomization file (one of %s) in %s: add one listing the resources of %s",
+			overlay, strings.Join(konfig.RecognizedKustomizationFileNames(), ", "), snap.RevisionLabel(), env)}
+	}
+	ko := krusty.MakeDefaultOptions()
+	ko.LoadRestrictions = opts.LoadRestrictions
+	m, err := krusty.MakeKustomizer(ko).Run(snap.FS, dir)
+	if err != nil {
+		return nil, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf("%v: fix the file named above and commit it", err)}
+	}
+	return m.Resources(), nil
+}
+
+func hasKustomization(snap *source.Snapshot, dir string) bool {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
+		if snap.FS.Exists(path.Join(dir, name)) {
+			return true
+		}
+	}
+	return false
+}
