@@ -164,6 +164,10 @@ func restrictedNote(only []string) string {
 
 // requestedTiers validates a strata.dev/tiers annotation (rule 2).
 func (p *placer) requestedTiers(i int, s config.Sensitivity, allowed []config.Tier, v string) ([]config.Tier, bool) {
+	where := " on the object"
+	if o := p.in.Objects[i]; o.Labels[labels.Sensitivity] != string(s) && !o.ClusterScoped {
+		where = " on Namespace " + o.Namespace
+	}
 	var out []config.Tier
 	ok := true
 	for _, item := range splitList(v) {
@@ -174,8 +178,8 @@ func (p *placer) requestedTiers(i int, s config.Sensitivity, allowed []config.Ti
 				labels.Tiers, item, config.JoinTiers(config.KnownTiers))
 			ok = false
 		case !slices.Contains(allowed, t):
-			p.violate(i, RuleTierNotAllowed, "annotation %s requests %s, but %s data is allowed only in %s: remove %s from the annotation, or lower %s if the data really is less sensitive",
-				labels.Tiers, t, s, config.JoinTiers(allowed), t, labels.Sensitivity)
+			p.violate(i, RuleTierNotAllowed, "annotation %s requests %s, but %s data is allowed only in %s: remove %s from the annotation, or lower %s%s if the data really is less sensitive",
+				labels.Tiers, t, s, config.JoinTiers(allowed), t, labels.Sensitivity, where)
 			ok = false
 		case !slices.Contains(out, t):
 			out = append(out, t)
@@ -221,21 +225,32 @@ func (p *placer) requestedClusters(i int, s config.Sensitivity, candidates []con
 // only when its clusters are all down and the object may fail over.
 func (p *placer) chooseTier(candidates []config.Tier, only []string, failover bool) (config.Tier, string, bool) {
 	var first config.Tier
-	var skipped, down []string
+	var skipped, narrowed, down []string
 	for _, t := range candidates {
 		cs := p.clustersOf(t, only)
 		if len(cs) == 0 {
-			skipped = append(skipped, string(t))
+			if only != nil && len(p.clustersOf(t, nil)) > 0 {
+				narrowed = append(narrowed, string(t))
+			} else {
+				skipped = append(skipped, string(t))
+			}
 			continue
 		}
 		healthy := slices.ContainsFunc(cs, p.healthy)
 		if first == "" {
 			first = t
 			if healthy {
+				var why []string
 				if len(skipped) > 0 {
-					return t, "no " + strings.Join(skipped, " or ") + " cluster in " + p.in.Environment, true
+					why = append(why, "no "+strings.Join(skipped, " or ")+" cluster in "+p.in.Environment)
 				}
-				return t, "preferred", true
+				if len(narrowed) > 0 {
+					why = append(why, strings.Join(narrowed, " and ")+" not among "+labels.Clusters)
+				}
+				if len(why) == 0 {
+					return t, "preferred", true
+				}
+				return t, strings.Join(why, "; "), true
 			}
 			if !failover {
 				return t, string(t) + " clusters down; waiting for them, no " + labels.Failover, true
@@ -271,7 +286,7 @@ func (p *placer) placeFollower(i int, o Object, placed []*Decision) *Decision {
 	if contents == 0 {
 		if o.isNamespace() {
 			if _, bad := p.badFloor[o.Name]; !bad && o.Labels[labels.Sensitivity] == "" {
-				return p.violate(i, RuleUnlabeled, "an empty Namespace without a %s label has nowhere to go: label it or put labeled objects in it", labels.Sensitivity)
+				return p.violate(i, RuleUnlabeled, "a Namespace without a %s label and with no placed object in it has nowhere to go: label it, or place the objects in it", labels.Sensitivity)
 			}
 		}
 		return p.placeObject(i, o)
@@ -289,16 +304,19 @@ func (p *placer) placeFollower(i int, o Object, placed []*Decision) *Decision {
 			continue
 		}
 		if s != "" && !slices.Contains(p.in.Tiers[s], c.Tier) {
-			return p.violate(i, RuleTierNotAllowed, "its contents go to %s (%s), where its own %s data is not allowed: raise the contents' sensitivity or the tier table", c.Name, c.Tier, s)
+			return p.violate(i, RuleTierNotAllowed, "objects in it go to %s (%s), but its own label %s does not allow that tier: lower its %s label or label those objects at least %s", c.Name, c.Tier, s, labels.Sensitivity, s)
 		}
 		d.Clusters = append(d.Clusters, c.Name)
 		if !slices.Contains(d.Tiers, c.Tier) {
 			d.Tiers = append(d.Tiers, c.Tier)
 		}
 	}
-	what := "objects in it"
+	what := "object in it"
 	if o.isCRD() {
-		what = "its " + o.DefinesKind + " resources"
+		what = o.DefinesKind + " resource"
+	}
+	if contents != 1 {
+		what += "s"
 	}
 	label := "unlabeled"
 	if s != "" {
