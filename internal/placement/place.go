@@ -311,12 +311,13 @@ func (p *placer) placeFollower(i int, o Object, placed []*Decision) *Decision {
 			d.Tiers = append(d.Tiers, c.Tier)
 		}
 	}
-	what := "object in it"
-	if o.isCRD() {
-		what = o.DefinesKind + " resource"
-	}
+	plural := ""
 	if contents != 1 {
-		what += "s"
+		plural = "s"
+	}
+	what := "object" + plural + " in it"
+	if o.isCRD() {
+		what = o.DefinesKind + " resource" + plural
 	}
 	label := "unlabeled"
 	if s != "" {
