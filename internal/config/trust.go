@@ -42,6 +42,9 @@ func (t *Trust) Reviewer(name string) (Reviewer, bool) {
 
 // MayApprove reports whether r may approve a change of env touching s.
 func (r Reviewer) MayApprove(env string, s Sensitivity) bool {
+	if !s.Valid() {
+		return false
+	}
 	if len(r.Environments) > 0 && !slices.Contains(r.Environments, env) {
 		return false
 	}
@@ -67,13 +70,13 @@ func (t *Trust) Validate(cfg *Config) field.ErrorList {
 			errs = append(errs, field.Duplicate(p.Child("name"), r.Name))
 		}
 		names[r.Name] = true
-		if err := checkPublicKey(r.PublicKey); err != nil {
+		if der, err := publicKeyDER(r.PublicKey); err != nil {
 			errs = append(errs, field.Invalid(p.Child("publicKey"), "(key)", err.Error()))
-		} else if other, dup := keys[r.PublicKey]; dup {
+		} else if other, dup := keys[string(der)]; dup {
 			errs = append(errs, field.Invalid(p.Child("publicKey"), "(key)",
 				fmt.Sprintf("the same key belongs to reviewer %q; one key per person, or approvals could be counted twice", other)))
 		} else {
-			keys[r.PublicKey] = r.Name
+			keys[string(der)] = r.Name
 		}
 		if r.MaxSensitivity != "" && !r.MaxSensitivity.Valid() {
 			errs = append(errs, field.NotSupported(p.Child("maxSensitivity"), r.MaxSensitivity, sensitivityStrings()))
@@ -89,16 +92,18 @@ func (t *Trust) Validate(cfg *Config) field.ErrorList {
 	return errs
 }
 
-func checkPublicKey(pemText string) error {
+// publicKeyDER returns the DER bytes of a PEM public key; comparing them,
+// not the PEM text, finds one key written twice in different ways.
+func publicKeyDER(pemText string) ([]byte, error) {
 	if pemText == "" {
-		return fmt.Errorf("required: a PEM public key (strata keygen writes one)")
+		return nil, fmt.Errorf("required: a PEM public key (strata keygen writes one)")
 	}
 	block, _ := pem.Decode([]byte(pemText))
 	if block == nil || block.Type != "PUBLIC KEY" {
-		return fmt.Errorf("not a PEM \"PUBLIC KEY\" block: paste the .pub file that strata keygen wrote")
+		return nil, fmt.Errorf("not a PEM \"PUBLIC KEY\" block: paste the .pub file that strata keygen wrote")
 	}
 	if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
-		return fmt.Errorf("cannot parse the public key: %v", err)
+		return nil, fmt.Errorf("cannot parse the public key: %v", err)
 	}
-	return nil
+	return block.Bytes, nil
 }

@@ -110,7 +110,7 @@ func validateEnvironments(envs map[string]Environment, p *field.Path) field.Erro
 		switch {
 		case env.Path == "":
 			errs = append(errs, field.Required(ep.Child("path"), "the overlay directory of this environment, e.g. overlays/"+name))
-		case path.IsAbs(env.Path) || strings.HasPrefix(path.Clean(env.Path), ".."):
+		case path.IsAbs(env.Path) || path.Clean(env.Path) == ".." || strings.HasPrefix(path.Clean(env.Path), "../"):
 			errs = append(errs, field.Invalid(ep.Child("path"), env.Path, "must be a relative path inside the config repository, e.g. overlays/"+name))
 		}
 		if len(env.Clusters) == 0 {

@@ -134,6 +134,18 @@ type readOnly struct{ filesys.FileSystem }
 
 var errReadOnly = errors.New("the content of a git revision is read-only")
 
+func (ro readOnly) Open(path string) (filesys.File, error) {
+	f, err := ro.FileSystem.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return readOnlyFile{f}, nil
+}
+
+type readOnlyFile struct{ filesys.File }
+
+func (readOnlyFile) Write([]byte) (int, error) { return 0, errReadOnly }
+
 func (readOnly) Create(string) (filesys.File, error) { return nil, errReadOnly }
 func (readOnly) Mkdir(string) error                  { return errReadOnly }
 func (readOnly) MkdirAll(string) error               { return errReadOnly }

@@ -144,6 +144,7 @@ func (r *Repository) Fetch(ctx context.Context) error {
 		RefSpecs:   []config.RefSpec{"+refs/*:refs/*"},
 		Auth:       r.auth,
 		Force:      true,
+		Prune:      true,
 		Tags:       git.AllTags,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
