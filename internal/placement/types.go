@@ -24,6 +24,8 @@ type Object struct {
 	// the group and kind it serves, so that it can follow its resources.
 	DefinesGroup string
 	DefinesKind  string
+	// Source is the file the object came from, when known, for messages.
+	Source string
 }
 
 // String names the object as "Kind namespace/name" (or "Kind name").
@@ -94,6 +96,9 @@ type Violation struct {
 }
 
 func (v Violation) String() string {
+	if v.Object.Source != "" {
+		return fmt.Sprintf("%s (%s): [%s] %s", v.Object, v.Object.Source, v.Rule, v.Message)
+	}
 	return fmt.Sprintf("%s: [%s] %s", v.Object, v.Rule, v.Message)
 }
 
