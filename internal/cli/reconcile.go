@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/source"
+	"github.com/strata-gitops/strata/reconciler"
+)
+
+type reconcileOptions struct {
+	repo, branch, env, kubeconfigDir, kubeconfig, self, metricsAddr, cacheDir string
+	once, allowMassPrune, leaderElect                                         bool
+	interval, driftInterval, healthTimeout                                    time.Duration
+}
+
+func newReconcileCommand() *cobra.Command {
+	o := &reconcileOptions{}
+	cmd := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Keep an environment's clusters at a git branch",
+		Long: `reconcile fetches the branch, renders and places the environment, applies
+each cluster's share with server-side apply (field manager strata), waits for
+health, and prunes what left git. Clusters are reconciled concurrently and
+independently. Push mode reads DIR/<cluster>.kubeconfig (--kubeconfig-dir)
+or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
+(--self NAME) applies only that cluster's share.`,
+		Example: `  strata reconcile --repo . --env prod --kubeconfig-dir ~/.strata/clusters --once
+  strata reconcile --repo https://git.example.com/platform/config --branch main --env prod \
+    --kubeconfig-dir /etc/strata/clusters --interval 1m --metrics-addr :8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "repo", ".", "config repository: a local path or an http(s) URL")
+	f.StringVar(&o.branch, "branch", "main", "branch (or tag, or commit) to follow")
+	f.StringVar(&o.env, "env", "", "environment of strata.yaml")
+	f.StringVar(&o.kubeconfigDir, "kubeconfig-dir", "", "directory with <cluster>.kubeconfig files (push mode)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster strata runs in (leader election, Secrets with cluster credentials, agent mode)")
+	f.StringVar(&o.self, "self", "", "agent mode: reconcile only this cluster, with --kubeconfig or in-cluster credentials")
+	f.BoolVar(&o.once, "once", false, "reconcile once, print the result and exit (1 when a cluster failed)")
+	f.DurationVar(&o.interval, "interval", time.Minute, "poll interval of the branch")
+	f.DurationVar(&o.driftInterval, "drift-interval", 30*time.Second, "how often to look for drift between revisions")
+	f.DurationVar(&o.healthTimeout, "health-timeout", 0, "health wait timeout (default: rollout.healthTimeout of strata.yaml)")
+	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow a change to delete more than rollout.maxPrunePercent of a cluster's objects")
+	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\" disables it)")
+	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (needs --kubeconfig or in-cluster credentials)")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "keep the remote repository's mirror here between runs")
+	return cmd
+}
+
+func (o *reconcileOptions) homeConfig() (*rest.Config, error) {
+	if o.kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no --kubeconfig and not running in a cluster (%v): pass --kubeconfig", err)
+	}
+	return cfg, nil
+}
+
+func (o *reconcileOptions) connector() (reconciler.Connector, func(), error) {
+	switch {
+	case o.kubeconfigDir != "":
+		k := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
+		return k, k.Close, nil
+	case o.self != "":
+		cfg, err := o.homeConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		cl, err := reconciler.NewCluster(o.self, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return reconciler.Static{o.self: cl}, cl.Close, nil
+	default:
+		cfg, err := o.homeConfig()
+		if err != nil {
+			return nil, nil, fmt.Errorf("push mode needs --kubeconfig-dir, or Secrets %s<name> in the cluster strata runs in: %w", labels.ClusterSecretPrefix, err)
+		}
+		c, err := client.New(cfg, client.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return &reconciler.SecretConnector{Home: c}, func() {}, nil
+	}
+}
+
+func (o *reconcileOptions) run(cmd *cobra.Command) error {
+	if o.env == "" {
+		return errors.New("--env is required: the environment of strata.yaml to reconcile")
+	}
+	ctx := cmd.Context()
+	log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+	repo, err := source.Open(ctx, o.repo, source.OpenOptions{Dir: o.cacheDir})
+	if err != nil {
+		return err
+	}
+	connect, closeAll, err := o.connector()
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	reg := prometheus.NewRegistry()
+	opts := reconciler.DefaultOptions()
+	opts.Environment, opts.Revision, opts.Self = o.env, o.branch, o.self
+	opts.Interval, opts.DriftInterval, opts.HealthTimeout = o.interval, o.driftInterval, o.healthTimeout
+	opts.AllowMassPrune, opts.Log = o.allowMassPrune, log
+	if o.leaderElect {
+		opts.Metrics = reconciler.NewMetrics(crmetrics.Registry)
+	} else {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		opts.Metrics = reconciler.NewMetrics(reg)
+	}
+	rec := reconciler.New(repo, connect, opts)
+	if o.once {
+		res := rec.ReconcileOnce(ctx)
+		printResult(cmd.OutOrStdout(), o.env, res)
+		if res.Failed() {
+			return &ExitError{Code: 1}
+		}
+		return nil
+	}
+	if o.leaderElect {
+		return o.runElected(ctx, rec)
+	}
+	if o.metricsAddr != "0" && o.metricsAddr != "" {
+		srv := &http.Server{Addr: o.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server stopped", "addr", o.metricsAddr, "error", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	return rec.Run(ctx, nil)
+}
+
+// runElected runs the loop under a controller-runtime manager so that only
+// the elected replica reconciles.
+func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Reconciler) error {
+	cfg, err := o.homeConfig()
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(ctrlLogger())
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		LeaderElection:                true,
+		LeaderElectionID:              "strata-reconciler-" + o.env,
+		LeaderElectionNamespace:       labels.SystemNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return rec.Run(ctx, nil) })); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+func printResult(w io.Writer, env string, res *reconciler.Result) {
+	if res.Revision != nil {
+		fmt.Fprintf(w, "environment %s at %s (%s)\n", env, res.Revision.Short(), res.Revision.Subject())
+	}
+	if res.Err != nil {
+		fmt.Fprintf(w, "error: %v\n", res.Err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tTIER\tOBJECTS\tCREATED\tCONFIGURED\tPRUNED\tMOVED\tDRIFTED\tHEALTHY\tDURATION\tRESULT")
+	for _, c := range res.Clusters {
+		result := "ok"
+		switch {
+		case c.Skipped:
+			result = "skipped"
+		case c.Err != nil:
+			result = c.Err.Error()
+		case len(c.Waiting) > 0:
+			result = fmt.Sprintf("%d objects wait for their new cluster", len(c.Waiting))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%s\n", c.Name, c.Tier, c.Objects, c.Created, c.Configured,
+			len(c.Pruned), len(c.MovedOut), c.Drifted, c.Healthy, c.Objects, c.Duration.Round(time.Millisecond), strings.TrimSpace(result))
+	}
+	tw.Flush()
+}
+
+func ctrlLogger() logrLogger { return newLogr(os.Stderr) }

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/inventory"
+	"github.com/strata-gitops/strata/reconciler"
+)
+
+type statusOptions struct {
+	repoFlags
+	kubeconfigDir string
+	output        string
+}
+
+func newStatusCommand() *cobra.Command {
+	o := &statusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each cluster's applied revision, health, drift and last error",
+		Long: `status reads the environment's clusters from strata.yaml and, from each
+cluster, the inventory strata keeps there (ConfigMap strata-inventory-<env> in
+strata-system): applied revision, objects, health, drift and the last error.`,
+		Example: `  strata status --env prod --kubeconfig-dir ~/.strata/clusters
+  strata status --env prod --kubeconfig-dir ~/.strata/clusters -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	o.repoFlags.add(cmd)
+	cmd.Flags().StringVar(&o.kubeconfigDir, "kubeconfig-dir", "", "directory with <cluster>.kubeconfig files")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	_ = cmd.MarkFlagRequired("kubeconfig-dir")
+	return cmd
+}
+
+// ClusterStatus is one row of strata status.
+type ClusterStatus struct {
+	Cluster   string           `json:"cluster"`
+	Tier      string           `json:"tier"`
+	Reachable bool             `json:"reachable"`
+	Error     string           `json:"error,omitempty"`
+	Status    inventory.Status `json:"status"`
+	Ready     string           `json:"ready"`
+	Reason    string           `json:"reason"`
+}
+
+func (o *statusOptions) run(cmd *cobra.Command) error {
+	if !slices.Contains([]string{"table", "json"}, o.output) {
+		return fmt.Errorf("unknown output format %q: use table or json", o.output)
+	}
+	snap, err := o.snapshot(cmd.Context())
+	if err != nil {
+		return err
+	}
+	cfg, err := desired.LoadConfig(snap)
+	if err != nil {
+		return err
+	}
+	env, err := o.environment(cfg)
+	if err != nil {
+		return err
+	}
+	e, _ := cfg.Environment(env)
+	connect := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
+	defer connect.Close()
+	rows := make([]ClusterStatus, len(e.Clusters))
+	var wg sync.WaitGroup
+	for i, c := range e.Clusters {
+		rows[i] = ClusterStatus{Cluster: c.Name, Tier: string(c.Tier)}
+		wg.Add(1)
+		go func(row *ClusterStatus) {
+			defer wg.Done()
+			readClusterStatus(cmd.Context(), connect, env, row)
+		}(&rows[i])
+	}
+	wg.Wait()
+	if o.output == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"environment": env, "clusters": rows})
+	}
+	writeStatusTable(cmd.OutOrStdout(), rows)
+	return nil
+}
+
+func readClusterStatus(ctx context.Context, connect reconciler.Connector, env string, row *ClusterStatus) {
+	cl, err := connect.Connect(row.Cluster)
+	if err != nil {
+		row.Error = err.Error()
+		return
+	}
+	if err := cl.Reachable(ctx); err != nil {
+		row.Error = fmt.Sprintf("unreachable: %v", err)
+		return
+	}
+	row.Reachable = true
+	inv, err := inventory.Load(ctx, cl.Client, env)
+	if err != nil {
+		row.Error = err.Error()
+		return
+	}
+	if !inv.Exists {
+		row.Error = "never reconciled: run strata reconcile"
+		return
+	}
+	row.Status = inv.Status
+	for _, c := range inv.Status.Conditions {
+		if c.Type == "Ready" {
+			row.Ready, row.Reason = string(c.Status), c.Reason
+		}
+	}
+}
+
+func writeStatusTable(w io.Writer, rows []ClusterStatus) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tTIER\tREACHABLE\tREVISION\tOBJECTS\tHEALTHY\tPROGRESSING\tFAILED\tDRIFTED\tLAST RECONCILE\tREADY\tLAST ERROR")
+	for _, r := range rows {
+		s := r.Status
+		last := "-"
+		if !s.LastReconcile.IsZero() {
+			last = time.Since(s.LastReconcile).Round(time.Second).String() + " ago"
+		}
+		msg := r.Error
+		if msg == "" {
+			msg = s.LastError
+		}
+		ready := dash(r.Ready)
+		if r.Reason != "" {
+			ready += " (" + r.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%d\t%d\t%d\t%d\t%d (total %d)\t%s\t%s\t%s\n", r.Cluster, r.Tier, r.Reachable,
+			dash(shortRev(s.Revision)), s.Objects, s.Healthy, s.Progressing, s.Failed, s.Drifted, s.DriftTotal, last, ready, dash(msg))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,143 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/pkg/ssa"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// Cluster is a connection to one target cluster.
+type Cluster struct {
+	Name      string
+	Config    *rest.Config
+	Client    client.Client
+	Clientset kubernetes.Interface
+	Manager   *ssa.ResourceManager
+	Recorder  record.EventRecorder
+	stop      func()
+}
+
+// Close stops the cluster's event broadcaster.
+func (c *Cluster) Close() {
+	if c.stop != nil {
+		c.stop()
+	}
+}
+
+// NewCluster connects to the cluster behind cfg. Requests time out so that
+// a hung cluster fails fast instead of holding up the others.
+func NewCluster(name string, cfg *rest.Config) (*Cluster, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 100, 200
+	}
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	c, err := client.New(cfg, client.Options{HTTPClient: httpClient, Mapper: mapper})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	cs, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
+	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: labels.FieldManager, Group: "strata.dev"})
+	rm.SetConcurrency(8)
+	b := record.NewBroadcaster()
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	rec := b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "strata"})
+	return &Cluster{Name: name, Config: cfg, Client: c, Clientset: cs, Manager: rm, Recorder: rec, stop: b.Shutdown}, nil
+}
+
+// Reachable asks the apiserver's /readyz with a short timeout.
+func (c *Cluster) Reachable(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err := c.Clientset.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
+}
+
+// Connector returns connections to clusters by name, caching them.
+type Connector interface {
+	Connect(name string) (*Cluster, error)
+}
+
+// KubeconfigDir connects to clusters with DIR/<name>.kubeconfig files.
+type KubeconfigDir struct {
+	Dir string
+	mu  sync.Mutex
+	cs  map[string]*Cluster
+}
+
+// Connect implements Connector.
+func (k *KubeconfigDir) Connect(name string) (*Cluster, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if c, ok := k.cs[name]; ok {
+		return c, nil
+	}
+	path := filepath.Join(k.Dir, name+".kubeconfig")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no credentials for cluster %s: %s is missing; put its kubeconfig there (strata dev up writes them for local clusters)", name, path)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: reading %s: %w", name, path, err)
+	}
+	c, err := NewCluster(name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if k.cs == nil {
+		k.cs = map[string]*Cluster{}
+	}
+	k.cs[name] = c
+	return c, nil
+}
+
+// Close closes every connection.
+func (k *KubeconfigDir) Close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, c := range k.cs {
+		c.Close()
+	}
+}
+
+// Static serves fixed connections (tests, in-cluster agent mode).
+type Static map[string]*Cluster
+
+// Connect implements Connector.
+func (s Static) Connect(name string) (*Cluster, error) {
+	if c, ok := s[name]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("no credentials for cluster %s", name)
+}

@@ -1,0 +1,102 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// liveObject is what one LIST tells about an object strata applied.
+type liveObject struct {
+	fingerprint string
+	status      status.Status
+	// managers are the field managers other than strata that touched the
+	// object's main resource (not its status).
+	managers []string
+}
+
+// listLive lists, with one request per kind, the objects strata applied to
+// the cluster for env. Kinds unknown to the cluster (a CRD not yet
+// applied) are skipped: their objects are simply absent.
+func listLive(ctx context.Context, c client.Client, env string, gvks []schema.GroupVersionKind) (map[string]*liveObject, error) {
+	out := map[string]*liveObject{}
+	sel := client.MatchingLabels{labels.ManagedBy: labels.ManagedByValue, labels.Environment: env}
+	for _, gvk := range gvks {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, list, sel); err != nil {
+			if meta.IsNoMatchError(err) {
+				continue
+			}
+			return nil, fmt.Errorf("listing %s: %w", gvk.Kind, err)
+		}
+		for i := range list.Items {
+			u := &list.Items[i]
+			lo := &liveObject{fingerprint: fingerprint(u), managers: otherManagers(u)}
+			if r, err := status.Compute(u); err == nil {
+				lo.status = r.Status
+			} else {
+				lo.status = status.UnknownStatus
+			}
+			out[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] = lo
+		}
+	}
+	return out, nil
+}
+
+// fingerprint changes when anyone changes the object's desired state: the
+// generation for kinds with a spec (status updates leave it alone), the
+// resourceVersion otherwise, plus a hash of labels and annotations (which
+// never bump the generation).
+func fingerprint(u *unstructured.Unstructured) string {
+	h := sha256.New()
+	for _, m := range []map[string]string{u.GetLabels(), u.GetAnnotations()} {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			h.Write([]byte(k + "=" + m[k] + "\n"))
+		}
+		h.Write([]byte{0})
+	}
+	meta := hex.EncodeToString(h.Sum(nil)[:8])
+	if g := u.GetGeneration(); g > 0 {
+		return "g" + strconv.FormatInt(g, 10) + ":" + meta
+	}
+	return "rv" + u.GetResourceVersion() + ":" + meta
+}
+
+func otherManagers(u *unstructured.Unstructured) []string {
+	var out []string
+	for _, mf := range u.GetManagedFields() {
+		if mf.Manager == labels.FieldManager || mf.Subresource == "status" || mf.Manager == "before-first-apply" {
+			continue
+		}
+		if !slices.Contains(out, mf.Manager) {
+			out = append(out, mf.Manager)
+		}
+	}
+	return out
+}
+
+func describeManagers(ms []string) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	return " (changed by " + strings.Join(ms, ", ") + ")"
+}

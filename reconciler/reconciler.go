@@ -1,0 +1,313 @@
+// Package reconciler is strata's reconcile loop: fetch → render → place →
+// apply per cluster (server-side apply) → wait for health (kstatus) → prune
+// from the per-cluster inventory → record. Clusters are reconciled
+// concurrently and independently; an object that changes cluster is pruned
+// from the old one only once it is healthy in the new one.
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	fluxmeta "github.com/fluxcd/pkg/apis/meta"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/strata-gitops/strata/internal/inventory"
+	"github.com/strata-gitops/strata/internal/labels"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/source"
+)
+
+// Options tune a Reconciler.
+type Options struct {
+	Environment string
+	// Revision is the branch (or tag, or commit) to follow.
+	Revision string
+	// Self, when set, is agent mode: only this cluster is reconciled.
+	Self string
+	// Interval is the poll interval of Run.
+	Interval time.Duration
+	// DriftInterval is how often Run checks for drift between revisions.
+	DriftInterval time.Duration
+	// HealthTimeout overrides strata.yaml's rollout.healthTimeout when > 0.
+	HealthTimeout time.Duration
+	// AllowMassPrune lifts rollout.maxPrunePercent.
+	AllowMassPrune bool
+	// PollInterval is kstatus' poll interval during health waits.
+	PollInterval time.Duration
+	Log          *slog.Logger
+	Metrics      *Metrics
+}
+
+// DefaultOptions returns the reconciler's defaults.
+func DefaultOptions() Options {
+	return Options{
+		Revision: "main", Interval: time.Minute, DriftInterval: 30 * time.Second,
+		PollInterval: time.Second, Log: slog.Default(),
+	}
+}
+
+// Reconciler keeps an environment's clusters at a git revision.
+type Reconciler struct {
+	repo    *source.Repository
+	connect Connector
+	opts    Options
+
+	mu sync.Mutex
+	// last is the previous reconcile's result.
+	last *Result
+	// cache holds the last render, reused while neither the commit nor the
+	// set of reachable clusters changes.
+	cache *renderCache
+}
+
+type renderCache struct {
+	commit, healthy string
+	cfg             *config.Config
+	plan            *rolloutPlan
+	st              *desired.State
+}
+
+func healthyKey(h map[string]bool) string {
+	keys := make([]string, 0, len(h))
+	for k, v := range h {
+		if v {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+// New returns a Reconciler for repo whose clusters are reached through connect.
+func New(repo *source.Repository, connect Connector, opts Options) *Reconciler {
+	def := DefaultOptions()
+	if opts.Revision == "" {
+		opts.Revision = def.Revision
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = def.Interval
+	}
+	if opts.DriftInterval <= 0 {
+		opts.DriftInterval = def.DriftInterval
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = def.PollInterval
+	}
+	if opts.Log == nil {
+		opts.Log = def.Log
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	return &Reconciler{repo: repo, connect: connect, opts: opts}
+}
+
+// FetchError is a failed fetch or render: nothing was applied or pruned.
+type FetchError struct {
+	Stage string
+	Err   error
+}
+
+func (e *FetchError) Error() string {
+	return fmt.Sprintf("%s failed, nothing applied or pruned in any cluster: %v", e.Stage, e.Err)
+}
+
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// Result is the outcome of one reconcile.
+type Result struct {
+	Revision *source.Revision
+	// Clusters holds one result per cluster of the environment, in strata.yaml order.
+	Clusters []*ClusterResult
+	// Err is a fetch, render or placement failure (then no cluster was touched).
+	Err error
+	// healthy is the reachable set placement used.
+	healthy map[string]bool
+}
+
+// Cluster returns the result of the named cluster.
+func (r *Result) Cluster(name string) *ClusterResult {
+	for _, c := range r.Clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Failed reports whether the reconcile or any cluster failed.
+func (r *Result) Failed() bool {
+	if r.Err != nil {
+		return true
+	}
+	for _, c := range r.Clusters {
+		if c.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ReconcileOnce fetches, renders and places the revision and reconciles
+// every cluster of the environment (or only Self).
+func (r *Reconciler) ReconcileOnce(ctx context.Context) *Result {
+	res := r.reconcile(ctx)
+	r.mu.Lock()
+	r.last = res
+	r.mu.Unlock()
+	return res
+}
+
+func (r *Reconciler) reconcile(ctx context.Context) *Result {
+	log := r.opts.Log.With("environment", r.opts.Environment)
+	if err := r.repo.Fetch(ctx); err != nil {
+		return &Result{Err: &FetchError{Stage: "fetch", Err: err}}
+	}
+	rev, err := r.repo.Resolve(r.opts.Revision)
+	if err != nil {
+		return &Result{Err: &FetchError{Stage: "fetch", Err: err}}
+	}
+	res := &Result{Revision: rev}
+	if c := r.cache; c != nil && c.commit == rev.Commit {
+		// Same commit: reuse strata.yaml; re-place only if reachability changed.
+		env, _ := c.cfg.Environment(r.opts.Environment)
+		res.healthy = r.probe(ctx, env, r.targets(env))
+		if c.healthy == healthyKey(res.healthy) {
+			res.Clusters = r.rollout(ctx, c.cfg, c.st, rev, c.plan, res.healthy)
+			return res
+		}
+	}
+	snap, err := r.repo.Snapshot(rev)
+	if err != nil {
+		res.Err = &FetchError{Stage: "fetch", Err: err}
+		return res
+	}
+	cfg, err := desired.LoadConfig(snap)
+	if err != nil {
+		res.Err = &FetchError{Stage: "render", Err: err}
+		log.Error("strata.yaml invalid; nothing applied or pruned", "commit", rev.Short(), "error", err)
+		return res
+	}
+	env, err := cfg.Environment(r.opts.Environment)
+	if err != nil {
+		res.Err = &FetchError{Stage: "render", Err: err}
+		return res
+	}
+	targets := r.targets(env)
+	res.healthy = r.probe(ctx, env, targets)
+	st, err := desired.Build(snap, cfg, r.opts.Environment, desired.Options{
+		Render: desired.DefaultOptions().Render, Healthy: res.healthy,
+	})
+	if err == nil {
+		var plan *rolloutPlan
+		if plan, err = newRolloutPlan(st, targets); err == nil {
+			r.cache = &renderCache{commit: rev.Commit, healthy: healthyKey(res.healthy), cfg: cfg, plan: plan, st: st}
+			res.Clusters = r.rollout(ctx, cfg, st, rev, plan, res.healthy)
+			return res
+		}
+	}
+	res.Err = &FetchError{Stage: "render", Err: err}
+	log.Error("render failed; nothing applied or pruned", "commit", rev.Short(), "error", err)
+	for _, c := range env.Clusters {
+		cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: res.Err}
+		res.Clusters = append(res.Clusters, cr)
+		if targets[c.Name] && res.healthy[c.Name] {
+			r.recordFailure(ctx, cr, rev)
+		}
+	}
+	return res
+}
+
+// recordFailure stores a render failure in a cluster's status, keeping its
+// inventory and applied revision as they are.
+func (r *Reconciler) recordFailure(ctx context.Context, cr *ClusterResult, rev *source.Revision) {
+	cl, err := r.connect.Connect(cr.Name)
+	if err != nil {
+		return
+	}
+	inv, err := inventory.Load(ctx, cl.Client, r.opts.Environment)
+	if err != nil {
+		return
+	}
+	cr.inv, cr.Reachable, cr.Revision = inv, true, rev.Commit
+	cr.Objects = len(inv.Entries)
+	if err := r.saveInventory(ctx, cl, cr, inv.Entries); err != nil {
+		r.opts.Log.Error("could not store status", "cluster", cr.Name, "error", err)
+	}
+	invRef := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: labels.SystemNamespace, Name: labels.InventoryName(r.opts.Environment)}}
+	cl.Recorder.AnnotatedEventf(invRef, map[string]string{labels.Revision: rev.Commit}, corev1.EventTypeWarning, fluxmeta.BuildFailedReason,
+		"revision %s not applied: %v", rev.Short(), cr.Err)
+}
+
+// targets returns the clusters this process reconciles.
+func (r *Reconciler) targets(env config.Environment) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range env.Clusters {
+		if r.opts.Self == "" || c.Name == r.opts.Self {
+			out[c.Name] = true
+		}
+	}
+	return out
+}
+
+// probe asks every cluster of the environment whether it answers; the
+// answer feeds placement (failover) and the reachable gauge.
+func (r *Reconciler) probe(ctx context.Context, env config.Environment, targets map[string]bool) map[string]bool {
+	var mu sync.Mutex
+	healthy := map[string]bool{}
+	var wg sync.WaitGroup
+	for _, c := range env.Clusters {
+		if r.opts.Self != "" && !targets[c.Name] {
+			// An agent cannot see the other clusters; it assumes them up so
+			// that its own share does not change with their health.
+			healthy[c.Name] = true
+			continue
+		}
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			ok := false
+			if cl, err := r.connect.Connect(name); err == nil {
+				ok = cl.Reachable(ctx) == nil
+			}
+			mu.Lock()
+			healthy[name] = ok
+			mu.Unlock()
+			v := 0.0
+			if ok {
+				v = 1
+			}
+			r.opts.Metrics.ClusterReachable.WithLabelValues(r.opts.Environment, name).Set(v)
+		}(c.Name)
+	}
+	wg.Wait()
+	return healthy
+}
+
+// Last returns the result of the previous reconcile, if any.
+func (r *Reconciler) Last() *Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// IsTransient reports whether err may go away by itself (an unreachable
+// cluster, a timeout) as opposed to needing a change in git.
+func IsTransient(err error) bool {
+	var fe *FetchError
+	if errors.As(err, &fe) {
+		return fe.Stage == "fetch"
+	}
+	var mp *MassPruneError
+	return !errors.As(err, &mp)
+}

@@ -1,0 +1,165 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/inventory"
+	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/source"
+)
+
+// rollout reconciles every target cluster in two phases. Phase one applies
+// and waits in all clusters concurrently; phase two prunes. An object that
+// moved is pruned from its old cluster only if it is healthy in a new one
+// (make-before-break); an unreachable cluster is skipped without holding
+// up the others.
+func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desired.State, rev *source.Revision, plan *rolloutPlan, healthy map[string]bool) []*ClusterResult {
+	maxPct := cfg.Rollout.MaxPrunePercentOrDefault()
+	timeout := r.opts.HealthTimeout
+	if timeout <= 0 {
+		timeout = cfg.Rollout.HealthTimeoutOrDefault()
+	}
+	results := make([]*ClusterResult, len(plan.order))
+	starts := make([]time.Time, len(plan.order))
+	clusters := make([]*Cluster, len(plan.order))
+	var wg sync.WaitGroup
+	for i, name := range plan.order {
+		res := &ClusterResult{Name: name, Tier: plan.tiers[name], Revision: plan.revision}
+		results[i] = res
+		if r.opts.Self != "" && name != r.opts.Self {
+			res.Skipped = true
+			continue
+		}
+		cl, err := r.connect.Connect(name)
+		if err != nil {
+			res.Err = &UnreachableError{Cluster: name, Err: err}
+			continue
+		}
+		if !healthy[name] {
+			res.Err = &UnreachableError{Cluster: name, Err: errors.New("apiserver /readyz did not answer")}
+			continue
+		}
+		clusters[i] = cl
+		starts[i] = time.Now()
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = r.apply(ctx, clusters[i], plan, maxPct, timeout)
+		}(i)
+	}
+	wg.Wait()
+
+	// Where each object is healthy now, for make-before-break.
+	healthyAt := map[string]bool{}
+	for _, res := range results {
+		for key := range res.current {
+			healthyAt[res.Name+"|"+key] = true
+		}
+	}
+	for i, res := range results {
+		if clusters[i] == nil {
+			continue
+		}
+		var mp *MassPruneError
+		if res.inv != nil && !errors.As(res.Err, &mp) && !isApplyOrUnreachable(res.Err) {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r.prune(ctx, clusters[i], results[i], plan, healthyAt)
+			}(i)
+		}
+	}
+	wg.Wait()
+	for i, res := range results {
+		if clusters[i] != nil {
+			res.Duration = time.Since(starts[i])
+		}
+		r.record(ctx, clusters[i], res, plan, rev)
+	}
+	return results
+}
+
+func isApplyOrUnreachable(err error) bool {
+	var ae *ApplyError
+	var ue *UnreachableError
+	return errors.As(err, &ae) || errors.As(err, &ue)
+}
+
+// prune deletes what left this cluster and writes the final inventory.
+func (r *Reconciler) prune(ctx context.Context, cl *Cluster, res *ClusterResult, plan *rolloutPlan, healthyAt map[string]bool) {
+	desiredKeys := make(map[string]bool, len(res.entries))
+	for _, e := range res.entries {
+		desiredKeys[e.Key()] = true
+	}
+	var del []*unstructured.Unstructured
+	var delRefs, kept []inventory.Ref
+	for _, e := range res.inv.Entries {
+		if desiredKeys[e.Key()] {
+			continue
+		}
+		dests := plan.where[e.Key()]
+		if len(dests) > 0 && r.opts.Self == "" && !healthySomewhere(dests, e.Key(), healthyAt) {
+			kept = append(kept, e)
+			continue
+		}
+		del = append(del, e.Object())
+		delRefs = append(delRefs, e)
+	}
+	res.Waiting = kept
+	entries := append(res.entries[:len(res.entries):len(res.entries)], kept...)
+	if len(del) > 0 {
+		_, err := cl.Manager.DeleteAll(ctx, del, ssa.DeleteOptions{
+			PropagationPolicy: ssa.DefaultDeleteOptions().PropagationPolicy,
+			// Never delete an object strata did not apply, even if the
+			// inventory names it.
+			Inclusions: map[string]string{labels.ManagedBy: labels.ManagedByValue},
+		})
+		if err != nil {
+			entries = append(entries, delRefs...)
+			if res.Err == nil {
+				res.Err = &PruneError{Cluster: cl.Name, Err: err}
+			}
+		} else {
+			for _, ref := range delRefs {
+				if len(plan.where[ref.Key()]) > 0 {
+					res.MovedOut = append(res.MovedOut, ref)
+				} else {
+					res.Pruned = append(res.Pruned, ref)
+				}
+			}
+		}
+	}
+	if err := r.saveInventory(ctx, cl, res, entries); err != nil {
+		if res.Err == nil {
+			res.Err = &UnreachableError{Cluster: cl.Name, Err: err}
+		}
+		return
+	}
+	res.saved = true
+}
+
+func healthySomewhere(dests []string, key string, healthyAt map[string]bool) bool {
+	for _, d := range dests {
+		if healthyAt[d+"|"+key] {
+			return true
+		}
+	}
+	return false
+}
+
+// saveInventory writes entries and the current status to the cluster.
+func (r *Reconciler) saveInventory(ctx context.Context, cl *Cluster, res *ClusterResult, entries []inventory.Ref) error {
+	inv := res.inv
+	inv.Entries = entries
+	inv.Status = r.statusOf(res, inv.Status)
+	_, err := inventory.Save(ctx, cl.Client, inv)
+	return err
+}

@@ -1,0 +1,166 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	fluxmeta "github.com/fluxcd/pkg/apis/meta"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/strata-gitops/strata/internal/inventory"
+	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/source"
+)
+
+// Reasons of the Ready condition, after fluxcd/pkg/apis/meta.
+const (
+	ReasonSucceeded        = fluxmeta.ReconciliationSucceededReason
+	ReasonApplyFailed      = "ApplyFailed"
+	ReasonHealthFailed     = fluxmeta.HealthCheckFailedReason
+	ReasonPruneFailed      = fluxmeta.PruneFailedReason
+	ReasonMassPruneRefused = "MassPruneRefused"
+	ReasonUnreachable      = "ClusterUnreachable"
+	ReasonWaitingForMove   = "WaitingForMove"
+)
+
+// reasonOf returns the condition reason for a cluster's outcome.
+func reasonOf(res *ClusterResult) string {
+	var (
+		ue *UnreachableError
+		mp *MassPruneError
+		ae *ApplyError
+		he *HealthError
+		pe *PruneError
+	)
+	var fe *FetchError
+	switch err := res.Err; {
+	case errors.As(err, &fe) && fe.Stage == "fetch":
+		return fluxmeta.ArtifactFailedReason
+	case errors.As(err, &fe):
+		return fluxmeta.BuildFailedReason
+	case err == nil && len(res.Waiting) > 0:
+		return ReasonWaitingForMove
+	case err == nil:
+		return ReasonSucceeded
+	case errors.As(err, &ue):
+		return ReasonUnreachable
+	case errors.As(err, &mp):
+		return ReasonMassPruneRefused
+	case errors.As(err, &ae):
+		return ReasonApplyFailed
+	case errors.As(err, &he):
+		return ReasonHealthFailed
+	case errors.As(err, &pe):
+		return ReasonPruneFailed
+	}
+	return fluxmeta.ReconciliationFailedReason
+}
+
+// statusOf turns a cluster result into the status stored in its inventory.
+func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) inventory.Status {
+	s := inventory.Status{
+		Revision: res.Revision, Objects: res.Objects, Healthy: res.Healthy, Progressing: res.Progressing,
+		Failed: res.Failed, Drifted: res.Drifted, DriftTotal: prev.DriftTotal + res.Drifted,
+		LastReconcile: time.Now().UTC().Truncate(time.Second), Conditions: prev.Conditions,
+	}
+	if res.Err != nil {
+		s.LastError = res.Err.Error()
+		s.Revision = prev.Revision // the applied revision did not change
+	}
+	var fe *FetchError
+	if errors.As(res.Err, &fe) {
+		// Nothing was touched: the cluster is as the last reconcile left it.
+		s.Objects, s.Healthy, s.Progressing, s.Failed = prev.Objects, prev.Healthy, prev.Progressing, prev.Failed
+	}
+	reason := reasonOf(res)
+	cond := metav1.Condition{Type: fluxmeta.ReadyCondition, Status: metav1.ConditionTrue, Reason: reason,
+		Message: fmt.Sprintf("applied revision %s: %d objects, %d healthy", short(res.Revision), res.Objects, res.Healthy)}
+	switch {
+	case reason == ReasonWaitingForMove:
+		cond.Status = metav1.ConditionFalse
+		cond.Message = fmt.Sprintf("%d objects moved to another cluster stay here until they are healthy there: %s", len(res.Waiting), inventory.Describe(res.Waiting, 5))
+	case res.Err != nil:
+		cond.Status = metav1.ConditionFalse
+		cond.Message = res.Err.Error()
+	}
+	apimeta.SetStatusCondition(&s.Conditions, cond)
+	stalled := metav1.Condition{Type: fluxmeta.StalledCondition, Status: metav1.ConditionFalse, Reason: reason, Message: "retrying is enough"}
+	if reason == ReasonMassPruneRefused {
+		// Terminal: retrying cannot help, the commit or an override must change.
+		stalled.Status, stalled.Message = metav1.ConditionTrue, res.Err.Error()
+	}
+	apimeta.SetStatusCondition(&s.Conditions, stalled)
+	return s
+}
+
+// record emits logs, metrics and events for a cluster and stores the
+// status when the prune phase did not.
+func (r *Reconciler) record(ctx context.Context, cl *Cluster, res *ClusterResult, plan *rolloutPlan, rev *source.Revision) {
+	if res.Skipped {
+		return
+	}
+	env, m := plan.env, r.opts.Metrics
+	log := r.opts.Log.With("environment", env, "cluster", res.Name, "commit", rev.Short())
+	m.ReconcileDuration.WithLabelValues(env, res.Name).Observe(res.Duration.Seconds())
+	m.ObjectsApplied.WithLabelValues(env, res.Name, "created").Add(float64(res.Created))
+	m.ObjectsApplied.WithLabelValues(env, res.Name, "configured").Add(float64(res.Configured))
+	m.ObjectsPruned.WithLabelValues(env, res.Name).Add(float64(len(res.Pruned) + len(res.MovedOut)))
+	m.ObjectsMoved.WithLabelValues(env, res.Name).Add(float64(len(res.MovedOut)))
+	m.DriftCorrected.WithLabelValues(env, res.Name).Add(float64(res.Drifted))
+	if res.Err != nil {
+		m.ReconcileErrors.WithLabelValues(env, res.Name, reasonOf(res)).Inc()
+	} else {
+		m.RevisionInfo.DeletePartialMatch(map[string]string{"environment": env, "cluster": res.Name})
+		m.RevisionInfo.WithLabelValues(env, res.Name, rev.Commit).Set(1)
+	}
+	attrs := []any{"objects", res.Objects, "created", res.Created, "configured", res.Configured,
+		"pruned", len(res.Pruned), "movedOut", len(res.MovedOut), "waitingForMove", len(res.Waiting),
+		"drifted", res.Drifted, "healthy", res.Healthy, "duration", res.Duration.Round(time.Millisecond)}
+	if res.Err != nil {
+		log.Error("cluster reconcile failed", append(attrs, "reason", reasonOf(res), "error", res.Err)...)
+	} else {
+		log.Info("cluster reconciled", attrs...)
+	}
+	if cl == nil || !res.Reachable || res.inv == nil {
+		return
+	}
+	invRef := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: labels.SystemNamespace, Name: labels.InventoryName(env)}}
+	for _, ev := range eventsOf(res, rev) {
+		cl.Recorder.AnnotatedEventf(invRef, map[string]string{labels.Revision: rev.Commit}, ev.kind, ev.reason, "%s", ev.msg)
+	}
+	if !res.saved {
+		if err := r.saveInventory(ctx, cl, res, res.inv.Entries); err != nil {
+			log.Error("could not store status", "error", err)
+		}
+	}
+}
+
+type event struct{ kind, reason, msg string }
+
+func eventsOf(res *ClusterResult, rev *source.Revision) []event {
+	var out []event
+	if res.Err != nil {
+		out = append(out, event{corev1.EventTypeWarning, reasonOf(res), res.Err.Error()})
+	}
+	if res.Drifted > 0 {
+		out = append(out, event{corev1.EventTypeWarning, "DriftCorrected",
+			fmt.Sprintf("%d objects were changed or deleted outside strata%s and were restored to revision %s", res.Drifted, describeManagers(res.DriftedBy), rev.Short())})
+	}
+	if len(res.MovedOut) > 0 {
+		out = append(out, event{corev1.EventTypeNormal, "Moved",
+			fmt.Sprintf("moved out after becoming healthy in their new cluster: %s", inventory.Describe(res.MovedOut, 10))})
+	}
+	if len(res.Pruned) > 0 {
+		out = append(out, event{corev1.EventTypeNormal, "Pruned", "deleted (removed from git): " + inventory.Describe(res.Pruned, 10)})
+	}
+	if res.Err == nil && res.Created+res.Configured > 0 {
+		out = append(out, event{corev1.EventTypeNormal, ReasonSucceeded,
+			fmt.Sprintf("revision %s (%s): %d created, %d configured, %d objects healthy", rev.Short(), strings.TrimSpace(rev.Subject()), res.Created, res.Configured, res.Healthy)})
+	}
+	return out
+}
