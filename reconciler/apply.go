@@ -49,6 +49,8 @@ type ClusterResult struct {
 	entries []inventory.Ref
 	// saved is set once the prune phase stored the final inventory.
 	saved bool
+	// prev is the status stored by the previous reconcile.
+	prev inventory.Status
 	// current holds the keys of objects healthy in this cluster.
 	current map[string]bool
 }
@@ -65,7 +67,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 		res.Err = &UnreachableError{Cluster: cl.Name, Err: err}
 		return res
 	}
-	res.inv = inv
+	res.inv, res.prev = inv, inv.Status
 	refs := make([]inventory.Ref, len(objs))
 	for i, do := range objs {
 		refs[i] = do.ref

@@ -239,7 +239,7 @@ func (r *Reconciler) recordFailure(ctx context.Context, cr *ClusterResult, rev *
 	if err != nil {
 		return
 	}
-	cr.inv, cr.Reachable, cr.Revision = inv, true, rev.Commit
+	cr.inv, cr.prev, cr.Reachable, cr.Revision = inv, inv.Status, true, rev.Commit
 	cr.Objects = len(inv.Entries)
 	if err := r.saveInventory(ctx, cl, cr, inv.Entries); err != nil {
 		r.opts.Log.Error("could not store status", "cluster", cr.Name, "error", err)

@@ -159,7 +159,7 @@ func healthySomewhere(dests []string, key string, healthyAt map[string]bool) boo
 func (r *Reconciler) saveInventory(ctx context.Context, cl *Cluster, res *ClusterResult, entries []inventory.Ref) error {
 	inv := res.inv
 	inv.Entries = entries
-	inv.Status = r.statusOf(res, inv.Status)
+	inv.Status = r.statusOf(res, res.prev)
 	_, err := inventory.Save(ctx, cl.Client, inv)
 	return err
 }

@@ -311,19 +311,17 @@ func (p *placer) placeFollower(i int, o Object, placed []*Decision) *Decision {
 			d.Tiers = append(d.Tiers, c.Tier)
 		}
 	}
-	plural := ""
-	if contents != 1 {
-		plural = "s"
-	}
-	what := "object" + plural + " in it"
+	// The reason names no count: it is stamped on the object, and adding
+	// an object to a Namespace should not change the Namespace.
+	what := "the objects in it"
 	if o.isCRD() {
-		what = o.DefinesKind + " resource" + plural
+		what = "its " + o.DefinesKind + " resources"
 	}
 	label := "unlabeled"
 	if s != "" {
 		label = string(s)
 	}
-	d.Reason = fmt.Sprintf("%s %s follows %d %s → %s", label, o.Kind, contents, what, strings.Join(d.Clusters, ", "))
+	d.Reason = fmt.Sprintf("%s %s follows %s → %s", label, o.Kind, what, strings.Join(d.Clusters, ", "))
 	return d
 }
 

@@ -260,7 +260,7 @@ func TestPlaceSensitivity(t *testing.T) {
 			objects: []Object{namespace("app", nil), deploy("app", "web", sens("public"), nil)},
 			want: []Decision{
 				{Index: 0, Sensitivity: "", Tiers: tiers(config.PublicCloud), Clusters: names("public"),
-					Reason: "unlabeled Namespace follows 1 object in it → public"},
+					Reason: "unlabeled Namespace follows the objects in it → public"},
 				{Index: 1, Sensitivity: config.Public, Tiers: tiers(config.PublicCloud), Clusters: names("public"),
 					Reason: "public → allowed [public-cloud private-cloud on-prem] → public (preferred)"},
 			},
@@ -270,7 +270,7 @@ func TestPlaceSensitivity(t *testing.T) {
 			objects: []Object{namespace("app", sens("internal")), deploy("app", "web", sens("restricted"), nil)},
 			want: []Decision{
 				{Index: 0, Sensitivity: config.Internal, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
-					Reason: "internal Namespace follows 1 object in it → onprem"},
+					Reason: "internal Namespace follows the objects in it → onprem"},
 				{Index: 1, Sensitivity: config.Restricted, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
 					Reason: "restricted → allowed [on-prem] → onprem (preferred)"},
 			},
@@ -280,7 +280,7 @@ func TestPlaceSensitivity(t *testing.T) {
 			objects: []Object{namespace("app", sens("restricted")), deploy("app", "web", sens("public"), nil)},
 			want: []Decision{
 				{Index: 0, Sensitivity: config.Restricted, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
-					Reason: "restricted Namespace follows 1 object in it → onprem"},
+					Reason: "restricted Namespace follows the objects in it → onprem"},
 				{Index: 1, Sensitivity: config.Restricted, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
 					Reason: "restricted (namespace app floor, object says public) → allowed [on-prem] → onprem (preferred)"},
 			},
@@ -290,7 +290,7 @@ func TestPlaceSensitivity(t *testing.T) {
 			objects: []Object{namespace("app", sens("confidential")), deploy("app", "web", nil, nil)},
 			want: []Decision{
 				{Index: 0, Sensitivity: config.Confidential, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
-					Reason: "confidential Namespace follows 1 object in it → private"},
+					Reason: "confidential Namespace follows the objects in it → private"},
 				{Index: 1, Sensitivity: config.Confidential, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "confidential (from namespace app) → allowed [private-cloud on-prem] → private (preferred)"},
 			},
@@ -302,7 +302,7 @@ func TestPlaceSensitivity(t *testing.T) {
 				{Index: 0, Sensitivity: config.Internal, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "internal → allowed [private-cloud on-prem] → private (preferred)"},
 				{Index: 1, Sensitivity: config.Internal, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
-					Reason: "internal Namespace follows 1 object in it → private"},
+					Reason: "internal Namespace follows the objects in it → private"},
 			},
 		},
 		{
@@ -453,7 +453,7 @@ func TestPlaceAllowedTiers(t *testing.T) {
 			objects: []Object{namespace("a", sens("confidential")), deploy("a", "p", sens("public"), ann(labels.Tiers, "on-prem"))},
 			want: []Decision{
 				{Index: 0, Sensitivity: config.Confidential, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
-					Reason: "confidential Namespace follows 1 object in it → onprem"},
+					Reason: "confidential Namespace follows the objects in it → onprem"},
 				{Index: 1, Sensitivity: config.Confidential, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
 					Reason: "confidential (namespace a floor, object says public) → allowed [private-cloud on-prem] → requested [on-prem] → onprem (preferred)"},
 			},
@@ -836,7 +836,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 					Reason: "internal → allowed [private-cloud on-prem] → private (preferred)"},
 				{Index: 3, Sensitivity: "", Tiers: tiers(config.PublicCloud, config.PrivateCloud, config.OnPrem),
 					Clusters: names("public", "private", "onprem"),
-					Reason:   "unlabeled Namespace follows 3 objects in it → public, private, onprem"},
+					Reason:   "unlabeled Namespace follows the objects in it → public, private, onprem"},
 			},
 		},
 		{
@@ -848,7 +848,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 			},
 			want: []Decision{
 				{Index: 0, Sensitivity: "", Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
-					Reason: "unlabeled Namespace follows 2 objects in it → private"},
+					Reason: "unlabeled Namespace follows the objects in it → private"},
 				{Index: 1, Sensitivity: config.Internal, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "internal → allowed [private-cloud on-prem] → private (preferred)"},
 				{Index: 2, Sensitivity: config.Confidential, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
@@ -861,7 +861,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 			objects: []Object{namespace("shop", nil), deploy("shop", "a", sens("confidential"), nil)},
 			want: []Decision{
 				{Index: 0, Sensitivity: "", Tiers: tiers(config.PrivateCloud), Clusters: names("private-a", "private-b"),
-					Reason: "unlabeled Namespace follows 1 object in it → private-a, private-b"},
+					Reason: "unlabeled Namespace follows the objects in it → private-a, private-b"},
 				{Index: 1, Sensitivity: config.Confidential, Tiers: tiers(config.PrivateCloud), Clusters: names("private-a", "private-b"),
 					Reason: "confidential → allowed [private-cloud on-prem] → private-a, private-b (preferred)"},
 			},
@@ -874,7 +874,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 			objects: []Object{namespace("shop", sens("internal")), deploy("shop", "a", nil, ann(labels.Failover, "true"))},
 			want: []Decision{
 				{Index: 0, Sensitivity: config.Internal, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
-					Reason: "internal Namespace follows 1 object in it → onprem"},
+					Reason: "internal Namespace follows the objects in it → onprem"},
 				{Index: 1, Sensitivity: config.Internal, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
 					Reason: "internal (from namespace shop) → allowed [private-cloud on-prem] → onprem (failover: private-cloud clusters down)"},
 			},
@@ -889,7 +889,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 			},
 			want: []Decision{
 				{Index: 0, Sensitivity: config.Public, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
-					Reason: "public Namespace follows 1 object in it → private"},
+					Reason: "public Namespace follows the objects in it → private"},
 				{Index: 1, Sensitivity: config.Internal, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "internal → allowed [private-cloud on-prem] → private (preferred)"},
 				{Index: 2, Sensitivity: config.Restricted, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
@@ -946,7 +946,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 			},
 			want: []Decision{
 				{Index: 0, Sensitivity: "", Tiers: tiers(config.PublicCloud, config.OnPrem), Clusters: names("public", "onprem"),
-					Reason: "unlabeled CustomResourceDefinition follows 2 Widget resources → public, onprem"},
+					Reason: "unlabeled CustomResourceDefinition follows its Widget resources → public, onprem"},
 				{Index: 1, Sensitivity: config.Restricted, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
 					Reason: "restricted → allowed [on-prem] → onprem (preferred)"},
 				{Index: 2, Sensitivity: config.Public, Tiers: tiers(config.PublicCloud), Clusters: names("public"),
@@ -967,7 +967,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 				{Index: 0, Sensitivity: config.Internal, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "internal → allowed [private-cloud on-prem] → private (preferred)"},
 				{Index: 1, Sensitivity: config.Public, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
-					Reason: "public CustomResourceDefinition follows 1 Widget resource → private"},
+					Reason: "public CustomResourceDefinition follows its Widget resources → private"},
 			},
 		},
 		{
@@ -1109,7 +1109,7 @@ func TestPlaceReportsAllViolations(t *testing.T) {
 	checkResult(t, in, res,
 		[]Decision{
 			{Index: 0, Sensitivity: "", Tiers: tiers(config.PublicCloud), Clusters: names("public"),
-				Reason: "unlabeled Namespace follows 1 object in it → public"},
+				Reason: "unlabeled Namespace follows the objects in it → public"},
 			{Index: 5, Sensitivity: config.Public, Tiers: tiers(config.PublicCloud), Clusters: names("public"),
 				Reason: "public → allowed [public-cloud private-cloud on-prem] → public (preferred)"},
 		},
