@@ -180,4 +180,3 @@ func newTestReconciler(t *testing.T, g *gitRepo, env string, mutate func(*Option
 	}
 	return New(repo, static, opts), static
 }
-

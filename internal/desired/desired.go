@@ -66,6 +66,21 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 		Environment: env, Revision: snap.RevisionLabel(), Config: cfg, Clusters: e.Clusters,
 		Resources: res, Placement: result,
 	}
+	if len(result.Violations) > 0 {
+		// Name the file of every violating object. Only this failure path
+		// pays for the second render; without origins the message is still
+		// correct, just without the file.
+		if origins, err := render.Origins(snap, e.Path, opts.Render); err == nil {
+			for i, v := range result.Violations {
+				if v.Index < 0 || v.Index >= len(res) {
+					continue
+				}
+				if file, ok := origins[render.Key(res[v.Index])]; ok {
+					result.Violations[i].Object.Source = file
+				}
+			}
+		}
+	}
 	if err := result.Err(); err != nil {
 		return s, err
 	}
