@@ -7,8 +7,6 @@ import (
 	"github.com/go-logr/logr"
 )
 
-type logrLogger = logr.Logger
-
 // newLogr adapts slog to the logr interface controller-runtime logs with.
 func newLogr(w io.Writer) logr.Logger {
 	return logr.FromSlogHandler(slog.NewJSONHandler(w, nil))

@@ -18,11 +18,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
@@ -159,28 +156,16 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	return rec.Run(ctx, nil)
 }
 
-// runElected runs the loop under a controller-runtime manager so that only
-// the elected replica reconciles.
+// runElected runs the loop under leader election so that of several
+// replicas only one reconciles.
 func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Reconciler) error {
 	cfg, err := o.homeConfig()
 	if err != nil {
 		return err
 	}
-	ctrl.SetLogger(ctrlLogger())
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
-		LeaderElection:                true,
-		LeaderElectionID:              "strata-reconciler-" + o.env,
-		LeaderElectionNamespace:       labels.SystemNamespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		return err
-	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return rec.Run(ctx, nil) })); err != nil {
-		return err
-	}
-	return mgr.Start(ctx)
+	return reconciler.RunElected(ctx, cfg, reconciler.ElectionOptions{
+		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, Log: newLogr(os.Stderr),
+	}, func(ctx context.Context) error { return rec.Run(ctx, nil) })
 }
 
 func printResult(w io.Writer, env string, res *reconciler.Result) {
@@ -207,5 +192,3 @@ func printResult(w io.Writer, env string, res *reconciler.Result) {
 	}
 	tw.Flush()
 }
-
-func ctrlLogger() logrLogger { return newLogr(os.Stderr) }

@@ -1,0 +1,56 @@
+package reconciler
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// ElectionOptions tune RunElected.
+type ElectionOptions struct {
+	// ID names the lease; replicas of one environment share it.
+	ID string
+	// MetricsAddr serves controller-runtime's registry ("0" disables it).
+	MetricsAddr string
+	// LeaseDuration, RenewDeadline and RetryPeriod default to client-go's.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	Log                                       logr.Logger
+}
+
+// LeaseID returns the lease name of an environment's reconcilers.
+func LeaseID(env string) string { return "strata-reconciler-" + env }
+
+// RunElected runs loop under a controller-runtime manager with leader
+// election in strata-system of the cluster behind cfg, so that of several
+// replicas exactly one reconciles; the others wait to take over.
+func RunElected(ctx context.Context, cfg *rest.Config, opts ElectionOptions, loop func(context.Context) error) error {
+	ctrl.SetLogger(opts.Log)
+	mo := ctrl.Options{
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        "0",
+		LeaderElection:                true,
+		LeaderElectionID:              opts.ID,
+		LeaderElectionNamespace:       labels.SystemNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Logger:                        opts.Log,
+	}
+	if opts.LeaseDuration > 0 {
+		mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = &opts.LeaseDuration, &opts.RenewDeadline, &opts.RetryPeriod
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
+	if err != nil {
+		return err
+	}
+	// A RunnableFunc needs leader election: it starts only on the leader.
+	if err := mgr.Add(manager.RunnableFunc(loop)); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
