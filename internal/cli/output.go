@@ -143,6 +143,11 @@ func writeClusterDirs(w io.Writer, dir string, st *desired.State, clusters []str
 	if err := checkReplaceable(dir); err != nil {
 		return err
 	}
+	// Create missing parents (like mkdir -p) so that the temporary directory
+	// can sit next to DIR.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", dir, err)

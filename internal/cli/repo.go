@@ -32,6 +32,9 @@ func (f *repoFlags) snapshot(ctx context.Context) (*source.Snapshot, error) {
 	if f.worktree && source.IsRemote(f.repo) {
 		return nil, fmt.Errorf("--worktree reads a local checkout; %s is a URL: drop --worktree or clone it first", f.repo)
 	}
+	if f.worktree && f.revision != "" && f.revision != "HEAD" {
+		return nil, fmt.Errorf("--worktree reads the files as they are, not revision %s: drop --worktree to render %s, or drop --revision", f.revision, f.revision)
+	}
 	repo, err := source.Open(ctx, f.repo, source.OpenOptions{})
 	if err != nil {
 		var nr *source.NotARepositoryError
