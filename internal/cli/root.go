@@ -63,6 +63,6 @@ strata.dev/sensitivity label (public < internal < confidential < restricted).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newRenderCommand(), newReconcileCommand(), newStatusCommand())
+	root.AddCommand(newVersionCommand(), newRenderCommand(), newReconcileCommand(), newStatusCommand(), newDevCommand())
 	return root
 }

@@ -1,0 +1,300 @@
+// Package e2e runs strata against three real local clusters (kwok with the
+// binary runtime: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler and a fake node), so that Deployments really become
+// Available. Every cluster is torn down when the test ends, even on failure.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/localcluster"
+	"github.com/strata-gitops/strata/internal/source"
+	"github.com/strata-gitops/strata/reconciler"
+)
+
+const env = "prod"
+
+// demoRepo copies the project's demo config repo (strata.yaml, overlays/)
+// into a new git repository and commits it.
+func demoRepo(t *testing.T) (string, *git.Repository) {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("cp", "-r", filepath.Join(root, "strata.yaml"), filepath.Join(root, "overlays"), dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("copying the demo: %v: %s", err, out)
+	}
+	r, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, r, "demo")
+	return dir, r
+}
+
+func commitAll(t *testing.T, r *git.Repository, msg string) string {
+	t.Helper()
+	wt, err := r.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.AddGlob("."); err != nil {
+		t.Fatal(err)
+	}
+	h, err := wt.Commit(msg, &git.CommitOptions{All: true, Author: &object.Signature{Name: "e2e", Email: "e2e@example.com", When: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}
+
+func editFile(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// availableDeployments lists the Available Deployments strata applied to a cluster.
+func availableDeployments(t *testing.T, c client.Client) []string {
+	t.Helper()
+	var list appsv1.DeploymentList
+	if err := c.List(context.Background(), &list, client.MatchingLabels{labels.ManagedBy: labels.ManagedByValue}); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range list.Items {
+		for _, c := range d.Status.Conditions {
+			if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue {
+				out = append(out, d.Namespace+"/"+d.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// placedDeployments is what placement says each cluster should run.
+func placedDeployments(t *testing.T, dir string, healthy map[string]bool) map[string][]string {
+	t.Helper()
+	repo, err := source.Open(context.Background(), dir, source.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := repo.Resolve("HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := repo.Snapshot(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := desired.LoadConfig(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := desired.DefaultOptions()
+	opts.Healthy = healthy
+	st, err := desired.Build(snap, cfg, env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, name := range st.ClusterNames() {
+		out[name] = nil
+		for _, d := range st.Placement.ForCluster(name) {
+			if d.Object.Kind == "Deployment" {
+				out[name] = append(out[name], d.Object.Namespace+"/"+d.Object.Name)
+			}
+		}
+		slices.Sort(out[name])
+	}
+	return out
+}
+
+func checkPlacement(t *testing.T, dir string, clients map[string]client.Client, healthy map[string]bool) {
+	t.Helper()
+	for name, want := range placedDeployments(t, dir, healthy) {
+		if healthy != nil && !healthy[name] {
+			continue
+		}
+		got := availableDeployments(t, clients[name])
+		if !slices.Equal(got, want) {
+			t.Errorf("cluster %s: Available Deployments %v, placement says %v", name, got, want)
+		}
+	}
+}
+
+func mustSucceed(t *testing.T, res *reconciler.Result, except ...string) {
+	t.Helper()
+	if res.Err != nil {
+		t.Fatalf("reconcile: %v", res.Err)
+	}
+	for _, c := range res.Clusters {
+		if c.Err != nil && !slices.Contains(except, c.Name) {
+			t.Fatalf("cluster %s: %v", c.Name, c.Err)
+		}
+	}
+}
+
+func TestDemoOnThreeClusters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test on three kwok clusters; skipped with -short")
+	}
+	ctx := context.Background()
+	home := filepath.Join(os.TempDir(), "strata-e2e-"+strings.ReplaceAll(time.Now().Format("150405.000"), ".", ""))
+	progress := io.Discard
+	if testing.Verbose() {
+		progress = os.Stderr
+	}
+	lc := localcluster.New(localcluster.Options{Home: home, Progress: progress})
+	for _, b := range localcluster.Binaries {
+		if _, err := os.Stat(filepath.Join(lc.Bin(), b)); err != nil {
+			t.Fatalf("%s missing in %s: run make tools (hack/install-tools.sh all)", b, lc.Bin())
+		}
+	}
+	t.Cleanup(func() {
+		if err := lc.Down(context.Background()); err != nil {
+			t.Errorf("tearing down the clusters: %v", err)
+		}
+		os.RemoveAll(home)
+	})
+	start := time.Now()
+	if err := lc.Up(ctx, localcluster.DefaultClusters...); err != nil {
+		t.Fatalf("bringing up the clusters: %v", err)
+	}
+	t.Logf("three clusters up in %s", time.Since(start).Round(time.Millisecond))
+
+	dir, gitRepo := demoRepo(t)
+	repo, err := source.Open(ctx, dir, source.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := &reconciler.KubeconfigDir{Dir: lc.KubeconfigDir()}
+	t.Cleanup(connect.Close)
+	clients := map[string]client.Client{}
+	for _, name := range localcluster.DefaultClusters {
+		cl, err := connect.Connect(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[name] = cl.Client
+	}
+	opts := reconciler.DefaultOptions()
+	opts.Environment, opts.Revision = env, "HEAD"
+	opts.HealthTimeout = 3 * time.Minute
+	opts.PollInterval = 500 * time.Millisecond
+	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	rec := reconciler.New(repo, connect, opts)
+
+	t.Run("reconcile the demo: every Deployment Available exactly where placement says", func(t *testing.T) {
+		start := time.Now()
+		mustSucceed(t, rec.ReconcileOnce(ctx))
+		t.Logf("first reconcile (apply + health) in %s", time.Since(start).Round(time.Millisecond))
+		checkPlacement(t, dir, clients, nil)
+		var sts appsv1.StatefulSet
+		if err := clients["onprem"].Get(ctx, client.ObjectKey{Namespace: "ledger", Name: "ledger-db"}, &sts); err != nil {
+			t.Fatal(err)
+		}
+		if sts.Status.ReadyReplicas != *sts.Spec.Replicas {
+			t.Errorf("ledger-db: %d of %d replicas ready", sts.Status.ReadyReplicas, *sts.Spec.Replicas)
+		}
+	})
+
+	t.Run("relabel moves an object make-before-break", func(t *testing.T) {
+		editFile(t, filepath.Join(dir, "overlays/base/risk-dashboard/deployment.yaml"),
+			"strata.dev/sensitivity: internal", "strata.dev/sensitivity: restricted")
+		commitAll(t, gitRepo, "risk-dashboard holds restricted data now")
+		res := rec.ReconcileOnce(ctx)
+		mustSucceed(t, res)
+		if c := res.Cluster("private"); !slices.ContainsFunc(c.MovedOut, func(r inventoryRef) bool { return r.Name == "risk-dashboard" && r.Kind == "Deployment" }) {
+			t.Errorf("private moved out %v, want Deployment risk/risk-dashboard", c.MovedOut)
+		}
+		checkPlacement(t, dir, clients, nil)
+	})
+
+	t.Run("a down cluster: the others converge, failover objects move, it catches up", func(t *testing.T) {
+		if err := lc.Stop(ctx, "private"); err != nil {
+			t.Fatal(err)
+		}
+		editFile(t, filepath.Join(dir, "overlays/prod/kustomization.yaml"), "{name: ledger,           count: 3}", "{name: ledger,           count: 2}")
+		commitAll(t, gitRepo, "ledger: 2 replicas")
+		res := rec.ReconcileOnce(ctx)
+		mustSucceed(t, res, "private")
+		var ue *reconciler.UnreachableError
+		if c := res.Cluster("private"); !errors.As(c.Err, &ue) {
+			t.Fatalf("private: want UnreachableError, got %v", c.Err)
+		}
+		down := map[string]bool{"public": true, "onprem": true}
+		checkPlacement(t, dir, clients, down)
+		if got := availableDeployments(t, clients["onprem"]); !slices.Contains(got, "fraud/fraud-scoring") {
+			t.Errorf("fraud-scoring (failover) is not Available on-prem while private is down: %v", got)
+		}
+		var ledger appsv1.Deployment
+		if err := clients["onprem"].Get(ctx, client.ObjectKey{Namespace: "ledger", Name: "ledger"}, &ledger); err != nil || *ledger.Spec.Replicas != 2 {
+			t.Errorf("onprem did not converge while private was down: %v", err)
+		}
+
+		if err := lc.Start(ctx, "private"); err != nil {
+			t.Fatal(err)
+		}
+		res = rec.ReconcileOnce(ctx)
+		mustSucceed(t, res)
+		checkPlacement(t, dir, clients, nil)
+		if got := availableDeployments(t, clients["onprem"]); slices.Contains(got, "fraud/fraud-scoring") {
+			t.Errorf("fraud-scoring still on-prem after private returned")
+		}
+	})
+
+	t.Run("an object deleted by hand is restored", func(t *testing.T) {
+		var d appsv1.Deployment
+		if err := clients["onprem"].Get(ctx, client.ObjectKey{Namespace: "ledger", Name: "audit-trail"}, &d); err != nil {
+			t.Fatal(err)
+		}
+		if err := clients["onprem"].Delete(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		res := rec.ReconcileOnce(ctx)
+		mustSucceed(t, res)
+		if c := res.Cluster("onprem"); c.Drifted < 1 {
+			t.Errorf("onprem drifted %d, want at least 1", c.Drifted)
+		}
+		err := clients["onprem"].Get(ctx, client.ObjectKey{Namespace: "ledger", Name: "audit-trail"}, &d)
+		if apierrors.IsNotFound(err) {
+			t.Fatal("audit-trail was not restored")
+		}
+		checkPlacement(t, dir, clients, nil)
+	})
+}
