@@ -26,7 +26,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './hack/tools/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-unit: tools-envtest
+unit: tools
 	KUBEBUILDER_ASSETS=$(STRATA_BIN) $(GO) test -count=1 -timeout 30m ./...
 
 ## tools: build the control-plane binaries and kwok into $(STRATA_BIN) (cached)

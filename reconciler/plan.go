@@ -40,11 +40,16 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 	// Convert each placed resource once; clusters share the same object.
 	converted := map[int]*desiredObject{}
 	for _, d := range st.Placement.Decisions {
-		m, err := st.Resources[d.Index].Map()
+		// Through JSON: kustomize's maps hold Go ints, which unstructured
+		// objects (int64 only) cannot deep-copy.
+		b, err := st.Resources[d.Index].MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("converting %s: %w", d.Object, err)
 		}
-		u := &unstructured.Unstructured{Object: m}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("converting %s: %w", d.Object, err)
+		}
 		if !d.Object.ClusterScoped && u.GetNamespace() == "" {
 			u.SetNamespace("default")
 		}
