@@ -136,11 +136,14 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 			return res
 		}
 		start := time.Now()
-		werr := cl.Manager.WaitForSetWithContext(ctx, object.UnstructuredSetToObjMetadataSet(toApply), ssa.WaitOptions{
+		werr := cl.Manager.WaitForSetWithContext(r.healthContext(ctx), object.UnstructuredSetToObjMetadataSet(toApply), ssa.WaitOptions{
 			Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true,
 		})
 		res.HealthWait = time.Since(start)
 		r.opts.Metrics.HealthWaitDuration.WithLabelValues(plan.env, cl.Name).Observe(res.HealthWait.Seconds())
+		if werr != nil && ctx.Err() == nil && r.healthContext(ctx).Err() != nil {
+			werr = context.Canceled
+		}
 		after, lerr := listLive(ctx, cl.Client, plan.env, gvksOfUnstructured(toApply))
 		if lerr != nil && werr == nil {
 			werr = lerr

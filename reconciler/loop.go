@@ -9,16 +9,28 @@ import (
 // DriftInterval) and whenever trigger fires (the push hook). A tick with
 // nothing new is cheap: one fetch, a cached render, and one LIST per kind
 // per cluster to find drift. Failing clusters are retried with backoff.
+// While a revision is rolling out, a newer one (seen on a trigger or by
+// polling every WatchInterval) cancels its health waits: a stuck rollout
+// never blocks its own fix.
 func (r *Reconciler) Run(ctx context.Context, trigger <-chan struct{}) error {
 	tick := min(r.opts.Interval, r.opts.DriftInterval)
 	backoff := newBackoff(2*time.Second, tick)
 	for {
-		res := r.ReconcileOnce(ctx)
+		res, pending := r.runOnce(ctx, trigger)
+		if ctx.Err() != nil {
+			return nil
+		}
 		delay := tick
-		if res.Failed() && (res.Err == nil || IsTransient(res.Err)) {
+		switch {
+		case pending:
+			delay = 0
+		case res.Failed() && (res.Err == nil || IsTransient(res.Err)):
 			delay = backoff.next()
-		} else {
+		default:
 			backoff.reset()
+		}
+		if delay == 0 {
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -27,6 +39,52 @@ func (r *Reconciler) Run(ctx context.Context, trigger <-chan struct{}) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// runOnce reconciles once while watching for a newer revision; pending
+// reports that one arrived (reconcile again at once).
+func (r *Reconciler) runOnce(ctx context.Context, trigger <-chan struct{}) (*Result, bool) {
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	defer cancelWait()
+	r.waitMu.Lock()
+	r.waitCtx = waitCtx
+	r.waitMu.Unlock()
+	done := make(chan *Result, 1)
+	go func() { done <- r.ReconcileOnce(ctx) }()
+	watch := time.NewTicker(r.opts.WatchInterval)
+	defer watch.Stop()
+	pending := false
+	for {
+		select {
+		case res := <-done:
+			return res, pending
+		case <-trigger:
+			pending = true
+			if r.newerRevision(ctx) {
+				cancelWait()
+			}
+		case <-watch.C:
+			if r.newerRevision(ctx) {
+				pending = true
+				cancelWait()
+			}
+		}
+	}
+}
+
+// newerRevision fetches and reports whether the branch moved past the
+// revision being applied.
+func (r *Reconciler) newerRevision(ctx context.Context) bool {
+	if err := r.repo.Fetch(ctx); err != nil {
+		return false
+	}
+	rev, err := r.repo.Resolve(r.opts.Revision)
+	if err != nil {
+		return false
+	}
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
+	return r.applying != "" && rev.Commit != r.applying
 }
 
 type backoff struct {

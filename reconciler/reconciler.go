@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	fluxmeta "github.com/fluxcd/pkg/apis/meta"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -42,17 +41,24 @@ type Options struct {
 	HealthTimeout time.Duration
 	// AllowMassPrune lifts rollout.maxPrunePercent.
 	AllowMassPrune bool
+	// AllowNonFastForward accepts a branch whose history was rewritten
+	// (force-push); rollout.allowNonFastForward of the applied revision
+	// does the same.
+	AllowNonFastForward bool
 	// PollInterval is kstatus' poll interval during health waits.
 	PollInterval time.Duration
-	Log          *slog.Logger
-	Metrics      *Metrics
+	// WatchInterval is how often Run looks for a newer revision while one
+	// is rolling out.
+	WatchInterval time.Duration
+	Log           *slog.Logger
+	Metrics       *Metrics
 }
 
 // DefaultOptions returns the reconciler's defaults.
 func DefaultOptions() Options {
 	return Options{
 		Revision: "main", Interval: time.Minute, DriftInterval: 30 * time.Second,
-		PollInterval: time.Second, Log: slog.Default(),
+		PollInterval: time.Second, WatchInterval: 2 * time.Second, Log: slog.Default(),
 	}
 }
 
@@ -68,6 +74,25 @@ type Reconciler struct {
 	// cache holds the last render, reused while neither the commit nor the
 	// set of reachable clusters changes.
 	cache *renderCache
+	// lastApplied is the last commit applied without a render failure; a
+	// new commit must descend from it (no force-push) unless allowed.
+	lastApplied string
+	// waitCtx bounds health waits; Run cancels it when a newer revision
+	// arrives so that a stuck rollout never blocks its own fix.
+	waitMu   sync.Mutex
+	waitCtx  context.Context
+	applying string
+}
+
+// HistoryRewriteError is a branch whose new head does not descend from the
+// last applied commit.
+type HistoryRewriteError struct {
+	Branch, Applied, New string
+}
+
+func (e *HistoryRewriteError) Error() string {
+	return fmt.Sprintf("branch %s was rewritten: %s does not descend from the applied revision %s, so strata keeps the clusters as they are; push a revert instead of rewriting history, or allow it once with --allow-force-push (rollout.allowNonFastForward)",
+		e.Branch, short(e.New), short(e.Applied))
 }
 
 type renderCache struct {
@@ -102,6 +127,9 @@ func New(repo *source.Repository, connect Connector, opts Options) *Reconciler {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = def.PollInterval
+	}
+	if opts.WatchInterval <= 0 {
+		opts.WatchInterval = def.WatchInterval
 	}
 	if opts.Log == nil {
 		opts.Log = def.Log
@@ -178,6 +206,28 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		return &Result{Err: &FetchError{Stage: "fetch", Err: err}}
 	}
 	res := &Result{Revision: rev}
+	if err := r.checkHistory(ctx, rev); err != nil {
+		res.Err = err
+		log.Error("history rewrite refused; nothing applied or pruned", "commit", rev.Short(), "error", err)
+		if r.cache != nil {
+			env, _ := r.cache.cfg.Environment(r.opts.Environment)
+			targets := r.targets(env)
+			for _, c := range env.Clusters {
+				cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: err}
+				res.Clusters = append(res.Clusters, cr)
+				if targets[c.Name] {
+					r.recordFailure(ctx, cr, rev)
+				}
+			}
+		}
+		return res
+	}
+	r.setApplying(rev.Commit)
+	defer func() {
+		if res.Err == nil {
+			r.lastApplied = rev.Commit
+		}
+	}()
 	if c := r.cache; c != nil && c.commit == rev.Commit {
 		// Same commit: reuse strata.yaml; re-place only if reachability changed.
 		env, _ := c.cfg.Environment(r.opts.Environment)
@@ -245,8 +295,66 @@ func (r *Reconciler) recordFailure(ctx context.Context, cr *ClusterResult, rev *
 		r.opts.Log.Error("could not store status", "cluster", cr.Name, "error", err)
 	}
 	invRef := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: labels.SystemNamespace, Name: labels.InventoryName(r.opts.Environment)}}
-	cl.Recorder.AnnotatedEventf(invRef, map[string]string{labels.Revision: rev.Commit}, corev1.EventTypeWarning, fluxmeta.BuildFailedReason,
+	cl.Recorder.AnnotatedEventf(invRef, map[string]string{labels.Revision: rev.Commit}, corev1.EventTypeWarning, reasonOf(cr),
 		"revision %s not applied: %v", rev.Short(), cr.Err)
+}
+
+// checkHistory refuses a commit that does not descend from the last
+// applied one. After a restart the last applied commit comes from the
+// clusters' inventories.
+func (r *Reconciler) checkHistory(ctx context.Context, rev *source.Revision) error {
+	if r.lastApplied == "" {
+		r.lastApplied = r.appliedInClusters(ctx)
+	}
+	if r.lastApplied == "" || r.opts.AllowNonFastForward || (r.cache != nil && r.cache.cfg.Rollout.AllowNonFastForward) {
+		return nil
+	}
+	ok, err := r.repo.IsAncestor(r.lastApplied, rev.Commit)
+	if err != nil {
+		return &FetchError{Stage: "fetch", Err: err}
+	}
+	if !ok {
+		return &HistoryRewriteError{Branch: r.opts.Revision, Applied: r.lastApplied, New: rev.Commit}
+	}
+	return nil
+}
+
+// appliedInClusters reads the applied revision from the first reachable
+// inventory of the environment.
+func (r *Reconciler) appliedInClusters(ctx context.Context) string {
+	if r.cache == nil {
+		return ""
+	}
+	env, err := r.cache.cfg.Environment(r.opts.Environment)
+	if err != nil {
+		return ""
+	}
+	for _, c := range env.Clusters {
+		cl, err := r.connect.Connect(c.Name)
+		if err != nil {
+			continue
+		}
+		if inv, err := inventory.Load(ctx, cl.Client, r.opts.Environment); err == nil && inv.Status.Revision != "" {
+			return inv.Status.Revision
+		}
+	}
+	return ""
+}
+
+func (r *Reconciler) setApplying(commit string) {
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
+	r.applying = commit
+}
+
+// healthContext returns the context health waits use.
+func (r *Reconciler) healthContext(ctx context.Context) context.Context {
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
+	if r.waitCtx != nil {
+		return r.waitCtx
+	}
+	return ctx
 }
 
 // targets returns the clusters this process reconciles.
@@ -309,5 +417,6 @@ func IsTransient(err error) bool {
 		return fe.Stage == "fetch"
 	}
 	var mp *MassPruneError
-	return !errors.As(err, &mp)
+	var hr *HistoryRewriteError
+	return !errors.As(err, &mp) && !errors.As(err, &hr)
 }

@@ -26,6 +26,7 @@ const (
 	ReasonMassPruneRefused = "MassPruneRefused"
 	ReasonUnreachable      = "ClusterUnreachable"
 	ReasonWaitingForMove   = "WaitingForMove"
+	ReasonHistoryRewritten = "HistoryRewritten"
 )
 
 // reasonOf returns the condition reason for a cluster's outcome.
@@ -38,7 +39,10 @@ func reasonOf(res *ClusterResult) string {
 		pe *PruneError
 	)
 	var fe *FetchError
+	var hr *HistoryRewriteError
 	switch err := res.Err; {
+	case errors.As(err, &hr):
+		return ReasonHistoryRewritten
 	case errors.As(err, &fe) && fe.Stage == "fetch":
 		return fluxmeta.ArtifactFailedReason
 	case errors.As(err, &fe):
@@ -73,7 +77,8 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 		s.Revision = prev.Revision // the applied revision did not change
 	}
 	var fe *FetchError
-	if errors.As(res.Err, &fe) {
+	var hr *HistoryRewriteError
+	if errors.As(res.Err, &fe) || errors.As(res.Err, &hr) {
 		// Nothing was touched: the cluster is as the last reconcile left it.
 		s.Objects, s.Healthy, s.Progressing, s.Failed = prev.Objects, prev.Healthy, prev.Progressing, prev.Failed
 	}
@@ -90,7 +95,7 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	}
 	apimeta.SetStatusCondition(&s.Conditions, cond)
 	stalled := metav1.Condition{Type: fluxmeta.StalledCondition, Status: metav1.ConditionFalse, Reason: reason, Message: "retrying is enough"}
-	if reason == ReasonMassPruneRefused {
+	if reason == ReasonMassPruneRefused || reason == ReasonHistoryRewritten {
 		// Terminal: retrying cannot help, the commit or an override must change.
 		stalled.Status, stalled.Message = metav1.ConditionTrue, res.Err.Error()
 	}

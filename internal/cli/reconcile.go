@@ -64,6 +64,9 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\" disables it)")
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (needs --kubeconfig or in-cluster credentials)")
 	f.StringVar(&o.cacheDir, "cache-dir", "", "keep the remote repository's mirror here between runs")
+	f.StringVar(&o.hookAddr, "hook-addr", "", "serve the signed push hook ("+labels.HookPath+") here, e.g. :9292, so a push is applied at once")
+	f.StringVar(&o.hookSecretFile, "hook-secret-file", "", "file with the push hook's shared secret (HMAC)")
+	f.BoolVar(&o.allowForcePush, "allow-force-push", false, "accept a branch whose history was rewritten (otherwise refused, keeping the last good state)")
 	return cmd
 }
 
@@ -125,7 +128,7 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	opts := reconciler.DefaultOptions()
 	opts.Environment, opts.Revision, opts.Self = o.env, o.branch, o.self
 	opts.Interval, opts.DriftInterval, opts.HealthTimeout = o.interval, o.driftInterval, o.healthTimeout
-	opts.AllowMassPrune, opts.Log = o.allowMassPrune, log
+	opts.AllowMassPrune, opts.AllowNonFastForward, opts.Log = o.allowMassPrune, o.allowForcePush, log
 	if o.leaderElect {
 		opts.Metrics = reconciler.NewMetrics(crmetrics.Registry)
 	} else {
@@ -141,8 +144,24 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 		}
 		return nil
 	}
+	trigger := make(chan struct{}, 1)
+	if o.hookAddr != "" {
+		secret, err := os.ReadFile(o.hookSecretFile)
+		if err != nil || len(strings.TrimSpace(string(secret))) == 0 {
+			return fmt.Errorf("--hook-addr needs --hook-secret-file with the shared secret the git server signs pushes with: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle(labels.HookPath, &reconciler.HookHandler{Secret: []byte(strings.TrimSpace(string(secret))), Trigger: trigger, Log: log})
+		hs := &http.Server{Addr: o.hookAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("push hook server stopped", "addr", o.hookAddr, "error", err)
+			}
+		}()
+		defer hs.Close()
+	}
 	if o.leaderElect {
-		return o.runElected(ctx, rec)
+		return o.runElected(ctx, rec, trigger)
 	}
 	if o.metricsAddr != "0" && o.metricsAddr != "" {
 		srv := &http.Server{Addr: o.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
@@ -153,19 +172,19 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 		}()
 		defer srv.Close()
 	}
-	return rec.Run(ctx, nil)
+	return rec.Run(ctx, trigger)
 }
 
 // runElected runs the loop under leader election so that of several
 // replicas only one reconciles.
-func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Reconciler) error {
+func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Reconciler, trigger <-chan struct{}) error {
 	cfg, err := o.homeConfig()
 	if err != nil {
 		return err
 	}
 	return reconciler.RunElected(ctx, cfg, reconciler.ElectionOptions{
 		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, Log: newLogr(os.Stderr),
-	}, func(ctx context.Context) error { return rec.Run(ctx, nil) })
+	}, func(ctx context.Context) error { return rec.Run(ctx, trigger) })
 }
 
 func printResult(w io.Writer, env string, res *reconciler.Result) {

@@ -53,6 +53,8 @@ func (s *Snapshot) RevisionLabel() string {
 
 // Snapshot returns the tree of rev as a read-only in-memory filesystem.
 func (r *Repository) Snapshot(rev *Revision) (*Snapshot, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	c, err := r.repo.CommitObject(plumbing.NewHash(rev.Commit))
 	if err != nil {
 		return nil, fmt.Errorf("reading commit %s: %w", rev.Short(), err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -28,6 +29,10 @@ type Repository struct {
 	WorkDir string
 	remote  bool
 	auth    transport.AuthMethod
+	// mu serializes fetches with reads: go-git's storage is not safe for a
+	// fetch running beside a resolve (the reconciler watches for new
+	// revisions while it applies).
+	mu sync.Mutex
 }
 
 // OpenOptions tune Open.
@@ -139,6 +144,8 @@ func (r *Repository) Fetch(ctx context.Context) error {
 	if !r.remote {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	err := r.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RefSpecs:   []config.RefSpec{"+refs/*:refs/*"},
@@ -162,6 +169,8 @@ func (r *Repository) Resolve(rev string) (*Revision, error) {
 	if rev == "" {
 		rev = "HEAD"
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	hash, err := r.repo.ResolveRevision(plumbing.Revision(rev))
 	if err != nil && !r.remote {
 		// A local clone names the remote's branches origin/<name>.
@@ -194,3 +203,23 @@ func (e *RevisionNotFoundError) Error() string {
 }
 
 func (e *RevisionNotFoundError) Unwrap() error { return e.Err }
+
+// IsAncestor reports whether commit ancestor is reachable from commit
+// descendant (equal commits count), to refuse history rewrites.
+func (r *Repository) IsAncestor(ancestor, descendant string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ancestor == descendant {
+		return true, nil
+	}
+	a, err := r.repo.CommitObject(plumbing.NewHash(ancestor))
+	if err != nil {
+		// The old commit is gone from the repository: history was rewritten.
+		return false, nil
+	}
+	d, err := r.repo.CommitObject(plumbing.NewHash(descendant))
+	if err != nil {
+		return false, err
+	}
+	return a.IsAncestor(d)
+}
