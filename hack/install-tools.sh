@@ -6,7 +6,7 @@
 #
 # Usage: hack/install-tools.sh [envtest|all]
 #   envtest: kube-apiserver + etcd (enough for controller-runtime envtest)
-#   all:     also kube-controller-manager, kube-scheduler, kwok, kwokctl
+#   all:     also kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl
 set -euo pipefail
 export GOTOOLCHAIN=local
 what=${1:-all}
@@ -50,6 +50,7 @@ build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 if [ "$what" = all ]; then
   build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
   build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+  build kubectl k8s.io/kubernetes/cmd/kubectl
   build_kwok
 fi
 echo "tools: ready in $BIN"

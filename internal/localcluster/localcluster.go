@@ -32,7 +32,7 @@ import (
 var DefaultClusters = []string{"public", "private", "onprem"}
 
 // Binaries are the programs that must be in Options.Bin.
-var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwokctl"}
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "kwokctl"}
 
 // DefaultVolumes is how many static PersistentVolumes Up creates per cluster.
 const DefaultVolumes = 4
