@@ -9,14 +9,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/localcluster"
 )
 
 // devOptions are the flags shared by the dev subcommands.
 type devOptions struct {
-	home     string
-	clusters []string
-	output   string
+	home        string
+	noWebhooks  bool
+	configPath  string
+	policiesDir string
+	clusters    []string
+	output      string
 }
 
 func (o *devOptions) manager(cmd *cobra.Command) *localcluster.Manager {
@@ -63,6 +67,12 @@ func newDevUpCommand(o *devOptions) *cobra.Command {
 				return fmt.Errorf("%w\n(see `strata dev status`; `strata dev down` removes everything and a new `strata dev up` starts over)", err)
 			}
 			out := cmd.OutOrStdout()
+			if !o.noWebhooks {
+				wh := &devWebhooks{home: m.Home(), configPath: o.configPath, policiesDir: o.policiesDir, out: out}
+				if err := wh.start(cmd.Context(), m, names); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(out, "\nkubeconfigs are in %s:\n", m.KubeconfigDir())
 			for _, n := range names {
 				fmt.Fprintf(out, "  %-10s %s\n", n, m.KubeconfigPath(n))
@@ -72,6 +82,9 @@ func newDevUpCommand(o *devOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&o.clusters, "clusters", localcluster.DefaultClusters, "clusters to bring up")
+	cmd.Flags().BoolVar(&o.noWebhooks, "no-webhooks", false, "do not start and register the admission webhooks")
+	cmd.Flags().StringVar(&o.configPath, "config", config.ConfigFile, "strata.yaml giving each cluster's tier (for its webhook)")
+	cmd.Flags().StringVar(&o.policiesDir, "policies", "policies", "policies the webhooks enforce")
 	return cmd
 }
 
@@ -89,6 +102,7 @@ in the cache.`,
 				return err
 			}
 			m := o.manager(cmd)
+			(&devWebhooks{home: m.Home(), out: cmd.OutOrStdout()}).stop(names)
 			if err := m.Down(cmd.Context(), names...); err != nil {
 				return err
 			}

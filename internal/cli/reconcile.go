@@ -30,6 +30,8 @@ type reconcileOptions struct {
 	repo, branch, env, kubeconfigDir, kubeconfig, self, metricsAddr, cacheDir string
 	once, allowMassPrune, leaderElect                                         bool
 	interval, driftInterval, healthTimeout                                    time.Duration
+	hookAddr, hookSecretFile                                                  string
+	allowForcePush                                                            bool
 }
 
 func newReconcileCommand() *cobra.Command {

@@ -3,10 +3,12 @@ package cli
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/source"
 )
 
 type renderOptions struct {
@@ -43,8 +45,11 @@ func (o *renderOptions) run(cmd *cobra.Command) error {
 	if !slices.Contains([]string{"table", "yaml", "json"}, o.output) {
 		return fmt.Errorf("unknown output format %q: use table, yaml or json", o.output)
 	}
-	st, _, err := o.build(cmd.Context())
+	st, snap, err := o.build(cmd.Context())
 	if err != nil {
+		return err
+	}
+	if err := checkPolicies(cmd, st, snap); err != nil {
 		return err
 	}
 	clusters := st.ClusterNames()
@@ -79,4 +84,45 @@ func decisionsFor(st *desired.State, cluster string) []placementRow {
 		rows[i] = newPlacementRow(st, d)
 	}
 	return rows
+}
+
+// PolicyDenialsError lists every policy denial of a render.
+type PolicyDenialsError struct {
+	Environment string
+	Denials     []desired.ClusterVerdict
+}
+
+func (e *PolicyDenialsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d policy denials in environment %s; the clusters' webhooks would refuse these objects, so nothing was written:", len(e.Denials), e.Environment)
+	for _, d := range e.Denials {
+		b.WriteString("\n  ")
+		b.WriteString(d.String())
+	}
+	return b.String()
+}
+
+// checkPolicies evaluates policies/ of the same revision against every
+// object in every cluster it goes to, as the webhooks will.
+func checkPolicies(cmd *cobra.Command, st *desired.State, snap *source.Snapshot) error {
+	set, err := desired.LoadPolicies(snap)
+	if err != nil || set == nil {
+		return err
+	}
+	verdicts, err := st.Verdicts(cmd.Context(), set)
+	if err != nil {
+		return err
+	}
+	var denials []desired.ClusterVerdict
+	for _, v := range verdicts {
+		if v.Action == "Deny" {
+			denials = append(denials, v)
+		} else {
+			fmt.Fprintf(cmd.ErrOrStderr(), "Warning: %s\n", v)
+		}
+	}
+	if len(denials) > 0 {
+		return &PolicyDenialsError{Environment: st.Environment, Denials: denials}
+	}
+	return nil
 }

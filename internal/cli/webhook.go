@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/policy"
+	"github.com/strata-gitops/strata/webhook"
+)
+
+type webhookOptions struct {
+	tier, env, cluster, configPath, policiesDir, certDir, addr, metricsAddr, kubeconfig string
+}
+
+func newWebhookCommand() *cobra.Command {
+	o := &webhookOptions{}
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Serve the validating admission webhook of one cluster",
+		Long: `webhook denies, in the cluster it guards, any object whose data-sensitivity
+is not allowed in the cluster's tier — whoever sends it — and any object a
+policy of policies/ denies. DELETE is never denied; dry-run requests are
+judged like real ones. Objects carrying strata.dev/break-glass pass only for
+members of webhook.breakGlassGroups, and are recorded.`,
+		Example: `  strata webhook --cluster onprem --tier on-prem --config strata.yaml --policies policies \
+    --cert-dir /tmp/certs --kubeconfig ~/.strata/clusters/onprem.kubeconfig --addr 127.0.0.1:9443`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.tier, "tier", "", "tier of this cluster: public-cloud, private-cloud or on-prem")
+	f.StringVar(&o.env, "env", "", "environment (for messages)")
+	f.StringVar(&o.cluster, "cluster", "", "name of this cluster (for messages and metrics)")
+	f.StringVar(&o.configPath, "config", config.ConfigFile, "strata.yaml with the tier table and webhook settings")
+	f.StringVar(&o.policiesDir, "policies", "", "directory of Kyverno ValidatingPolicy files (empty: sensitivity check only)")
+	f.StringVar(&o.certDir, "cert-dir", "", "directory with tls.crt and tls.key")
+	f.StringVar(&o.addr, "addr", ":9443", "TLS listen address")
+	f.StringVar(&o.metricsAddr, "metrics-addr", ":8081", "Prometheus metrics address (\"0\" disables)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of this cluster (default: in-cluster)")
+	_ = cmd.MarkFlagRequired("tier")
+	_ = cmd.MarkFlagRequired("cert-dir")
+	cmd.AddCommand(newWebhookInstallCommand())
+	return cmd
+}
+
+// loadWebhookInputs reads strata.yaml and the policies from local files.
+func loadWebhookInputs(configPath, policiesDir string) (*config.Config, *policy.Set, error) {
+	data, err := os.ReadFile(configPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--config: %w", err)
+	}
+	cfg, err := config.Parse(configPath, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if policiesDir == "" {
+		return cfg, nil, nil
+	}
+	set, err := policy.Load(os.DirFS(policiesDir), ".")
+	if err != nil {
+		return nil, nil, fmt.Errorf("--policies %s: %w", policiesDir, err)
+	}
+	return cfg, set, nil
+}
+
+func parseTier(s string) (config.Tier, error) {
+	t := config.Tier(s)
+	if !t.Valid() {
+		return "", fmt.Errorf("--tier %q is not a tier: use one of %s", s, config.JoinTiers(config.KnownTiers))
+	}
+	return t, nil
+}
+
+func (o *webhookOptions) run(cmd *cobra.Command) error {
+	tier, err := parseTier(o.tier)
+	if err != nil {
+		return err
+	}
+	cfg, set, err := loadWebhookInputs(o.configPath, o.policiesDir)
+	if err != nil {
+		return err
+	}
+	rc, err := (&reconcileOptions{kubeconfig: o.kubeconfig}).homeConfig()
+	if err != nil {
+		return err
+	}
+	opts := webhook.Options{
+		Cluster: firstNonEmptyString(o.cluster, string(tier)), Tier: tier, Config: cfg,
+		Addr: o.addr, CertDir: o.certDir, MetricsAddr: o.metricsAddr, RESTConfig: rc,
+		Log: slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)),
+	}
+	if set != nil {
+		opts.Policies = set
+	}
+	return webhook.Run(cmd.Context(), opts)
+}
+
+func firstNonEmptyString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+type webhookInstallOptions struct {
+	cluster, kubeconfig, tier, url, certDir, service string
+	hosts                                            []string
+}
+
+func newWebhookInstallCommand() *cobra.Command {
+	o := &webhookInstallOptions{}
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Create the webhook's certificates (if missing) and register it with a cluster",
+		Example: `  strata webhook install --cluster onprem --kubeconfig ~/.strata/clusters/onprem.kubeconfig \
+    --tier on-prem --url https://127.0.0.1:9443 --cert-dir ~/.strata/webhooks/onprem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := parseTier(o.tier); err != nil {
+				return err
+			}
+			t := webhook.Target{URL: strings.TrimSuffix(o.url, "/")}
+			hosts := append([]string{"127.0.0.1", "localhost"}, o.hosts...)
+			if o.service != "" {
+				ns, name, ok := strings.Cut(o.service, "/")
+				if !ok {
+					return fmt.Errorf("--service %q: use NAMESPACE/NAME", o.service)
+				}
+				t = webhook.Target{ServiceNamespace: ns, ServiceName: name, ServicePort: 443}
+				hosts = append(hosts, name+"."+ns+".svc", name+"."+ns+".svc.cluster.local")
+			}
+			if t.URL == "" && t.ServiceName == "" {
+				return fmt.Errorf("give --url (webhook outside the cluster) or --service NAMESPACE/NAME (in the cluster)")
+			}
+			ca, err := webhook.EnsureCertificates(o.certDir, hosts)
+			if err != nil {
+				return fmt.Errorf("certificates in %s: %w", o.certDir, err)
+			}
+			rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+			if err != nil {
+				return fmt.Errorf("--kubeconfig: %w", err)
+			}
+			c, err := client.New(rc, client.Options{})
+			if err != nil {
+				return err
+			}
+			if err := webhook.Install(cmd.Context(), c, t, ca); err != nil {
+				return fmt.Errorf("cluster %s: %w", o.cluster, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cluster %s: %s registered (tier %s, failurePolicy Fail, timeout %ds); certificates in %s\n",
+				o.cluster, webhook.ConfigurationName, o.tier, webhook.TimeoutSeconds, o.certDir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.cluster, "cluster", "", "cluster name (for messages)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster")
+	f.StringVar(&o.tier, "tier", "", "tier of the cluster")
+	f.StringVar(&o.url, "url", "", "https URL of a webhook running outside the cluster, e.g. https://127.0.0.1:9443")
+	f.StringVar(&o.service, "service", "", "NAMESPACE/NAME of the webhook's Service when it runs in the cluster")
+	f.StringVar(&o.certDir, "cert-dir", "", "where the CA and serving certificate are (created when missing)")
+	f.StringSliceVar(&o.hosts, "host", nil, "extra IPs or DNS names for the serving certificate")
+	_ = cmd.MarkFlagRequired("kubeconfig")
+	_ = cmd.MarkFlagRequired("tier")
+	_ = cmd.MarkFlagRequired("cert-dir")
+	return cmd
+}

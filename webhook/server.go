@@ -1,0 +1,156 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// Options configure a webhook server.
+type Options struct {
+	Cluster string
+	Tier    config.Tier
+	Config  *config.Config
+	// Policies may be nil (sensitivity check only).
+	Policies Policies
+	// Addr is host:port of the TLS listener.
+	Addr string
+	// CertDir holds tls.crt and tls.key.
+	CertDir string
+	// MetricsAddr serves Prometheus metrics ("" or "0" disables).
+	MetricsAddr string
+	// RESTConfig reaches this cluster's apiserver (Namespace informer, events).
+	RESTConfig *rest.Config
+	Log        *slog.Logger
+	// Registry receives the metrics; nil creates one.
+	Registry *prometheus.Registry
+	// Ready is closed once the server listens.
+	Ready chan struct{}
+}
+
+// Run serves /validate until ctx ends. Namespaces come from an informer
+// cache, so a request never waits for a GET.
+func Run(ctx context.Context, o Options) error {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	log := o.Log.With("cluster", o.Cluster, "tier", o.Tier)
+	cs, err := kubernetes.NewForConfig(o.RESTConfig)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(cs, 10*time.Minute)
+	nsInformer := factory.Core().V1().Namespaces()
+	lister := nsInformer.Lister()
+	_ = nsInformer.Informer()
+	factory.Start(ctx.Done())
+	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), nsInformer.Informer().HasSynced) {
+		return fmt.Errorf("cluster %s: the Namespace cache did not sync within 30s: check the kubeconfig and that the apiserver answers", o.Cluster)
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	h := &Handler{
+		Checker:  NewChecker(o.Config, o.Cluster, o.Tier),
+		Policies: o.Policies,
+		Namespaces: func(name string) (map[string]string, bool) {
+			ns, err := lister.Get(name)
+			if err != nil {
+				return nil, false
+			}
+			return ns.Labels, true
+		},
+		BreakGlassGroups: o.Config.Webhook.BreakGlassGroups,
+		Recorder:         &eventRecorder{cs: cs, log: log},
+		Metrics:          NewMetrics(reg),
+		Log:              log,
+	}
+	host, portStr, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", o.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", o.Addr, err)
+	}
+	srv := crwebhook.NewServer(crwebhook.Options{Host: host, Port: port, CertDir: o.CertDir})
+	srv.Register(labels.WebhookPath, h)
+	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	if o.MetricsAddr != "" && o.MetricsAddr != "0" {
+		ms := &http.Server{Addr: o.MetricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server stopped", "addr", o.MetricsAddr, "error", err)
+			}
+		}()
+		defer ms.Close()
+	}
+	if o.Ready != nil {
+		go func() {
+			for ctx.Err() == nil {
+				if srv.StartedChecker()(nil) == nil {
+					close(o.Ready)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	log.Info("webhook serving", "addr", o.Addr, "path", labels.WebhookPath)
+	return srv.Start(ctx)
+}
+
+// eventRecorder records break-glass admissions as Events in strata-system,
+// where strata audit collects them.
+type eventRecorder struct {
+	cs  kubernetes.Interface
+	log *slog.Logger
+}
+
+// BreakGlassReason is the Event reason of a break-glass admission.
+const BreakGlassReason = "BreakGlass"
+
+func (r *eventRecorder) RecordBreakGlass(_ context.Context, e BreakGlassEvent) {
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "strata-break-glass-", Namespace: labels.SystemNamespace,
+			Labels:      map[string]string{labels.ManagedBy: labels.ManagedByValue},
+			Annotations: map[string]string{labels.BreakGlass: e.Reason, "strata.dev/user": e.User, "strata.dev/cluster": e.Cluster}},
+		InvolvedObject: corev1.ObjectReference{Kind: "Namespace", Name: firstNonEmpty(e.Namespace, labels.SystemNamespace)},
+		Reason:         BreakGlassReason,
+		Message: fmt.Sprintf("break-glass by %s (groups %v) on %s %s in cluster %s (%s): %q; bypassed %v",
+			e.User, e.Groups, e.Operation, e.Object, e.Cluster, e.Tier, e.Reason, e.Bypassed),
+		Type: corev1.EventTypeWarning, FirstTimestamp: metav1.NewTime(e.Time), LastTimestamp: metav1.NewTime(e.Time), Count: 1,
+		Source: corev1.EventSource{Component: "strata-webhook"},
+	}
+	// Off the request path: the admission answer must not wait for it.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := r.cs.CoreV1().Events(labels.SystemNamespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+			r.log.Error("could not record break-glass event", "error", err, "user", e.User, "object", e.Object)
+		}
+	}()
+}
