@@ -42,7 +42,7 @@ func demoRepo(t *testing.T) (string, *git.Repository) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command("cp", "-r", filepath.Join(root, "strata.yaml"), filepath.Join(root, "overlays"), dir)
+	cmd := exec.Command("cp", "-r", filepath.Join(root, "strata.yaml"), filepath.Join(root, "overlays"), filepath.Join(root, "policies"), dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("copying the demo: %v: %s", err, out)
 	}
@@ -218,6 +218,7 @@ func TestDemoOnThreeClusters(t *testing.T) {
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	rec := reconciler.New(repo, connect, opts)
+	wh := startWebhooks(t, ctx, lc, dir)
 
 	t.Run("reconcile the demo: every Deployment Available exactly where placement says", func(t *testing.T) {
 		start := time.Now()
@@ -231,11 +232,59 @@ func TestDemoOnThreeClusters(t *testing.T) {
 		if sts.Status.ReadyReplicas != *sts.Spec.Replicas {
 			t.Errorf("ledger-db: %d of %d replicas ready", sts.Status.ReadyReplicas, *sts.Spec.Replicas)
 		}
+		for _, name := range localcluster.DefaultClusters {
+			if n := wh.denials(t, name); n != 0 {
+				t.Errorf("webhook of %s denied %v requests while strata applied the demo", name, n)
+			}
+		}
+	})
+
+	t.Run("webhooks deny what does not belong, whoever sends it", func(t *testing.T) {
+		out, err := kubectl(t, lc, "public", restrictedDeployment("ledger-copy", ""), "apply", "-f", "-")
+		if err == nil || !strings.Contains(out, "Deployment default/ledger-copy is restricted") || !strings.Contains(out, "tier public-cloud") {
+			t.Errorf("kubectl apply of a restricted Deployment into public: err %v, output:\n%s", err, out)
+		}
+		out, err = kubectl(t, lc, "public", restrictedDeployment("ledger-copy", ""), "apply", "--dry-run=server", "-f", "-")
+		if err == nil || !strings.Contains(out, "is restricted") {
+			t.Errorf("the same with --dry-run=server: err %v, output:\n%s", err, out)
+		}
+		if out, err := kubectl(t, lc, "onprem", restrictedDeployment("ledger-copy", ""), "apply", "--dry-run=server", "-f", "-"); err != nil {
+			t.Errorf("the same object on-prem (dry-run) was denied: %v\n%s", err, out)
+		}
+		cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes, namespace: ml-training}\ndata: {a: b}\n"
+		if out, err := kubectl(t, lc, "public", cm, "apply", "-f", "-"); err != nil {
+			t.Errorf("a compliant ConfigMap was denied: %v\n%s", err, out)
+		}
+		if out, err := kubectl(t, lc, "public", "", "delete", "configmap", "notes", "-n", "ml-training"); err != nil {
+			t.Errorf("DELETE was denied: %v\n%s", err, out)
+		}
+		// Impersonated users need RBAC to get as far as admission.
+		if out, err := kubectl(t, lc, "public", "", "create", "clusterrolebinding", "e2e-people",
+			"--clusterrole=cluster-admin", "--group=platform-oncall", "--group=developers"); err != nil {
+			t.Fatalf("rbac: %v\n%s", err, out)
+		}
+		glass := "  annotations: {strata.dev/break-glass: \"INC-4711 ledger failover drill\"}\n"
+		out, err = kubectl(t, lc, "public", restrictedDeployment("ledger-glass", glass), "apply", "-f", "-", "--as=bob", "--as-group=developers")
+		if err == nil || !strings.Contains(out, "break-glass needs") {
+			t.Errorf("break-glass by a developer: err %v, output:\n%s", err, out)
+		}
+		out, err = kubectl(t, lc, "public", restrictedDeployment("ledger-glass", glass), "apply", "-f", "-", "--as=alice", "--as-group=platform-oncall")
+		if err != nil || !strings.Contains(out, "break-glass by alice") {
+			t.Errorf("break-glass by on-call: err %v, output:\n%s", err, out)
+		}
+		waitUntil(t, 10*time.Second, func() bool {
+			out, _ := kubectl(t, lc, "public", "", "get", "events", "-n", "strata-system", "--field-selector", "reason=BreakGlass", "-o", "name")
+			return strings.TrimSpace(out) != ""
+		}, "no BreakGlass event recorded in strata-system")
+		_, _ = kubectl(t, lc, "public", "", "delete", "deployment", "ledger-glass", "-n", "default", "--wait=false")
 	})
 
 	t.Run("relabel moves an object make-before-break", func(t *testing.T) {
 		editFile(t, filepath.Join(dir, "overlays/base/risk-dashboard/deployment.yaml"),
 			"strata.dev/sensitivity: internal", "strata.dev/sensitivity: restricted")
+		// Restricted images come from the on-prem registry (policy restricted-images-onprem-registry).
+		editFile(t, filepath.Join(dir, "overlays/prod/kustomization.yaml"),
+			"{name: registry.example.com/finance-ai/risk-dashboard,", "{name: registry.example.com/finance-ai/risk-dashboard, newName: registry.onprem.example.internal/finance-ai/risk-dashboard,")
 		commitAll(t, gitRepo, "risk-dashboard holds restricted data now")
 		res := rec.ReconcileOnce(ctx)
 		mustSucceed(t, res)
@@ -297,4 +346,22 @@ func TestDemoOnThreeClusters(t *testing.T) {
 		}
 		checkPlacement(t, dir, clients, nil)
 	})
+}
+
+func waitUntil(t *testing.T, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func testLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -23,6 +23,11 @@ const (
 // ExcludedNamespaces are never checked: the control plane's and strata's own.
 var ExcludedNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", labels.SystemNamespace}
 
+// exemptKinds are records the cluster writes about itself (events, leases):
+// they carry no workload data and denying them would blind or stall the
+// control plane, so the sensitivity check lets them through.
+var exemptKinds = map[string]bool{"Event": true, "Lease": true}
+
 // Subject is what the sensitivity check needs of one request.
 type Subject struct {
 	Kind      string
@@ -70,7 +75,7 @@ func NewChecker(cfg *config.Config, cluster string, tier config.Tier) *Checker {
 // no data of their own and pass; unlabeled namespaced objects in
 // unlabeled Namespaces pass unless DenyUnlabeled.
 func (c *Checker) Check(s Subject) Check {
-	if !s.ClusterScoped && slices.Contains(ExcludedNamespaces, s.Namespace) {
+	if exemptKinds[s.Kind] || !s.ClusterScoped && slices.Contains(ExcludedNamespaces, s.Namespace) {
 		return Check{Allowed: true}
 	}
 	own, hasOwn := s.Labels[labels.Sensitivity]

@@ -77,7 +77,14 @@ func Run(ctx context.Context, o Options) error {
 		Checker:  NewChecker(o.Config, o.Cluster, o.Tier),
 		Policies: o.Policies,
 		Namespaces: func(name string) (map[string]string, bool) {
-			ns, err := lister.Get(name)
+			if ns, err := lister.Get(name); err == nil {
+				return ns.Labels, true
+			}
+			// A Namespace created a moment ago may not be in the cache yet
+			// (the controllers fill it at once): ask the apiserver.
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return nil, false
 			}
@@ -138,7 +145,8 @@ func (r *eventRecorder) RecordBreakGlass(_ context.Context, e BreakGlassEvent) {
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "strata-break-glass-", Namespace: labels.SystemNamespace,
 			Labels:      map[string]string{labels.ManagedBy: labels.ManagedByValue},
 			Annotations: map[string]string{labels.BreakGlass: e.Reason, "strata.dev/user": e.User, "strata.dev/cluster": e.Cluster}},
-		InvolvedObject: corev1.ObjectReference{Kind: "Namespace", Name: firstNonEmpty(e.Namespace, labels.SystemNamespace)},
+		// Events must name an object of their own namespace.
+		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: labels.SystemNamespace, Name: "strata-break-glass"},
 		Reason:         BreakGlassReason,
 		Message: fmt.Sprintf("break-glass by %s (groups %v) on %s %s in cluster %s (%s): %q; bypassed %v",
 			e.User, e.Groups, e.Operation, e.Object, e.Cluster, e.Tier, e.Reason, e.Bypassed),
