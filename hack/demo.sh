@@ -52,12 +52,37 @@ $strata reconcile --once --repo . --branch HEAD --env prod --kubeconfig-dir "$kc
 step "Status per cluster (read from each cluster's inventory)"
 $strata status --env prod --kubeconfig-dir "$kcdir"
 
-if command -v kubectl >/dev/null; then
+kubectl=${STRATA_BIN:-$HOME/.cache/strata/bin}/kubectl
+[ -x "$kubectl" ] || kubectl=$(command -v kubectl || true)
+if [ -n "$kubectl" ]; then
   for c in public private onprem; do
     step "Workloads in cluster $c"
-    kubectl --kubeconfig "$kcdir/$c.kubeconfig" get deployments,statefulsets,cronjobs -A -l strata.dev/managed-by=strata \
+    "$kubectl" --kubeconfig "$kcdir/$c.kubeconfig" get deployments,statefulsets,cronjobs -A -l strata.dev/managed-by=strata \
       -o custom-columns='KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,READY:.status.readyReplicas,WANT:.spec.replicas,PLACEMENT:.metadata.annotations.strata\.dev/placement'
   done
+fi
+
+step "kubectl apply of a restricted Deployment into the public cluster: the public cluster's webhook denies it"
+cat >"$tmp/ledger-copy.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ledger-copy
+  namespace: default
+  labels: {strata.dev/sensitivity: restricted}
+spec:
+  selector: {matchLabels: {app: ledger-copy}}
+  template:
+    metadata: {labels: {app: ledger-copy}}
+    spec:
+      containers: [{name: ledger, image: registry.onprem.example.internal/finance-ai/ledger:7.2.5}]
+YAML
+if [ -n "$kubectl" ]; then
+  if "$kubectl" --kubeconfig "$kcdir/public.kubeconfig" apply -f "$tmp/ledger-copy.yaml" 2>"$tmp/denied.txt"; then
+    echo "demo: the public cluster accepted restricted data" >&2; exit 1
+  fi
+  cat "$tmp/denied.txt"
+  grep -q "denied the request: strata:" "$tmp/denied.txt" || { echo "demo: expected a denial by strata's webhook" >&2; exit 1; }
 fi
 
 step "A second reconcile finds nothing to do (no drift, nothing re-applied)"
