@@ -116,7 +116,7 @@ func (c *Checker) Check(s Subject) Check {
 		return Check{Allowed: true, Sensitivity: sens}
 	}
 	return c.deny(RuleTierNotAllowed, sens, fmt.Sprintf(
-		"%s is %s (%s), but cluster %s is in tier %s and %s data is allowed only in %s: deploy it through strata, which places it in a %s cluster (strata render shows where), or lower %s if the data really is less sensitive",
+		"%s is %s (%s), but cluster %s is in tier %s and %s data is allowed only in %s: deploy it through strata, which places it in the %s tier (strata render shows where), or lower %s if the data really is less sensitive",
 		s, sens, from, c.Cluster, c.Tier, sens, config.JoinTiers(allowed), strings.Join(tierNames(allowed), " or "), labels.Sensitivity))
 }
 
