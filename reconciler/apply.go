@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/inventory"
 )
 
@@ -51,6 +52,9 @@ type ClusterResult struct {
 	saved bool
 	// prev is the status stored by the previous reconcile.
 	prev inventory.Status
+	// tree and gate describe the revision for the history.
+	tree string
+	gate *approval.Decision
 	// current holds the keys of objects healthy in this cluster.
 	current map[string]bool
 }

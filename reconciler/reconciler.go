@@ -21,6 +21,7 @@ import (
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 
+	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/source"
@@ -82,6 +83,10 @@ type Reconciler struct {
 	waitMu   sync.Mutex
 	waitCtx  context.Context
 	applying string
+	// approvedTrees were applied successfully before: rollback targets
+	// that need no new approval.
+	approvedTrees []string
+	treesLoaded   bool
 }
 
 // HistoryRewriteError is a branch whose new head does not descend from the
@@ -100,6 +105,7 @@ type renderCache struct {
 	cfg             *config.Config
 	plan            *rolloutPlan
 	st              *desired.State
+	gate            *approval.Decision
 }
 
 func healthyKey(h map[string]bool) string {
@@ -157,8 +163,11 @@ type Result struct {
 	Revision *source.Revision
 	// Clusters holds one result per cluster of the environment, in strata.yaml order.
 	Clusters []*ClusterResult
-	// Err is a fetch, render or placement failure (then no cluster was touched).
+	// Err is a fetch, render, placement, history or approval failure (then
+	// no cluster was touched).
 	Err error
+	// Gate is the approval gate's decision for the revision.
+	Gate *approval.Decision
 	// healthy is the reachable set placement used.
 	healthy map[string]bool
 }
@@ -190,6 +199,7 @@ func (r *Result) Failed() bool {
 // every cluster of the environment (or only Self).
 func (r *Reconciler) ReconcileOnce(ctx context.Context) *Result {
 	res := r.reconcile(ctx)
+	r.rememberApproved(res)
 	r.mu.Lock()
 	r.last = res
 	r.mu.Unlock()
@@ -211,14 +221,7 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		log.Error("history rewrite refused; nothing applied or pruned", "commit", rev.Short(), "error", err)
 		if r.cache != nil {
 			env, _ := r.cache.cfg.Environment(r.opts.Environment)
-			targets := r.targets(env)
-			for _, c := range env.Clusters {
-				cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: err}
-				res.Clusters = append(res.Clusters, cr)
-				if targets[c.Name] {
-					r.recordFailure(ctx, cr, rev)
-				}
-			}
+			return r.refuse(ctx, res, env, r.targets(env), rev, err)
 		}
 		return res
 	}
@@ -233,6 +236,7 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		env, _ := c.cfg.Environment(r.opts.Environment)
 		res.healthy = r.probe(ctx, env, r.targets(env))
 		if c.healthy == healthyKey(res.healthy) {
+			res.Gate = c.gate
 			res.Clusters = r.rollout(ctx, c.cfg, c.st, rev, c.plan, res.healthy)
 			return res
 		}
@@ -259,19 +263,35 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		Render: desired.DefaultOptions().Render, Healthy: res.healthy,
 	})
 	if err == nil {
+		r.loadAppliedTrees(ctx, env)
+		var d *approval.Decision
+		if d, err = r.gate(ctx, rev, snap, cfg, st); err == nil && d != nil && !d.Allowed {
+			gerr := &GateError{Environment: r.opts.Environment, Revision: rev.Commit, Decision: *d}
+			log.Warn("revision not approved; nothing applied", "commit", rev.Short(), "gate", d.Message)
+			return r.refuse(ctx, res, env, targets, rev, gerr)
+		}
 		var plan *rolloutPlan
-		if plan, err = newRolloutPlan(st, targets); err == nil {
-			r.cache = &renderCache{commit: rev.Commit, healthy: healthyKey(res.healthy), cfg: cfg, plan: plan, st: st}
-			res.Clusters = r.rollout(ctx, cfg, st, rev, plan, res.healthy)
-			return res
+		if err == nil {
+			if plan, err = newRolloutPlan(st, targets); err == nil {
+				r.cache = &renderCache{commit: rev.Commit, healthy: healthyKey(res.healthy), cfg: cfg, plan: plan, st: st, gate: d}
+				res.Gate = d
+				res.Clusters = r.rollout(ctx, cfg, st, rev, plan, res.healthy)
+				return res
+			}
 		}
 	}
-	res.Err = &FetchError{Stage: "render", Err: err}
 	log.Error("render failed; nothing applied or pruned", "commit", rev.Short(), "error", err)
+	return r.refuse(ctx, res, env, targets, rev, &FetchError{Stage: "render", Err: err})
+}
+
+// refuse records, in every reachable target cluster, why rev was not
+// applied, leaving the clusters as they are.
+func (r *Reconciler) refuse(ctx context.Context, res *Result, env config.Environment, targets map[string]bool, rev *source.Revision, err error) *Result {
+	res.Err = err
 	for _, c := range env.Clusters {
-		cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: res.Err}
+		cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: err}
 		res.Clusters = append(res.Clusters, cr)
-		if targets[c.Name] && res.healthy[c.Name] {
+		if targets[c.Name] && (res.healthy == nil || res.healthy[c.Name]) {
 			r.recordFailure(ctx, cr, rev)
 		}
 	}
@@ -418,5 +438,6 @@ func IsTransient(err error) bool {
 	}
 	var mp *MassPruneError
 	var hr *HistoryRewriteError
-	return !errors.As(err, &mp) && !errors.As(err, &hr)
+	var ge *GateError
+	return !errors.As(err, &mp) && !errors.As(err, &hr) && !errors.As(err, &ge)
 }

@@ -53,6 +53,7 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 		go func(i int) {
 			defer wg.Done()
 			results[i] = r.apply(ctx, clusters[i], plan, maxPct, timeout)
+			results[i].tree, results[i].gate = rev.Tree, r.gateOf(rev.Commit)
 		}(i)
 	}
 	wg.Wait()

@@ -12,6 +12,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
@@ -94,6 +95,17 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 		cond.Message = res.Err.Error()
 	}
 	apimeta.SetStatusCondition(&s.Conditions, cond)
+	s.History = prev.History
+	var he *HealthError
+	switch {
+	case res.tree == "":
+	case res.Err == nil:
+		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: ReasonSucceeded,
+			Approvers: approversOf(res.gate), Gate: gateMessage(res.gate)})
+	case errors.As(res.Err, &he):
+		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: ReasonHealthFailed,
+			Approvers: approversOf(res.gate), Gate: gateMessage(res.gate)})
+	}
 	stalled := metav1.Condition{Type: fluxmeta.StalledCondition, Status: metav1.ConditionFalse, Reason: reason, Message: "retrying is enough"}
 	if reason == ReasonMassPruneRefused || reason == ReasonHistoryRewritten {
 		// Terminal: retrying cannot help, the commit or an override must change.
@@ -168,4 +180,18 @@ func eventsOf(res *ClusterResult, rev *source.Revision) []event {
 			fmt.Sprintf("revision %s (%s): %d created, %d configured, %d objects healthy", rev.Short(), strings.TrimSpace(rev.Subject()), res.Created, res.Configured, res.Healthy)})
 	}
 	return out
+}
+
+func approversOf(d *approval.Decision) []string {
+	if d == nil {
+		return nil
+	}
+	return d.Have
+}
+
+func gateMessage(d *approval.Decision) string {
+	if d == nil {
+		return ""
+	}
+	return d.Message
 }

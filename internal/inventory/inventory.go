@@ -91,6 +91,35 @@ type Status struct {
 	LastError     string             `json:"lastError,omitempty"`
 	LastReconcile time.Time          `json:"lastReconcile"`
 	Conditions    []metav1.Condition `json:"conditions,omitempty"`
+	// History lists the revisions applied here, newest first (bounded).
+	History []Applied `json:"history,omitempty"`
+}
+
+// MaxHistory bounds Status.History.
+const MaxHistory = 50
+
+// Applied is one revision strata applied to a cluster.
+type Applied struct {
+	Revision string    `json:"revision"`
+	Tree     string    `json:"tree"`
+	Time     time.Time `json:"time"`
+	// Outcome is Succeeded, or the reason the revision did not become healthy.
+	Outcome   string   `json:"outcome"`
+	Approvers []string `json:"approvers,omitempty"`
+	// Gate is the approval gate's message for the revision.
+	Gate string `json:"gate,omitempty"`
+}
+
+// Record puts a into the history, newest first, replacing an entry of the
+// same revision.
+func (s *Status) Record(a Applied) {
+	h := []Applied{a}
+	for _, e := range s.History {
+		if e.Revision != a.Revision && len(h) < MaxHistory {
+			h = append(h, e)
+		}
+	}
+	s.History = h
 }
 
 // Inventory is one environment's record in one cluster.
