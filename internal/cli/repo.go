@@ -66,6 +66,20 @@ func (f *repoFlags) environment(cfg *config.Config) (string, error) {
 	return "", fmt.Errorf("--env is required: %s has environments %v", config.ConfigFile, names)
 }
 
+// buildState loads strata.yaml from snap and renders and places env ("" for
+// the only environment).
+func buildState(snap *source.Snapshot, env string) (*desired.State, error) {
+	cfg, err := desired.LoadConfig(snap)
+	if err != nil {
+		return nil, err
+	}
+	env, err = (&repoFlags{env: env}).environment(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return desired.Build(snap, cfg, env, desired.DefaultOptions())
+}
+
 // build reads the revision, loads strata.yaml from it and renders and
 // places the environment.
 func (f *repoFlags) build(ctx context.Context) (*desired.State, *source.Snapshot, error) {
