@@ -171,28 +171,7 @@ func TestDemoOnThreeClusters(t *testing.T) {
 		t.Skip("end-to-end test on three kwok clusters; skipped with -short")
 	}
 	ctx := context.Background()
-	home := filepath.Join(os.TempDir(), "strata-e2e-"+strings.ReplaceAll(time.Now().Format("150405.000"), ".", ""))
-	progress := io.Discard
-	if testing.Verbose() {
-		progress = os.Stderr
-	}
-	lc := localcluster.New(localcluster.Options{Home: home, Progress: progress})
-	for _, b := range localcluster.Binaries {
-		if _, err := os.Stat(filepath.Join(lc.Bin(), b)); err != nil {
-			t.Fatalf("%s missing in %s: run make tools (hack/install-tools.sh all)", b, lc.Bin())
-		}
-	}
-	t.Cleanup(func() {
-		if err := lc.Down(context.Background()); err != nil {
-			t.Errorf("tearing down the clusters: %v", err)
-		}
-		os.RemoveAll(home)
-	})
-	start := time.Now()
-	if err := lc.Up(ctx, localcluster.DefaultClusters...); err != nil {
-		t.Fatalf("bringing up the clusters: %v", err)
-	}
-	t.Logf("three clusters up in %s", time.Since(start).Round(time.Millisecond))
+	lc := upClusters(t)
 
 	dir, gitRepo := demoRepo(t)
 	repo, err := source.Open(ctx, dir, source.OpenOptions{})
@@ -364,4 +343,33 @@ func testLog(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// upClusters brings up the three local clusters and tears them down when
+// the test ends, even when it fails.
+func upClusters(t *testing.T) *localcluster.Manager {
+	t.Helper()
+	home := filepath.Join(os.TempDir(), "strata-e2e-"+strings.ReplaceAll(time.Now().Format("150405.000000"), ".", ""))
+	progress := io.Discard
+	if testing.Verbose() {
+		progress = os.Stderr
+	}
+	lc := localcluster.New(localcluster.Options{Home: home, Progress: progress})
+	for _, b := range localcluster.Binaries {
+		if _, err := os.Stat(filepath.Join(lc.Bin(), b)); err != nil {
+			t.Fatalf("%s missing in %s: run make tools (hack/install-tools.sh all)", b, lc.Bin())
+		}
+	}
+	t.Cleanup(func() {
+		if err := lc.Down(context.Background()); err != nil {
+			t.Errorf("tearing down the clusters: %v", err)
+		}
+		os.RemoveAll(home)
+	})
+	start := time.Now()
+	if err := lc.Up(context.Background(), localcluster.DefaultClusters...); err != nil {
+		t.Fatalf("bringing up the clusters: %v", err)
+	}
+	t.Logf("three clusters up in %s", time.Since(start).Round(time.Millisecond))
+	return lc
 }

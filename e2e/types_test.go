@@ -1,5 +1,14 @@
 package e2e
 
-import "github.com/strata-gitops/strata/internal/inventory"
+import (
+	"encoding/json"
+
+	"github.com/strata-gitops/strata/internal/inventory"
+)
 
 type inventoryRef = inventory.Ref
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

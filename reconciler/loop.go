@@ -22,7 +22,7 @@ func (r *Reconciler) Run(ctx context.Context, trigger <-chan struct{}) error {
 		}
 		delay := tick
 		switch {
-		case pending:
+		case pending || res.AutoRevert != "":
 			delay = 0
 		case res.Failed() && (res.Err == nil || IsTransient(res.Err)):
 			delay = backoff.next()

@@ -24,6 +24,7 @@ import (
 	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/rollback"
 	"github.com/strata-gitops/strata/internal/source"
 )
 
@@ -51,8 +52,10 @@ type Options struct {
 	// WatchInterval is how often Run looks for a newer revision while one
 	// is rolling out.
 	WatchInterval time.Duration
-	Log           *slog.Logger
-	Metrics       *Metrics
+	// Identity authors (and may sign) strata's auto-revert commits.
+	Identity rollback.Identity
+	Log      *slog.Logger
+	Metrics  *Metrics
 }
 
 // DefaultOptions returns the reconciler's defaults.
@@ -60,6 +63,7 @@ func DefaultOptions() Options {
 	return Options{
 		Revision: "main", Interval: time.Minute, DriftInterval: 30 * time.Second,
 		PollInterval: time.Second, WatchInterval: 2 * time.Second, Log: slog.Default(),
+		Identity: rollback.Identity{Name: "strata", Email: "strata@strata.dev"},
 	}
 }
 
@@ -87,6 +91,8 @@ type Reconciler struct {
 	// that need no new approval.
 	approvedTrees []string
 	treesLoaded   bool
+	// autoReverted holds the commits strata reverted itself.
+	autoReverted map[string]bool
 }
 
 // HistoryRewriteError is a branch whose new head does not descend from the
@@ -168,6 +174,9 @@ type Result struct {
 	Err error
 	// Gate is the approval gate's decision for the revision.
 	Gate *approval.Decision
+	// AutoRevert is the commit strata pushed to revert a revision that
+	// failed its health check (rollout.autoRevert).
+	AutoRevert string
 	// healthy is the reachable set placement used.
 	healthy map[string]bool
 }
@@ -238,6 +247,7 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		if c.healthy == healthyKey(res.healthy) {
 			res.Gate = c.gate
 			res.Clusters = r.rollout(ctx, c.cfg, c.st, rev, c.plan, res.healthy)
+			r.autoRevert(ctx, c.cfg, res)
 			return res
 		}
 	}
@@ -276,6 +286,7 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 				r.cache = &renderCache{commit: rev.Commit, healthy: healthyKey(res.healthy), cfg: cfg, plan: plan, st: st, gate: d}
 				res.Gate = d
 				res.Clusters = r.rollout(ctx, cfg, st, rev, plan, res.healthy)
+				r.autoRevert(ctx, cfg, res)
 				return res
 			}
 		}
@@ -440,4 +451,11 @@ func IsTransient(err error) bool {
 	var hr *HistoryRewriteError
 	var ge *GateError
 	return !errors.As(err, &mp) && !errors.As(err, &hr) && !errors.As(err, &ge)
+}
+
+// SetHealthTimeout overrides strata.yaml's rollout.healthTimeout (0 uses it).
+func (r *Reconciler) SetHealthTimeout(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts.HealthTimeout = d
 }

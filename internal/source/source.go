@@ -122,19 +122,29 @@ func openRemote(ctx context.Context, url string, opts OpenOptions) (*Repository,
 			r.repo = repo
 			return r, r.Fetch(ctx)
 		}
-		repo, err := git.PlainCloneContext(ctx, opts.Dir, true, &git.CloneOptions{URL: url, Auth: opts.Auth, Mirror: true})
-		if err != nil {
-			_ = os.RemoveAll(opts.Dir)
-			return nil, fmt.Errorf("cloning %s: %w: check the URL and credentials", url, err)
-		}
-		r.repo = repo
-		return r, nil
 	}
-	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: url, Auth: opts.Auth, Mirror: true})
+	// An empty repository plus a mirror fetch, rather than a clone: a clone
+	// fails when the server's HEAD names a branch that does not exist.
+	var repo *git.Repository
+	var err error
+	if opts.Dir != "" {
+		repo, err = git.PlainInit(opts.Dir, true)
+	} else {
+		repo, err = git.Init(memory.NewStorage(), nil)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("cloning %s: %w: check the URL and credentials", url, err)
+		return nil, fmt.Errorf("preparing a mirror of %s: %w", url, err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}, Fetch: []config.RefSpec{"+refs/*:refs/*"}}); err != nil {
+		return nil, err
 	}
 	r.repo = repo
+	if err := r.Fetch(ctx); err != nil {
+		if opts.Dir != "" {
+			_ = os.RemoveAll(opts.Dir)
+		}
+		return nil, fmt.Errorf("cloning %s: %w: check the URL and credentials", url, err)
+	}
 	return r, nil
 }
 
@@ -157,7 +167,37 @@ func (r *Repository) Fetch(ctx context.Context) error {
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return fmt.Errorf("fetching %s: %w", r.Location, err)
 	}
+	r.followRemoteHEAD(ctx)
 	return nil
+}
+
+// followRemoteHEAD points the mirror's HEAD where the server's points, when
+// that branch exists, so that "HEAD" means the default branch.
+func (r *Repository) followRemoteHEAD(ctx context.Context) {
+	if _, err := r.repo.Head(); err == nil {
+		return // resolved already; spare a round trip per fetch
+	}
+	remote, err := r.repo.Remote("origin")
+	if err != nil {
+		return
+	}
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth})
+	if err != nil {
+		return
+	}
+	for _, ref := range refs {
+		if ref.Name() != plumbing.HEAD {
+			continue
+		}
+		target := ref.Target()
+		if ref.Type() != plumbing.SymbolicReference {
+			return
+		}
+		if _, err := r.repo.Reference(target, false); err == nil {
+			_ = r.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, target))
+		}
+		return
+	}
 }
 
 // Git returns the underlying go-git repository.
