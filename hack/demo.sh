@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The demo: render the finance-AI config repo (this repository) for prod and
-# show where every object goes and why.
+# The demo (make demo): render the finance-AI config repo (this repository),
+# bring up three local clusters with admission webhooks, serve the config
+# repo from a local git server, approve, reconcile, show a denied kubectl
+# apply, plan/approve/merge a pull request, and revert a bad commit with the
+# time to recovery.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 strata=bin/strata
@@ -41,26 +44,73 @@ test ! -e "$tmp/out" && echo "(no output directory was written)"
 
 export STRATA_HOME=${STRATA_HOME:-$HOME/.strata}
 kcdir=$STRATA_HOME/clusters
-
-step "Three local clusters (kwok, binary runtime; the first run builds the control plane)"
-$strata dev up
-
-step "Reconcile prod into them: apply per cluster, wait for health, prune"
-$strata reconcile --once --repo . --branch HEAD --env prod --kubeconfig-dir "$kcdir" --metrics-addr 0 2>"$tmp/reconcile.log" || {
-  cat "$tmp/reconcile.log" >&2; exit 1; }
-
-step "Status per cluster (read from each cluster's inventory)"
-$strata status --env prod --kubeconfig-dir "$kcdir"
-
+strata_abs=$PWD/$strata
 kubectl=${STRATA_BIN:-$HOME/.cache/strata/bin}/kubectl
-[ -x "$kubectl" ] || kubectl=$(command -v kubectl || true)
-if [ -n "$kubectl" ]; then
-  for c in public private onprem; do
-    step "Workloads in cluster $c"
-    "$kubectl" --kubeconfig "$kcdir/$c.kubeconfig" get deployments,statefulsets,cronjobs -A -l strata.dev/managed-by=strata \
-      -o custom-columns='KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,READY:.status.readyReplicas,WANT:.spec.replicas,PLACEMENT:.metadata.annotations.strata\.dev/placement'
+
+step "Three local clusters (kwok, binary runtime; the first run builds the control plane) with their webhooks"
+$strata dev up
+[ -x "$kubectl" ] || kubectl=$(command -v kubectl)
+
+# The platform team's config repository: this repository's strata.yaml,
+# overlays/ and policies/, on a local git server that sends push hooks.
+demo=$STRATA_HOME/demo
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+rm -rf "$demo" && mkdir -p "$demo/git/platform" "$demo/keys"
+git init -q --bare -b main "$demo/git/platform/config.git"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/hook.secret"
+hook_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 19292)
+$strata dev git-server --root "$demo/git" --addr-file "$demo/git.addr" \
+  --hook-url "http://127.0.0.1:$hook_port/hook" --hook-secret-file "$demo/hook.secret" >"$demo/git-server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$demo/git.addr" ] && break; sleep 0.1; done
+url=$(cat "$demo/git.addr")/platform/config.git
+
+step "Reviewers alice and bob make signing keys; the trust file lists them"
+$strata keygen --out "$demo/keys/alice" --name alice >/dev/null
+$strata keygen --out "$demo/keys/bob" --name bob >/dev/null
+work=$demo/work
+git clone -q "$url" "$work" 2>/dev/null
+cp -r strata.yaml overlays policies "$work/"
+mkdir -p "$work/.strata"
+{ echo "apiVersion: strata.dev/v1alpha1"; echo "kind: Trust"; echo "reviewers:"
+  for r in alice bob; do echo "  - name: $r"; echo "    publicKey: |"; sed 's/^/      /' "$demo/keys/$r.pub"; done
+} >"$work/.strata/trust.yaml"
+head -8 "$work/.strata/trust.yaml"; echo "  ..."
+# The on-call engineer's git identity in this clone (strata rollback uses the
+# git CLI, so the user's own config, signing and hooks apply).
+git -C "$work" config user.name "Sam (on-call)"
+git -C "$work" config user.email sam@example.com
+g() { git -C "$work" -c user.name="Dana (platform team)" -c user.email=dana@example.com "$@"; }
+g checkout -q -b main
+g add -A && g commit -q -m "finance-ai platform: initial placement" && g push -q origin main
+
+step "The first revision touches restricted data: strata.yaml asks for 2 approvals; alice and bob sign it"
+(cd "$work" && "$strata_abs" approve HEAD --key "$demo/keys/alice.key" --env prod --push && "$strata_abs" approve HEAD --key "$demo/keys/bob.key" --env prod --push)
+
+step "The reconciler follows main on the git server; pushes reach it through the signed hook"
+$strata reconcile --repo "$url" --branch main --env prod --kubeconfig-dir "$kcdir" --interval 1m \
+  --hook-addr "127.0.0.1:$hook_port" --hook-secret-file "$demo/hook.secret" --metrics-addr 127.0.0.1:0 \
+  --cache-dir "$demo/mirror" 2>"$demo/reconcile.log" &
+pids+=($!)
+waitfor() { # revision
+  for _ in $(seq 600); do
+    if $strata status --repo "$work" --env prod --kubeconfig-dir "$kcdir" -o json 2>/dev/null |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); r=sys.argv[1]; sys.exit(0 if all(c["status"].get("revision")==r and c["ready"]=="True" and c["status"]["healthy"]==c["status"]["objects"] for c in d["clusters"]) else 1)' "$1"; then
+      return 0; fi
+    sleep 0.2
   done
-fi
+  echo "demo: clusters did not converge on $1; see $demo/reconcile.log" >&2; return 1
+}
+waitfor "$(g rev-parse HEAD)"
+$strata status --repo "$work" --env prod --kubeconfig-dir "$kcdir"
+
+for c in public private onprem; do
+  step "Workloads in cluster $c"
+  "$kubectl" --kubeconfig "$kcdir/$c.kubeconfig" get deployments,statefulsets,cronjobs -A -l strata.dev/managed-by=strata \
+    -o custom-columns='KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,READY:.status.readyReplicas,WANT:.spec.replicas,PLACEMENT:.metadata.annotations.strata\.dev/placement'
+done
 
 step "kubectl apply of a restricted Deployment into the public cluster: the public cluster's webhook denies it"
 cat >"$tmp/ledger-copy.yaml" <<'YAML'
@@ -77,21 +127,47 @@ spec:
     spec:
       containers: [{name: ledger, image: registry.onprem.example.internal/finance-ai/ledger:7.2.5}]
 YAML
-if [ -n "$kubectl" ]; then
-  if "$kubectl" --kubeconfig "$kcdir/public.kubeconfig" apply -f "$tmp/ledger-copy.yaml" 2>"$tmp/denied.txt"; then
-    echo "demo: the public cluster accepted restricted data" >&2; exit 1
-  fi
-  cat "$tmp/denied.txt"
-  grep -q "denied the request: strata:" "$tmp/denied.txt" || { echo "demo: expected a denial by strata's webhook" >&2; exit 1; }
+if "$kubectl" --kubeconfig "$kcdir/public.kubeconfig" apply -f "$tmp/ledger-copy.yaml" 2>"$tmp/denied.txt"; then
+  echo "demo: the public cluster accepted restricted data" >&2; exit 1
 fi
+cat "$tmp/denied.txt"
+grep -q "denied the request: strata:" "$tmp/denied.txt" || { echo "demo: expected a denial by strata's webhook" >&2; exit 1; }
 
-step "A second reconcile finds nothing to do (no drift, nothing re-applied)"
-$strata reconcile --once --repo . --branch HEAD --env prod --kubeconfig-dir "$kcdir" --metrics-addr 0 2>/dev/null
+step "A pull request: month-end capacity for fraud scoring (3 → 8 replicas). strata plan is the PR check"
+g checkout -q -b month-end
+sed -i 's/{name: fraud-scoring,    count: 3}/{name: fraud-scoring,    count: 8}/' "$work/overlays/prod/kustomization.yaml"
+g commit -qam "fraud-scoring: month-end capacity"
+(cd "$work" && "$strata_abs" plan --base main --head month-end --env prod | head -24)
+
+step "alice approves the PR (a confidential change needs 1 approval); it is merged and pushed"
+(cd "$work" && "$strata_abs" approve month-end --key "$demo/keys/alice.key" --env prod --push)
+g checkout -q main && g merge -q --ff-only month-end && g push -q origin main
+waitfor "$(g rev-parse HEAD)"
+"$kubectl" --kubeconfig "$kcdir/private.kubeconfig" get deployment fraud-scoring -n fraud
+
+step "A bad commit: audit-trail asks for more CPU than any node has; approved and pushed, its rollout hangs"
+sed -i 's/cpu: 500m/cpu: "600"/; s/cpu: 250m/cpu: "500"/' "$work/overlays/base/ledger/audit-trail.yaml"
+g commit -qam "audit-trail: more CPU"
+(cd "$work" && "$strata_abs" approve HEAD --key "$demo/keys/alice.key" --env prod --push >/dev/null && "$strata_abs" approve HEAD --key "$demo/keys/bob.key" --env prod --push >/dev/null)
+bad=$(g rev-parse HEAD)
+g push -q origin main
+sleep 3
+"$kubectl" --kubeconfig "$kcdir/onprem.kubeconfig" get pods -n ledger -l app.kubernetes.io/name=audit-trail
+
+step "On-call reverts it: strata rollback = git revert + push, then waits for every cluster (no new approval: the tree was approved before)"
+(cd "$work" && "$strata_abs" rollback "$bad" --push --wait --env prod --kubeconfig-dir "$kcdir" --timeout 2m)
+
+step "History of prod"
+$strata history --repo "$work" --env prod --kubeconfig-dir "$kcdir"
 
 cat <<EOF
 
-The clusters keep running. Try:
-  export KUBECONFIG=$kcdir/onprem.kubeconfig; kubectl get pods -A
+Summary: three clusters, each with its webhook; placement by sensitivity; a
+restricted object refused by the public cluster; a pull request planned,
+approved and merged; a bad commit reverted and every cluster restored.
+
+The clusters and webhooks keep running (the reconciler and git server stop now). Try:
+  export KUBECONFIG=$kcdir/onprem.kubeconfig; $kubectl get pods -A
   bin/strata status --env prod --kubeconfig-dir $kcdir
 Remove them with: bin/strata dev down
 EOF

@@ -45,7 +45,7 @@ state and kubeconfigs live under --home: <home>/clusters/<name>.kubeconfig.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&o.home, "home", localcluster.DefaultHome(), "directory for the clusters' state and kubeconfigs ($STRATA_HOME)")
-	cmd.AddCommand(newDevUpCommand(o), newDevDownCommand(o), newDevStatusCommand(o))
+	cmd.AddCommand(newDevUpCommand(o), newDevDownCommand(o), newDevStatusCommand(o), newDevGitServerCommand())
 	return cmd
 }
 
