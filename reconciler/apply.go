@@ -52,6 +52,8 @@ type ClusterResult struct {
 	saved bool
 	// prev is the status stored by the previous reconcile.
 	prev inventory.Status
+	// windows were open for the render.
+	windows []string
 	// tree and gate describe the revision for the history.
 	tree string
 	gate *approval.Decision

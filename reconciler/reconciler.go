@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,8 +55,10 @@ type Options struct {
 	WatchInterval time.Duration
 	// Identity authors (and may sign) strata's auto-revert commits.
 	Identity rollback.Identity
-	Log      *slog.Logger
-	Metrics  *Metrics
+	// Now is the clock windows are opened and closed by; nil is time.Now.
+	Now     func() time.Time
+	Log     *slog.Logger
+	Metrics *Metrics
 }
 
 // DefaultOptions returns the reconciler's defaults.
@@ -149,6 +152,9 @@ func New(repo *source.Repository, connect Connector, opts Options) *Reconciler {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Reconciler{repo: repo, connect: connect, opts: opts}
 }
 
@@ -240,11 +246,13 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 			r.lastApplied = rev.Commit
 		}
 	}()
+	now := r.opts.Now()
 	if c := r.cache; c != nil && c.commit == rev.Commit {
-		// Same commit: reuse strata.yaml; re-place only if reachability changed.
+		// Same commit: reuse strata.yaml; render again only if reachability
+		// changed or a window opened or closed.
 		env, _ := c.cfg.Environment(r.opts.Environment)
 		res.healthy = r.probe(ctx, env, r.targets(env))
-		if c.healthy == healthyKey(res.healthy) {
+		if c.healthy == healthyKey(res.healthy) && slices.Equal(c.st.Windows, c.cfg.OpenWindows(r.opts.Environment, now)) {
 			res.Gate = c.gate
 			res.Clusters = r.rollout(ctx, c.cfg, c.st, rev, c.plan, res.healthy)
 			r.autoRevert(ctx, c.cfg, res)
@@ -270,8 +278,11 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 	targets := r.targets(env)
 	res.healthy = r.probe(ctx, env, targets)
 	st, err := desired.Build(snap, cfg, r.opts.Environment, desired.Options{
-		Render: desired.DefaultOptions().Render, Healthy: res.healthy,
+		Render: desired.DefaultOptions().Render, Healthy: res.healthy, Now: now,
 	})
+	if err == nil && r.cache != nil && !slices.Equal(r.cache.st.Windows, st.Windows) {
+		log.Info("windows changed", "open", st.Windows, "before", r.cache.st.Windows)
+	}
 	if err == nil {
 		r.loadAppliedTrees(ctx, env)
 		var d *approval.Decision

@@ -53,7 +53,7 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 		go func(i int) {
 			defer wg.Done()
 			results[i] = r.apply(ctx, clusters[i], plan, maxPct, timeout)
-			results[i].tree, results[i].gate = rev.Tree, r.gateOf(rev.Commit)
+			results[i].tree, results[i].gate, results[i].windows = rev.Tree, r.gateOf(rev.Commit), st.Windows
 		}(i)
 	}
 	wg.Wait()

@@ -71,7 +71,7 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	s := inventory.Status{
 		Revision: res.Revision, Objects: res.Objects, Healthy: res.Healthy, Progressing: res.Progressing,
 		Failed: res.Failed, Drifted: res.Drifted, DriftTotal: prev.DriftTotal + res.Drifted,
-		LastReconcile: time.Now().UTC().Truncate(time.Second), Conditions: prev.Conditions,
+		LastReconcile: time.Now().UTC().Truncate(time.Second), Conditions: prev.Conditions, Windows: res.windows,
 	}
 	if res.Err != nil {
 		s.LastError = res.Err.Error()
@@ -79,9 +79,10 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	}
 	var fe *FetchError
 	var hr *HistoryRewriteError
-	if errors.As(res.Err, &fe) || errors.As(res.Err, &hr) {
+	var ge *GateError
+	if errors.As(res.Err, &fe) || errors.As(res.Err, &hr) || errors.As(res.Err, &ge) {
 		// Nothing was touched: the cluster is as the last reconcile left it.
-		s.Objects, s.Healthy, s.Progressing, s.Failed = prev.Objects, prev.Healthy, prev.Progressing, prev.Failed
+		s.Objects, s.Healthy, s.Progressing, s.Failed, s.Windows = prev.Objects, prev.Healthy, prev.Progressing, prev.Failed, prev.Windows
 	}
 	reason := reasonOf(res)
 	cond := metav1.Condition{Type: fluxmeta.ReadyCondition, Status: metav1.ConditionTrue, Reason: reason,

@@ -69,8 +69,14 @@ func writeTable(w io.Writer, st *desired.State, cluster string) error {
 			counts = append(counts, fmt.Sprintf("%s (%s) %d", c.Name, c.Tier, len(st.Placement.ForCluster(c.Name))))
 		}
 	}
-	_, err := fmt.Fprintf(w, "\n%d objects of %s at %s → %s\n", len(rows), st.Environment, shortRev(st.Revision), strings.Join(counts, ", "))
-	return err
+	if _, err := fmt.Fprintf(w, "\n%d objects of %s at %s → %s\n", len(rows), st.Environment, shortRev(st.Revision), strings.Join(counts, ", ")); err != nil {
+		return err
+	}
+	if len(st.Windows) > 0 {
+		_, err := fmt.Fprintf(w, "open windows: %s (their components are included)\n", strings.Join(st.Windows, ", "))
+		return err
+	}
+	return nil
 }
 
 // shortRev shortens the commit of a revision label ("<sha>" or "<sha>+worktree").
@@ -104,12 +110,13 @@ func writeYAML(w io.Writer, st *desired.State, clusters []string) error {
 type renderJSON struct {
 	Environment string                       `json:"environment"`
 	Revision    string                       `json:"revision"`
+	Windows     []string                     `json:"windows,omitempty"`
 	Objects     []placementRow               `json:"objects"`
 	Clusters    map[string][]json.RawMessage `json:"clusters"`
 }
 
 func writeJSON(w io.Writer, st *desired.State, clusters []string) error {
-	doc := renderJSON{Environment: st.Environment, Revision: st.Revision, Clusters: map[string][]json.RawMessage{}}
+	doc := renderJSON{Environment: st.Environment, Revision: st.Revision, Windows: st.Windows, Clusters: map[string][]json.RawMessage{}}
 	cluster := ""
 	if len(clusters) == 1 && len(st.Clusters) > 1 {
 		cluster = clusters[0]

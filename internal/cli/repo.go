@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ type repoFlags struct {
 	revision string
 	worktree bool
 	env      string
+	at       string
 }
 
 func (f *repoFlags) add(cmd *cobra.Command) {
@@ -25,6 +27,7 @@ func (f *repoFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.revision, "revision", "HEAD", "branch, tag or commit to read")
 	cmd.Flags().BoolVar(&f.worktree, "worktree", false, "read the local work tree as it is, uncommitted changes included (for local iteration only)")
 	cmd.Flags().StringVar(&f.env, "env", "", "environment of strata.yaml (may be left out when there is only one)")
+	cmd.Flags().StringVar(&f.at, "at", "", "render as at this time (RFC 3339), to preview windows such as month-end; default now")
 }
 
 // snapshot opens the repository and returns the content to render.
@@ -95,6 +98,12 @@ func (f *repoFlags) build(ctx context.Context) (*desired.State, *source.Snapshot
 	if err != nil {
 		return nil, snap, err
 	}
-	st, err := desired.Build(snap, cfg, env, desired.DefaultOptions())
+	opts := desired.DefaultOptions()
+	if f.at != "" {
+		if opts.Now, err = time.Parse(time.RFC3339, f.at); err != nil {
+			return nil, snap, fmt.Errorf("--at %q: use RFC 3339, e.g. 2026-11-29T09:00:00+01:00", f.at)
+		}
+	}
+	st, err := desired.Build(snap, cfg, env, opts)
 	return st, snap, err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -123,7 +124,7 @@ func readClusterStatus(ctx context.Context, connect reconciler.Connector, env st
 
 func writeStatusTable(w io.Writer, rows []ClusterStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tTIER\tREACHABLE\tREVISION\tOBJECTS\tHEALTHY\tPROGRESSING\tFAILED\tDRIFTED\tLAST RECONCILE\tREADY\tLAST ERROR")
+	fmt.Fprintln(tw, "CLUSTER\tTIER\tREACHABLE\tREVISION\tOBJECTS\tHEALTHY\tPROGRESSING\tFAILED\tDRIFTED\tWINDOWS\tLAST RECONCILE\tREADY\tLAST ERROR")
 	for _, r := range rows {
 		s := r.Status
 		last := "-"
@@ -138,8 +139,9 @@ func writeStatusTable(w io.Writer, rows []ClusterStatus) {
 		if r.Reason != "" {
 			ready += " (" + r.Reason + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%d\t%d\t%d\t%d\t%d (total %d)\t%s\t%s\t%s\n", r.Cluster, r.Tier, r.Reachable,
-			dash(shortRev(s.Revision)), s.Objects, s.Healthy, s.Progressing, s.Failed, s.Drifted, s.DriftTotal, last, ready, dash(msg))
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%d\t%d\t%d\t%d\t%d (total %d)\t%s\t%s\t%s\t%s\n", r.Cluster, r.Tier, r.Reachable,
+			dash(shortRev(s.Revision)), s.Objects, s.Healthy, s.Progressing, s.Failed, s.Drifted, s.DriftTotal,
+			dash(strings.Join(s.Windows, ",")), last, ready, dash(msg))
 	}
 	tw.Flush()
 }

@@ -121,6 +121,8 @@ type Config struct {
 	Approvals map[Sensitivity]int `json:"approvals,omitempty"`
 	Rollout   Rollout             `json:"rollout,omitempty"`
 	Webhook   Webhook             `json:"webhook,omitempty"`
+	// Windows add Kustomize components to environments while they are open.
+	Windows map[string]Window `json:"windows,omitempty"`
 }
 
 // Environment is one overlay and the clusters it is deployed to.

@@ -43,6 +43,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, validateEnvironments(c.Environments, field.NewPath("environments"))...)
 	errs = append(errs, validateApprovals(c.Approvals, field.NewPath("approvals"))...)
 	errs = append(errs, c.Rollout.validate(field.NewPath("rollout"))...)
+	errs = append(errs, validateWindows(c.Windows, c.Environments, field.NewPath("windows"))...)
 	for i, t := range c.Webhook.DenyUnlabeledIn {
 		if !t.Valid() {
 			errs = append(errs, field.NotSupported(field.NewPath("webhook", "denyUnlabeledIn").Index(i), t, tierStrings()))

@@ -6,6 +6,8 @@ package desired
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"sigs.k8s.io/kustomize/api/resource"
 
@@ -21,6 +23,8 @@ type Options struct {
 	Render render.Options
 	// Healthy is the set of reachable clusters; nil means all (rule 3).
 	Healthy map[string]bool
+	// Now decides which windows are open; zero means the current time.
+	Now time.Time
 }
 
 // DefaultOptions returns Build's defaults.
@@ -35,6 +39,8 @@ type State struct {
 	Clusters  []config.Cluster
 	Resources []*resource.Resource
 	Placement *placement.Result
+	// Windows are the windows open for the render, whose components were added.
+	Windows []string
 }
 
 // LoadConfig reads strata.yaml from the snapshot.
@@ -54,7 +60,14 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := render.Overlay(snap, env, e.Path, opts.Render)
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	windows := cfg.OpenWindows(env, now)
+	ropts := opts.Render
+	ropts.Components = append(slices.Clone(ropts.Components), cfg.WindowComponents(windows)...)
+	res, err := render.Overlay(snap, env, e.Path, ropts)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +77,7 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 	})
 	s := &State{
 		Environment: env, Revision: snap.RevisionLabel(), Config: cfg, Clusters: e.Clusters,
-		Resources: res, Placement: result,
+		Resources: res, Placement: result, Windows: windows,
 	}
 	if len(result.Violations) > 0 {
 		// Name the file of every violating object. Only this failure path

@@ -91,6 +91,8 @@ type Status struct {
 	LastError     string             `json:"lastError,omitempty"`
 	LastReconcile time.Time          `json:"lastReconcile"`
 	Conditions    []metav1.Condition `json:"conditions,omitempty"`
+	// Windows are the windows open when the revision was applied.
+	Windows []string `json:"windows,omitempty"`
 	// History lists the revisions applied here, newest first (bounded).
 	History []Applied `json:"history,omitempty"`
 }

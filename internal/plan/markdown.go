@@ -63,6 +63,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				c.Count(Added), c.Count(Changed), c.Count(Removed), c.Count(MovedIn), c.Count(MovedOut))
 		}
 	}
+	for _, e := range r.Environments {
+		if len(e.Windows) > 0 {
+			fmt.Fprintf(&b, "\n_Open windows in %s: %s (their components are part of this plan)._\n", e.Name, strings.Join(e.Windows, ", "))
+		}
+	}
 	b.WriteString("\n### Approvals needed\n\n")
 	for _, e := range r.Environments {
 		switch {

@@ -81,6 +81,8 @@ type Environment struct {
 	Highest config.Sensitivity `json:"highestSensitivity,omitempty"`
 	// Approvals is the number of signed approvals the change needs.
 	Approvals int `json:"approvals"`
+	// Windows are the windows open at head (their components are included).
+	Windows []string `json:"windows,omitempty"`
 }
 
 // Changed reports whether anything changes in the environment.
@@ -182,6 +184,9 @@ func Compare(env string, base, head *desired.State, approvals map[config.Sensiti
 				clusters = append(clusters, c)
 			}
 		}
+	}
+	if head != nil {
+		out.Windows = head.Windows
 	}
 	if head != nil && head.Placement != nil {
 		for _, v := range head.Placement.Violations {

@@ -43,29 +43,11 @@ func Key(r *resource.Resource) string {
 // origins is added next to the overlay (not inside it: kustomize refuses a
 // base at or above the kustomization that uses it).
 func Origins(snap *source.Snapshot, overlay string, opts Options) (map[string]string, error) {
-	overlay = path.Clean(overlay)
-	if path.IsAbs(overlay) || overlay == ".." || strings.HasPrefix(overlay, "../") {
-		return nil, fmt.Errorf("overlay %s is not inside the repository", overlay)
-	}
-	mem, err := copyToMemory(snap)
+	mem, wrapperDir, err := wrap(snap, overlay, ".strata-origin-", func(base string) string {
+		return fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %q\nbuildMetadata:\n- %s\n",
+			"../"+base, types.OriginAnnotations)
+	})
 	if err != nil {
-		return nil, err
-	}
-	overlayDir := path.Join(originRoot, overlay)
-	if !mem.IsDir(overlayDir) {
-		return nil, fmt.Errorf("directory %s does not exist in %s", overlay, snap.RevisionLabel())
-	}
-	parent, base := path.Split(overlayDir)
-	wrapperDir := path.Join(parent, ".strata-origin-"+base)
-	for i := 2; mem.Exists(wrapperDir); i++ {
-		wrapperDir = path.Join(parent, fmt.Sprintf(".strata-origin-%s-%d", base, i))
-	}
-	wrapper := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %q\nbuildMetadata:\n- %s\n",
-		"../"+base, types.OriginAnnotations)
-	if err := mem.MkdirAll(wrapperDir); err != nil {
-		return nil, err
-	}
-	if err := mem.WriteFile(path.Join(wrapperDir, "kustomization.yaml"), []byte(wrapper)); err != nil {
 		return nil, err
 	}
 	ko := krusty.MakeDefaultOptions()
@@ -160,4 +142,35 @@ func copyToMemory(snap *source.Snapshot) (filesys.FileSystem, error) {
 		return nil, fmt.Errorf("copying %s for origin tracking: %w", snap.RevisionLabel(), err)
 	}
 	return mem, nil
+}
+
+// wrap copies snap into memory and adds, next to overlay (not inside it:
+// kustomize refuses a base at or above the kustomization that uses it), a
+// wrapper kustomization whose content body returns for the overlay's base
+// name. The repository is never written.
+func wrap(snap *source.Snapshot, overlay, prefix string, body func(base string) string) (filesys.FileSystem, string, error) {
+	overlay = path.Clean(overlay)
+	if path.IsAbs(overlay) || overlay == ".." || strings.HasPrefix(overlay, "../") {
+		return nil, "", fmt.Errorf("overlay %s is not inside the repository", overlay)
+	}
+	mem, err := copyToMemory(snap)
+	if err != nil {
+		return nil, "", err
+	}
+	overlayDir := path.Join(originRoot, overlay)
+	if !mem.IsDir(overlayDir) {
+		return nil, "", fmt.Errorf("directory %s does not exist in %s", overlay, snap.RevisionLabel())
+	}
+	parent, base := path.Split(overlayDir)
+	wrapperDir := path.Join(parent, prefix+base)
+	for i := 2; mem.Exists(wrapperDir); i++ {
+		wrapperDir = path.Join(parent, fmt.Sprintf("%s%s-%d", prefix, base, i))
+	}
+	if err := mem.MkdirAll(wrapperDir); err != nil {
+		return nil, "", err
+	}
+	if err := mem.WriteFile(path.Join(wrapperDir, "kustomization.yaml"), []byte(body(base))); err != nil {
+		return nil, "", err
+	}
+	return mem, wrapperDir, nil
 }

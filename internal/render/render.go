@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/strata-gitops/strata/internal/source"
 )
@@ -19,6 +20,9 @@ import (
 type Options struct {
 	// LoadRestrictions keeps kustomize inside the repository by default.
 	LoadRestrictions types.LoadRestrictions
+	// Components are repository-relative Kustomize Components added to the
+	// overlay (the components of open windows).
+	Components []string
 }
 
 // DefaultOptions returns the options strata renders with: files only from
@@ -57,11 +61,37 @@ func Overlay(snap *source.Snapshot, env, overlay string, opts Options) ([]*resou
 	}
 	ko := krusty.MakeDefaultOptions()
 	ko.LoadRestrictions = opts.LoadRestrictions
-	m, err := krusty.MakeKustomizer(ko).Run(snap.FS, dir)
+	fsys := snap.FS
+	if len(opts.Components) > 0 {
+		var err error
+		if fsys, dir, err = withComponents(snap, overlay, opts.Components); err != nil {
+			return nil, &Error{Environment: env, Overlay: overlay, Err: err}
+		}
+	}
+	m, err := krusty.MakeKustomizer(ko).Run(fsys, dir)
 	if err != nil {
+		if len(opts.Components) > 0 {
+			err = fmt.Errorf("%v (with the components of open windows: %s)", err, strings.Join(opts.Components, ", "))
+		}
 		return nil, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf("%v: fix the file named above and commit it", err)}
 	}
 	return m.Resources(), nil
+}
+
+// withComponents returns a filesystem and directory that render overlay
+// with components added, without writing to the repository.
+func withComponents(snap *source.Snapshot, overlay string, components []string) (filesys.FileSystem, string, error) {
+	return wrap(snap, overlay, ".strata-window-", func(base string) string {
+		var b strings.Builder
+		b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n")
+		fmt.Fprintf(&b, "- %q\ncomponents:\n", "../"+base)
+		depth := strings.Count(path.Clean(overlay), "/") + 1
+		up := strings.Repeat("../", depth)
+		for _, c := range components {
+			fmt.Fprintf(&b, "- %q\n", up+path.Clean(c))
+		}
+		return b.String()
+	})
 }
 
 func hasKustomization(snap *source.Snapshot, dir string) bool {
