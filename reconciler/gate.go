@@ -9,7 +9,6 @@ import (
 	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
-	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/plan"
 	"github.com/strata-gitops/strata/internal/source"
 )
@@ -116,30 +115,6 @@ func digestOf(s *source.Snapshot, p string) string {
 		out += n + "\x00" + string(data) + "\x00"
 	}
 	return out
-}
-
-// loadAppliedTrees reads, once, the trees applied before from the history
-// in the clusters' inventories.
-func (r *Reconciler) loadAppliedTrees(ctx context.Context, env config.Environment) {
-	if r.treesLoaded {
-		return
-	}
-	r.treesLoaded = true
-	for _, c := range env.Clusters {
-		cl, err := r.connect.Connect(c.Name)
-		if err != nil {
-			continue
-		}
-		inv, err := inventory.Load(ctx, cl.Client, r.opts.Environment)
-		if err != nil {
-			continue
-		}
-		for _, h := range inv.Status.History {
-			if h.Outcome == ReasonSucceeded && h.Tree != "" && !slices.Contains(r.approvedTrees, h.Tree) {
-				r.approvedTrees = append(r.approvedTrees, h.Tree)
-			}
-		}
-	}
 }
 
 // gateOf returns the gate decision cached for commit.

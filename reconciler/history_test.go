@@ -58,7 +58,6 @@ func TestForcePushIsRefused(t *testing.T) {
 	}
 	// A restarted reconciler remembers the applied revision from the clusters.
 	fresh, _ := newTestReconciler(t, g, env, nil)
-	fresh.cache = r.cache
 	if res := fresh.ReconcileOnce(ctx); !errors.As(res.Err, &hr) {
 		t.Errorf("after a restart: want HistoryRewriteError, got %v", res.Err)
 	}

@@ -93,7 +93,7 @@ type Reconciler struct {
 	// approvedTrees were applied successfully before: rollback targets
 	// that need no new approval.
 	approvedTrees []string
-	treesLoaded   bool
+	bootstrapped  bool
 	// autoReverted holds the commits strata reverted itself.
 	autoReverted map[string]bool
 }
@@ -231,15 +231,6 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		return &Result{Err: &FetchError{Stage: "fetch", Err: err}}
 	}
 	res := &Result{Revision: rev}
-	if err := r.checkHistory(ctx, rev); err != nil {
-		res.Err = err
-		log.Error("history rewrite refused; nothing applied or pruned", "commit", rev.Short(), "error", err)
-		if r.cache != nil {
-			env, _ := r.cache.cfg.Environment(r.opts.Environment)
-			return r.refuse(ctx, res, env, r.targets(env), rev, err)
-		}
-		return res
-	}
 	r.setApplying(rev.Commit)
 	defer func() {
 		if res.Err == nil {
@@ -275,6 +266,11 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		res.Err = &FetchError{Stage: "render", Err: err}
 		return res
 	}
+	r.bootstrap(ctx, env)
+	if err := r.checkHistory(rev); err != nil {
+		log.Error("history rewrite refused; nothing applied or pruned", "commit", rev.Short(), "error", err)
+		return r.refuse(ctx, res, env, r.targets(env), rev, err)
+	}
 	targets := r.targets(env)
 	res.healthy = r.probe(ctx, env, targets)
 	st, err := desired.Build(snap, cfg, r.opts.Environment, desired.Options{
@@ -284,7 +280,6 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		log.Info("windows changed", "open", st.Windows, "before", r.cache.st.Windows)
 	}
 	if err == nil {
-		r.loadAppliedTrees(ctx, env)
 		var d *approval.Decision
 		if d, err = r.gate(ctx, rev, snap, cfg, st); err == nil && d != nil && !d.Allowed {
 			gerr := &GateError{Environment: r.opts.Environment, Revision: rev.Commit, Decision: *d}
@@ -342,12 +337,8 @@ func (r *Reconciler) recordFailure(ctx context.Context, cr *ClusterResult, rev *
 }
 
 // checkHistory refuses a commit that does not descend from the last
-// applied one. After a restart the last applied commit comes from the
-// clusters' inventories.
-func (r *Reconciler) checkHistory(ctx context.Context, rev *source.Revision) error {
-	if r.lastApplied == "" {
-		r.lastApplied = r.appliedInClusters(ctx)
-	}
+// applied one (after a restart, the one recorded in the clusters).
+func (r *Reconciler) checkHistory(rev *source.Revision) error {
 	if r.lastApplied == "" || r.opts.AllowNonFastForward || (r.cache != nil && r.cache.cfg.Rollout.AllowNonFastForward) {
 		return nil
 	}
@@ -361,26 +352,33 @@ func (r *Reconciler) checkHistory(ctx context.Context, rev *source.Revision) err
 	return nil
 }
 
-// appliedInClusters reads the applied revision from the first reachable
-// inventory of the environment.
-func (r *Reconciler) appliedInClusters(ctx context.Context) string {
-	if r.cache == nil {
-		return ""
+// bootstrap reads, once per process, what the clusters' inventories
+// remember: the applied revision (for the history check and the gate) and
+// the trees applied before (rollback targets needing no new approval).
+func (r *Reconciler) bootstrap(ctx context.Context, env config.Environment) {
+	if r.bootstrapped {
+		return
 	}
-	env, err := r.cache.cfg.Environment(r.opts.Environment)
-	if err != nil {
-		return ""
-	}
+	r.bootstrapped = true
+	var newest time.Time
 	for _, c := range env.Clusters {
 		cl, err := r.connect.Connect(c.Name)
 		if err != nil {
 			continue
 		}
-		if inv, err := inventory.Load(ctx, cl.Client, r.opts.Environment); err == nil && inv.Status.Revision != "" {
-			return inv.Status.Revision
+		inv, err := inventory.Load(ctx, cl.Client, r.opts.Environment)
+		if err != nil {
+			continue
+		}
+		if rv := inv.Status.Revision; rv != "" && (r.lastApplied == "" || inv.Status.LastReconcile.After(newest)) {
+			r.lastApplied, newest = rv, inv.Status.LastReconcile
+		}
+		for _, h := range inv.Status.History {
+			if h.Outcome == ReasonSucceeded && h.Tree != "" && !slices.Contains(r.approvedTrees, h.Tree) {
+				r.approvedTrees = append(r.approvedTrees, h.Tree)
+			}
 		}
 	}
-	return ""
 }
 
 func (r *Reconciler) setApplying(commit string) {
