@@ -14,7 +14,6 @@ import (
 
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/source"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 type historyOptions struct {
@@ -56,36 +55,28 @@ func (o *historyOptions) run(cmd *cobra.Command) error {
 		return fmt.Errorf("unknown output format %q: use table or json", o.output)
 	}
 	ctx := cmd.Context()
+	set, err := o.clusterSet(ctx, o.kubeconfigDir)
+	if err != nil {
+		return err
+	}
+	defer set.connect.Close()
+	connect := set.connect
 	repo, err := source.Open(ctx, o.repo, source.OpenOptions{})
 	if err != nil {
 		return err
 	}
-	rev, err := repo.Resolve(o.revision)
-	if err != nil {
-		return err
-	}
-	snap, err := repo.Snapshot(rev)
-	if err != nil {
-		return err
-	}
-	st, err := buildState(snap, o.env)
-	if err != nil {
-		return err
-	}
-	connect := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
-	defer connect.Close()
 	var mu sync.Mutex
 	byRev := map[string]*HistoryEntry{}
 	var wg sync.WaitGroup
 	var unreachable []string
-	for _, name := range st.ClusterNames() {
+	for _, name := range set.names() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var inv *inventory.Inventory
 			cl, err := connect.Connect(name)
 			if err == nil {
-				inv, err = inventory.Load(ctx, cl.Client, st.Environment)
+				inv, err = inventory.Load(ctx, cl.Client, set.env)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -122,13 +113,13 @@ func (o *historyOptions) run(cmd *cobra.Command) error {
 	if o.output == "json" {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"environment": st.Environment, "revisions": entries, "unreachable": unreachable})
+		return enc.Encode(map[string]any{"environment": set.env, "revisions": entries, "unreachable": unreachable})
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tREVISION\tAUTHOR\tAPPROVERS\tOUTCOME\tSUBJECT")
 	for _, e := range entries {
 		var outcomes []string
-		for _, c := range st.ClusterNames() {
+		for _, c := range set.names() {
 			if v, ok := e.Outcome[c]; ok {
 				outcomes = append(outcomes, c+"="+v)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/source"
+	"github.com/strata-gitops/strata/reconciler"
 )
 
 // repoFlags are the flags of every command that reads the config repository.
@@ -69,20 +70,6 @@ func (f *repoFlags) environment(cfg *config.Config) (string, error) {
 	return "", fmt.Errorf("--env is required: %s has environments %v", config.ConfigFile, names)
 }
 
-// buildState loads strata.yaml from snap and renders and places env ("" for
-// the only environment).
-func buildState(snap *source.Snapshot, env string) (*desired.State, error) {
-	cfg, err := desired.LoadConfig(snap)
-	if err != nil {
-		return nil, err
-	}
-	env, err = (&repoFlags{env: env}).environment(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return desired.Build(snap, cfg, env, desired.DefaultOptions())
-}
-
 // build reads the revision, loads strata.yaml from it and renders and
 // places the environment.
 func (f *repoFlags) build(ctx context.Context) (*desired.State, *source.Snapshot, error) {
@@ -106,4 +93,40 @@ func (f *repoFlags) build(ctx context.Context) (*desired.State, *source.Snapshot
 	}
 	st, err := desired.Build(snap, cfg, env, opts)
 	return st, snap, err
+}
+
+// clusterSet is an environment's clusters and connections to them, for the
+// verbs that read the clusters (status, history, rollback --wait, audit).
+type clusterSet struct {
+	env      string
+	clusters []config.Cluster
+	connect  *reconciler.KubeconfigDir
+}
+
+func (c *clusterSet) names() []string {
+	out := make([]string, len(c.clusters))
+	for i, cl := range c.clusters {
+		out[i] = cl.Name
+	}
+	return out
+}
+
+// clusterSet reads the environment's clusters from strata.yaml of the
+// revision (no render: a broken revision must not hide the clusters) and
+// connects to them with DIR/<cluster>.kubeconfig. Close the connections.
+func (f *repoFlags) clusterSet(ctx context.Context, kubeconfigDir string) (*clusterSet, error) {
+	snap, err := f.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := desired.LoadConfig(snap)
+	if err != nil {
+		return nil, err
+	}
+	env, err := f.environment(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e, _ := cfg.Environment(env)
+	return &clusterSet{env: env, clusters: e.Clusters, connect: &reconciler.KubeconfigDir{Dir: kubeconfigDir}}, nil
 }

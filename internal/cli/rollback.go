@@ -66,25 +66,20 @@ func (o *rollbackOptions) run(cmd *cobra.Command, commit string) error {
 		return nil
 	}
 	o.revision = rev
-	snap, err := o.snapshot(ctx)
+	set, err := o.clusterSet(ctx, o.kubeconfigDir)
 	if err != nil {
 		return err
 	}
-	st, err := buildState(snap, o.env)
-	if err != nil {
-		return err
-	}
-	connect := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
-	defer connect.Close()
+	defer set.connect.Close()
 	wctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	ttr, err := rollback.Wait(wctx, st.ClusterNames(), rev, start, func(ctx context.Context, name string) rollback.ClusterState {
-		return clusterState(ctx, connect, st.Environment, name)
+	ttr, err := rollback.Wait(wctx, set.names(), rev, start, func(ctx context.Context, name string) rollback.ClusterState {
+		return clusterState(ctx, set.connect, set.env, name)
 	}, func(name string, after time.Duration, s rollback.ClusterState) {
 		fmt.Fprintf(out, "  %-10s restored at %.12s, %s (%.1fs)\n", name, s.Revision, s.Detail, after.Seconds())
 	})
 	if err != nil {
-		return fmt.Errorf("after %s: %w: see strata status --env %s", ttr.Round(time.Millisecond), err, st.Environment)
+		return fmt.Errorf("after %s: %w: see strata status --env %s", ttr.Round(time.Millisecond), err, set.env)
 	}
 	fmt.Fprintf(out, "time to recovery: %.2fs (revert to every cluster converged and healthy)\n", ttr.Seconds())
 	return nil

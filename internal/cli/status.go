@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/reconciler"
 )
@@ -59,24 +58,15 @@ func (o *statusOptions) run(cmd *cobra.Command) error {
 	if !slices.Contains([]string{"table", "json"}, o.output) {
 		return fmt.Errorf("unknown output format %q: use table or json", o.output)
 	}
-	snap, err := o.snapshot(cmd.Context())
+	set, err := o.clusterSet(cmd.Context(), o.kubeconfigDir)
 	if err != nil {
 		return err
 	}
-	cfg, err := desired.LoadConfig(snap)
-	if err != nil {
-		return err
-	}
-	env, err := o.environment(cfg)
-	if err != nil {
-		return err
-	}
-	e, _ := cfg.Environment(env)
-	connect := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
-	defer connect.Close()
-	rows := make([]ClusterStatus, len(e.Clusters))
+	defer set.connect.Close()
+	env, connect := set.env, set.connect
+	rows := make([]ClusterStatus, len(set.clusters))
 	var wg sync.WaitGroup
-	for i, c := range e.Clusters {
+	for i, c := range set.clusters {
 		rows[i] = ClusterStatus{Cluster: c.Name, Tier: string(c.Tier)}
 		wg.Add(1)
 		go func(row *ClusterStatus) {
