@@ -3,12 +3,12 @@ package desired_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -139,12 +139,12 @@ data:
 
 func prodFiles() map[string]string {
 	return map[string]string{
-		"strata.yaml":                         strataYAML,
-		"overlays/prod/kustomization.yaml":    kustomization,
-		"overlays/prod/namespaces.yaml":       namespacesYAML,
-		"overlays/prod/web.yaml":              webYAML,
-		"overlays/prod/risk.yaml":             riskYAML,
-		"overlays/prod/ledger.yaml":           ledgerYAML,
+		"strata.yaml":                          strataYAML,
+		"overlays/prod/kustomization.yaml":     kustomization,
+		"overlays/prod/namespaces.yaml":        namespacesYAML,
+		"overlays/prod/web.yaml":               webYAML,
+		"overlays/prod/risk.yaml":              riskYAML,
+		"overlays/prod/ledger.yaml":            ledgerYAML,
 		"overlays/prod/unused/not-rendered.md": "not a manifest",
 	}
 }
@@ -236,9 +236,10 @@ func TestBuildWorkTreeRevisionLabel(t *testing.T) {
 
 func TestForClusterOrder(t *testing.T) {
 	st := mustBuild(t, snapshot(t, "abc", prodFiles()))
+	// Render order is kustomize's (Namespaces first, then by kind, file order within a kind).
 	want := map[string][]string{
-		"public-a": {"Namespace web", "ConfigMap web/bad", "ConfigMap web/site"},
-		"public-b": {"Namespace web", "ConfigMap web/bad", "ConfigMap web/site"},
+		"public-a": {"Namespace web", "ConfigMap web/site", "ConfigMap web/bad"},
+		"public-b": {"Namespace web", "ConfigMap web/site", "ConfigMap web/bad"},
 		"private":  {"Namespace risk", "Deployment risk/dashboard"},
 		"onprem":   {"Namespace ledger", "ConfigMap ledger/settings"},
 	}
@@ -258,13 +259,8 @@ func TestForClusterOrder(t *testing.T) {
 			last = pos[r]
 			inOrder = append(inOrder, id(r))
 		}
-		wantSorted := want[c]
-		if diff := cmp.Diff(sorted(wantSorted), sorted(inOrder)); diff != "" {
+		if diff := cmp.Diff(want[c], inOrder); diff != "" {
 			t.Errorf("ForCluster(%s) (-want +got):\n%s", c, diff)
-		}
-		// The Namespace comes first (kustomize's legacy order), as apply needs.
-		if len(got) > 0 && got[0].GetKind() != "Namespace" {
-			t.Errorf("ForCluster(%s)[0] = %s, want the Namespace first", c, id(got[0]))
 		}
 		// The manifests are the stamped ones.
 		for _, r := range got {
@@ -364,24 +360,30 @@ func TestBuildErrors(t *testing.T) {
 }
 
 func TestBuildHealthy(t *testing.T) {
-	snap := snapshot(t, "abc", prodFiles())
+	files := prodFiles()
+	files["overlays/prod/web.yaml"] = strings.Replace(webYAML, "  name: site\n", "  name: site\n  annotations:\n    strata.dev/failover: \"true\"\n", 1)
+	snap := snapshot(t, "abc", files)
 	cfg, err := desired.LoadConfig(snap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := desired.DefaultOptions()
-	opts.Healthy = map[string]bool{"public-a": true, "private": true, "onprem": true}
+	opts.Healthy = map[string]bool{"private": true, "onprem": true}
 	st, err := desired.Build(snap, cfg, "prod", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(st.ForCluster("public-b")); len(got) != 0 {
-		t.Errorf("public-b is down but receives %v", got)
+	// Options.Healthy reaches placement: the failover object leaves the
+	// public cloud, the other one waits there.
+	if diff := cmp.Diff([]string{"Namespace web", "Namespace risk", "Deployment risk/dashboard", "ConfigMap web/site"}, ids(st.ForCluster("private")), cmpSorted); diff != "" {
+		t.Errorf("ForCluster(private) (-want +got):\n%s", diff)
 	}
-	if got := ids(st.ForCluster("public-a")); len(got) != 3 {
-		t.Errorf("public-a receives %v", got)
+	if diff := cmp.Diff([]string{"Namespace web", "ConfigMap web/bad"}, ids(st.ForCluster("public-a")), cmpSorted); diff != "" {
+		t.Errorf("ForCluster(public-a) (-want +got):\n%s", diff)
 	}
 }
+
+var cmpSorted = cmpopts.SortSlices(func(a, b string) bool { return a < b })
 
 // renderFiles renders an overlay at overlays/x made of files.
 func renderFiles(t *testing.T, files map[string]string) []*resource.Resource {
@@ -490,11 +492,11 @@ metadata:
 		"example.com/Thing/t":  {"apps", false, "", ""},
 		// Unknown kinds are namespaced, as the apiserver defaults them; a
 		// Widget of another group is not the CRD's Widget.
-		"other.example.com/Gadget/g":  {"apps", false, "", ""},
-		"other.example.com/Widget/w2": {"apps", false, "", ""},
+		"other.example.com/Gadget/g":                   {"apps", false, "", ""},
+		"other.example.com/Widget/w2":                  {"apps", false, "", ""},
 		"rbac.authorization.k8s.io/ClusterRole/reader": {"", true, "", ""},
-		"/Namespace/apps": {"", true, "", ""},
-		"/ConfigMap/cm":   {"apps", false, "", ""},
+		"/Namespace/apps":                              {"", true, "", ""},
+		"/ConfigMap/cm":                                {"apps", false, "", ""},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("scope (-want +got):\n%s", diff)
@@ -603,10 +605,4 @@ func TestLoadPolicies(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "deadbeef") || !strings.Contains(err.Error(), "policies/broken.yaml") {
 		t.Errorf("broken policy: err = %v, want an error naming the revision and the file", err)
 	}
-}
-
-func sorted(s []string) []string {
-	out := slices.Clone(s)
-	slices.Sort(out)
-	return out
 }

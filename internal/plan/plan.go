@@ -5,6 +5,10 @@
 package plan
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
@@ -110,6 +114,7 @@ func index(st *desired.State) map[string]map[string]*entry {
 		return out
 	}
 	for _, d := range st.Placement.Decisions {
+		d.Sensitivity = effectiveSensitivity(st, d)
 		e := &entry{res: st.Resources[d.Index], decision: d}
 		for _, c := range d.Clusters {
 			if out[c] == nil {
@@ -137,7 +142,7 @@ func manifest(r *resource.Resource) string {
 		for _, field := range []string{"data", "stringData"} {
 			if d, ok := m[field].(map[string]any); ok {
 				for k, v := range d {
-					d[k] = fmt.Sprintf("(masked, %d bytes)", len(fmt.Sprint(v)))
+					d[k] = "(masked " + maskOf(fmt.Sprint(v)) + ")"
 				}
 			}
 		}
@@ -296,4 +301,40 @@ func StricterApprovals(a, b map[config.Sensitivity]int) map[config.Sensitivity]i
 		}
 	}
 	return out
+}
+
+// maskKey keys the masks of Secret values: equal values mask equally within
+// one process (so a change shows, even of the same length), while the
+// printed mask reveals nothing that could be looked up.
+var maskKey = func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}()
+
+func maskOf(v string) string {
+	mac := hmac.New(sha256.New, maskKey)
+	mac.Write([]byte(v))
+	return hex.EncodeToString(mac.Sum(nil))[:12]
+}
+
+// effectiveSensitivity is the sensitivity a change to d touches: its own,
+// or for an unlabeled Namespace or CRD that follows its contents, the
+// highest of those contents (restricted when there are none: fail closed).
+func effectiveSensitivity(st *desired.State, d placement.Decision) config.Sensitivity {
+	if d.Sensitivity != "" {
+		return d.Sensitivity
+	}
+	var highest config.Sensitivity
+	for _, o := range st.Placement.Decisions {
+		follows := d.Object.Kind == "Namespace" && !o.Object.ClusterScoped && o.Object.Namespace == d.Object.Name ||
+			d.Object.DefinesKind != "" && o.Object.Group == d.Object.DefinesGroup && o.Object.Kind == d.Object.DefinesKind
+		if follows && o.Sensitivity.Rank() > highest.Rank() {
+			highest = o.Sensitivity
+		}
+	}
+	if highest == "" {
+		return config.Restricted
+	}
+	return highest
 }

@@ -29,7 +29,11 @@ func git(ctx context.Context, dir string, env []string, args ...string) (string,
 // Revert runs `git revert --no-edit COMMIT` in the work tree dir and
 // returns the new commit.
 func Revert(ctx context.Context, dir, commit string) (string, error) {
-	if _, err := git(ctx, dir, nil, "revert", "--no-edit", commit); err != nil {
+	args, err := revertArgs(ctx, dir, commit)
+	if err != nil {
+		return "", err
+	}
+	if _, err := git(ctx, dir, nil, args...); err != nil {
 		_, _ = git(ctx, dir, nil, "revert", "--abort")
 		return "", fmt.Errorf("%w: resolve the conflict by hand (git revert %s), or revert a later commit first", err, commit)
 	}
@@ -70,7 +74,11 @@ func AutoRevert(ctx context.Context, url, branch, commit, reason string, id Iden
 	if id.SigningKey != "" {
 		args = append(args, "-c", "gpg.format=ssh", "-c", "user.signingkey="+id.SigningKey, "-c", "commit.gpgsign=true")
 	}
-	if _, err := git(ctx, dir, env, append(args, "revert", "--no-edit", commit)...); err != nil {
+	rargs, err := revertArgs(ctx, dir, commit)
+	if err != nil {
+		return "", err
+	}
+	if _, err := git(ctx, dir, env, append(args, rargs...)...); err != nil {
 		return "", err
 	}
 	subject, _ := git(ctx, dir, env, "log", "-1", "--format=%s")
@@ -126,4 +134,18 @@ func Wait(ctx context.Context, clusters []string, revision string, start time.Ti
 		case <-tick.C:
 		}
 	}
+}
+
+// revertArgs reverts commit; a merge commit (a pull request merged with a
+// merge commit) is reverted against its first parent, the branch it was
+// merged into.
+func revertArgs(ctx context.Context, dir, commit string) ([]string, error) {
+	parents, err := git(ctx, dir, nil, "rev-list", "--parents", "-n", "1", commit)
+	if err != nil {
+		return nil, fmt.Errorf("%w: is %s a commit of this repository?", err, commit)
+	}
+	if len(strings.Fields(parents)) > 2 {
+		return []string{"revert", "--no-edit", "-m", "1", commit}, nil
+	}
+	return []string{"revert", "--no-edit", commit}, nil
 }
