@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -22,6 +20,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/endpoint"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -106,15 +105,7 @@ func Run(ctx context.Context, o Options) error {
 	srv := crwebhook.NewServer(crwebhook.Options{Host: host, Port: port, CertDir: o.CertDir})
 	srv.Register(labels.WebhookPath, h)
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	if o.MetricsAddr != "" && o.MetricsAddr != "0" {
-		ms := &http.Server{Addr: o.MetricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics server stopped", "addr", o.MetricsAddr, "error", err)
-			}
-		}()
-		defer ms.Close()
-	}
+	defer endpoint.Metrics(o.MetricsAddr, reg, log)()
 	if o.Ready != nil {
 		go func() {
 			for ctx.Err() == nil {

@@ -14,13 +14,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/strata-gitops/strata/internal/endpoint"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
 	"github.com/strata-gitops/strata/reconciler"
@@ -154,26 +154,12 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle(labels.HookPath, &reconciler.HookHandler{Secret: []byte(strings.TrimSpace(string(secret))), Trigger: trigger, Log: log})
-		hs := &http.Server{Addr: o.hookAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("push hook server stopped", "addr", o.hookAddr, "error", err)
-			}
-		}()
-		defer hs.Close()
+		defer endpoint.Start(o.hookAddr, mux, log, "push hook")()
 	}
 	if o.leaderElect {
 		return o.runElected(ctx, rec, trigger)
 	}
-	if o.metricsAddr != "0" && o.metricsAddr != "" {
-		srv := &http.Server{Addr: o.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics server stopped", "addr", o.metricsAddr, "error", err)
-			}
-		}()
-		defer srv.Close()
-	}
+	defer endpoint.Metrics(o.metricsAddr, reg, log)()
 	return rec.Run(ctx, trigger)
 }
 

@@ -1,0 +1,34 @@
+// Package endpoint serves strata's side HTTP endpoints — Prometheus
+// metrics, the push hook — in the background of a long-running command.
+package endpoint
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Start serves h on addr until the returned func is called. An empty addr
+// or "0" disables the endpoint (the returned func does nothing). what names
+// the endpoint in logs.
+func Start(addr string, h http.Handler, log *slog.Logger, what string) (stop func()) {
+	if addr == "" || addr == "0" {
+		return func() {}
+	}
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(what+" endpoint stopped", "addr", addr, "error", err)
+		}
+	}()
+	return func() { _ = srv.Close() }
+}
+
+// Metrics serves the metrics of g on addr (see Start).
+func Metrics(addr string, g prometheus.Gatherer, log *slog.Logger) (stop func()) {
+	return Start(addr, promhttp.HandlerFor(g, promhttp.HandlerOpts{}), log, "metrics")
+}
