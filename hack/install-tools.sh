@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control-plane binaries (kube-apiserver, etcd,
-# kube-controller-manager, kube-scheduler) and kwok/kwokctl from the Go module
-# proxy into $STRATA_BIN (default ~/.cache/strata/bin). A stamp of the pinned
-# versions makes later runs a no-op; the first cold build takes many minutes.
+# kube-controller-manager, kube-scheduler), kwok/kwokctl and helm from the Go
+# module proxy into $STRATA_BIN (default ~/.cache/strata/bin). A stamp of the
+# pinned versions makes later runs a no-op; the first cold build takes many
+# minutes.
 #
-# Usage: hack/install-tools.sh [envtest|all]
+# Usage: hack/install-tools.sh [envtest|helm|all]
 #   envtest: kube-apiserver + etcd (enough for controller-runtime envtest)
-#   all:     also kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl
+#   helm:    helm only (the chart tests in charts/charttest)
+#   all:     also kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl, helm
+#
+# helm is built from its own module (hack/helm), not hack/tools: Helm's
+# dependencies would move golang.org/x/*, cobra and others under the
+# control-plane binaries, and a change of hack/tools/go.sum rebuilds them all.
 set -euo pipefail
 export GOTOOLCHAIN=local
 what=${1:-all}
@@ -14,6 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 BIN=${STRATA_BIN:-$HOME/.cache/strata/bin}
 KUBE_VERSION=v1.35.4
 KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.20.2
 mkdir -p "$BIN"
 stamp_of() { echo "$KUBE_VERSION $KWOK_VERSION $(sha256sum "$here/tools/go.sum" | cut -c1-16) $1"; }
 
@@ -45,6 +52,32 @@ build_kwok() {
   echo "tools: built kwok in $((SECONDS - start))s"
 }
 
+build_helm() {
+  local stamp
+  stamp="$HELM_VERSION $(sha256sum "$here/helm/go.sum" | cut -c1-16) helm"
+  if [ -x "$BIN/helm" ] && [ "$(cat "$BIN/.helm.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "tools: helm up to date in $BIN"
+    return
+  fi
+  echo "tools: building helm $HELM_VERSION (a cold build takes minutes on 2 cores)..."
+  local start=$SECONDS
+  # The same version stamps as Helm's Makefile: the version, and the
+  # Kubernetes version `helm template` and `helm lint` assume (1.35 here).
+  (cd "$here/helm" && CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+      -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=35 \
+      -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=35" \
+    -o "$BIN/helm.tmp" helm.sh/helm/v3/cmd/helm)
+  mv "$BIN/helm.tmp" "$BIN/helm"
+  echo "$stamp" >"$BIN/.helm.stamp"
+  echo "tools: built helm in $((SECONDS - start))s"
+}
+
+if [ "$what" = helm ]; then
+  build_helm
+  echo "tools: ready in $BIN"
+  exit 0
+fi
 build etcd go.etcd.io/etcd/server/v3
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 if [ "$what" = all ]; then
@@ -52,5 +85,6 @@ if [ "$what" = all ]; then
   build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
   build kubectl k8s.io/kubernetes/cmd/kubectl
   build_kwok
+  build_helm
 fi
 echo "tools: ready in $BIN"
