@@ -24,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/localcluster"
@@ -324,6 +325,41 @@ func TestDemoOnThreeClusters(t *testing.T) {
 			t.Fatal("audit-trail was not restored")
 		}
 		checkPlacement(t, dir, clients, nil)
+	})
+
+	t.Run("audit: where restricted data ran, who broke glass, what was denied", func(t *testing.T) {
+		if err := rec.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var events []audit.Event
+		waitUntil(t, 15*time.Second, func() bool {
+			events = nil
+			for _, name := range localcluster.DefaultClusters {
+				evs, err := audit.Read(ctx, clients[name], time.Now().Add(-time.Hour))
+				if err != nil {
+					return false
+				}
+				events = append(events, evs...)
+			}
+			return slices.ContainsFunc(events, func(e audit.Event) bool { return e.Kind == audit.BreakGlass })
+		}, "no break-glass in the audit log (the webhook flushes every 2 s)")
+		var restrictedApplies, denials int
+		for _, e := range events {
+			switch {
+			case e.Kind == audit.Apply && e.Sensitivity == "restricted":
+				restrictedApplies++
+				if e.Cluster != "onprem" {
+					t.Errorf("restricted data applied in %s (%s): %+v", e.Cluster, e.Tier, e)
+				}
+			case e.Kind == audit.Denial:
+				denials++
+			case e.Kind == audit.BreakGlass && e.Actor != "alice":
+				t.Errorf("break-glass by %q, want alice", e.Actor)
+			}
+		}
+		if restrictedApplies == 0 || denials == 0 {
+			t.Errorf("audit: %d restricted applies, %d denials; want some of each", restrictedApplies, denials)
+		}
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/strata-gitops/strata/internal/approval"
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/inventory"
 )
 
@@ -108,6 +109,10 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 		switch {
 		case !had || p.Hash != do.hash:
 			toApply = append(toApply, u)
+			if !had {
+				r.auditor(cl).Record(audit.Event{Kind: audit.Placement, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier,
+					Object: do.ref.String(), Sensitivity: do.sensitivity, Rule: do.reason, Actor: "strata"})
+			}
 		case lo == nil:
 			suspects[key] = []string{"deleted"}
 			toApply = append(toApply, u)
@@ -130,6 +135,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 		cs, err := cl.Manager.ApplyAllStaged(ctx, toApply, opts)
 		if cs != nil {
 			r.countChanges(res, cs, suspects)
+			r.auditChanges(cl, res, plan, objs, cs, suspects)
 		}
 		if err != nil {
 			res.Err = &ApplyError{Cluster: cl.Name, Err: err}
@@ -238,4 +244,27 @@ func gvksOfUnstructured(objs []*unstructured.Unstructured) []schema.GroupVersion
 		}
 	}
 	return out
+}
+
+// auditChanges records every object created or configured, and why.
+func (r *Reconciler) auditChanges(cl *Cluster, res *ClusterResult, plan *rolloutPlan, objs []*desiredObject, cs *ssa.ChangeSet, suspects map[string][]string) {
+	byKey := make(map[string]*desiredObject, len(objs))
+	for _, do := range objs {
+		byKey[do.ref.Key()] = do
+	}
+	w := r.auditor(cl)
+	for _, e := range cs.Entries {
+		if e.Action != ssa.CreatedAction && e.Action != ssa.ConfiguredAction {
+			continue
+		}
+		key := e.ObjMetadata.GroupKind.Group + "/" + e.ObjMetadata.GroupKind.Kind + "/" + e.ObjMetadata.Namespace + "/" + e.ObjMetadata.Name
+		ev := audit.Event{Kind: audit.Apply, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier, Actor: "strata", Message: string(e.Action)}
+		if do := byKey[key]; do != nil {
+			ev.Object, ev.Sensitivity, ev.Rule = do.ref.String(), do.sensitivity, do.reason
+		}
+		if by, ok := suspects[key]; ok {
+			ev.Message = "drift restored" + describeManagers(by)
+		}
+		w.Record(ev)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/rollback"
@@ -55,5 +56,7 @@ func (r *Reconciler) autoRevert(ctx context.Context, cfg *config.Config, res *Re
 		invRef := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: labels.SystemNamespace, Name: labels.InventoryName(r.opts.Environment)}}
 		cl.Recorder.AnnotatedEventf(invRef, map[string]string{labels.Revision: res.Revision.Commit}, corev1.EventTypeWarning, ReasonAutoReverted,
 			"revision %s reverted by strata with %.12s: %s", res.Revision.Short(), commit, reason)
+		r.auditor(cl).Record(audit.Event{Kind: audit.AutoRevert, Commit: res.Revision.Commit, Cluster: c.Name, Tier: c.Tier,
+			Actor: "strata", Message: fmt.Sprintf("reverted by %.12s: %s", commit, reason)})
 	}
 }

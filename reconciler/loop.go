@@ -15,6 +15,11 @@ import (
 func (r *Reconciler) Run(ctx context.Context, trigger <-chan struct{}) error {
 	tick := min(r.opts.Interval, r.opts.DriftInterval)
 	backoff := newBackoff(2*time.Second, tick)
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Close(fctx)
+	}()
 	for {
 		res, pending := r.runOnce(ctx, trigger)
 		if ctx.Err() != nil {

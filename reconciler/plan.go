@@ -19,6 +19,9 @@ type desiredObject struct {
 	ref inventory.Ref
 	// hash is the content hash without the revision annotation.
 	hash string
+	// sensitivity and reason come from placement, for the audit.
+	sensitivity string
+	reason      string
 }
 
 // rolloutPlan is the desired state split per cluster.
@@ -57,7 +60,7 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 		if err != nil {
 			return nil, fmt.Errorf("hashing %s: %w", d.Object, err)
 		}
-		converted[d.Index] = &desiredObject{obj: u, ref: inventory.RefOf(u), hash: h}
+		converted[d.Index] = &desiredObject{obj: u, ref: inventory.RefOf(u), hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason}
 	}
 	for _, c := range st.Clusters {
 		p.order = append(p.order, c.Name)

@@ -23,6 +23,7 @@ import (
 	"github.com/strata-gitops/strata/internal/labels"
 
 	"github.com/strata-gitops/strata/internal/approval"
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/rollback"
@@ -96,6 +97,8 @@ type Reconciler struct {
 	bootstrapped  bool
 	// autoReverted holds the commits strata reverted itself.
 	autoReverted map[string]bool
+	// audit keeps, in each cluster, the record of what strata did there.
+	audit *audit.Writers
 }
 
 // HistoryRewriteError is a branch whose new head does not descend from the
@@ -155,8 +158,15 @@ func New(repo *source.Repository, connect Connector, opts Options) *Reconciler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Reconciler{repo: repo, connect: connect, opts: opts}
+	return &Reconciler{repo: repo, connect: connect, opts: opts,
+		audit: &audit.Writers{Source: "reconciler", Options: audit.WriterOptions{Environment: opts.Environment}}}
 }
+
+// Close writes out the audit events still buffered.
+func (r *Reconciler) Close(ctx context.Context) error { return r.audit.Close(ctx) }
+
+// auditor returns the audit writer of a cluster.
+func (r *Reconciler) auditor(cl *Cluster) *audit.Writer { return r.audit.For(cl.Name, cl.Client) }
 
 // FetchError is a failed fetch or render: nothing was applied or pruned.
 type FetchError struct {
@@ -305,11 +315,16 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 // applied, leaving the clusters as they are.
 func (r *Reconciler) refuse(ctx context.Context, res *Result, env config.Environment, targets map[string]bool, rev *source.Revision, err error) *Result {
 	res.Err = err
+	var ge *GateError
 	for _, c := range env.Clusters {
 		cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: err}
 		res.Clusters = append(res.Clusters, cr)
 		if targets[c.Name] && (res.healthy == nil || res.healthy[c.Name]) {
 			r.recordFailure(ctx, cr, rev)
+			if cl, cerr := r.connect.Connect(c.Name); cerr == nil && errors.As(err, &ge) {
+				r.auditor(cl).Record(audit.Event{Kind: audit.GateRefused, Commit: rev.Commit, Cluster: c.Name, Tier: string(c.Tier),
+					Sensitivity: string(ge.Decision.Sensitivity), Actor: "strata", Message: ge.Decision.Message})
+			}
 		}
 	}
 	return res

@@ -3,12 +3,14 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/fluxcd/pkg/ssa"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/inventory"
@@ -82,6 +84,7 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 	for i, res := range results {
 		if clusters[i] != nil {
 			res.Duration = time.Since(starts[i])
+			r.auditGate(clusters[i], res, rev)
 		}
 		r.record(ctx, clusters[i], res, plan, rev)
 	}
@@ -129,12 +132,16 @@ func (r *Reconciler) prune(ctx context.Context, cl *Cluster, res *ClusterResult,
 				res.Err = &PruneError{Cluster: cl.Name, Err: err}
 			}
 		} else {
+			w := r.auditor(cl)
 			for _, ref := range delRefs {
-				if len(plan.where[ref.Key()]) > 0 {
+				ev := audit.Event{Kind: audit.Prune, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier, Object: ref.String(), Actor: "strata"}
+				if to := plan.where[ref.Key()]; len(to) > 0 {
 					res.MovedOut = append(res.MovedOut, ref)
+					ev.Kind, ev.To = audit.Move, strings.Join(to, ",")
 				} else {
 					res.Pruned = append(res.Pruned, ref)
 				}
+				w.Record(ev)
 			}
 		}
 	}
@@ -163,4 +170,26 @@ func (r *Reconciler) saveInventory(ctx context.Context, cl *Cluster, res *Cluste
 	inv.Status = r.statusOf(res, res.prev)
 	_, err := inventory.Save(ctx, cl.Client, inv)
 	return err
+}
+
+// auditGate records who approved the revision applied to a cluster (or that
+// it returned to a tree approved before: a rollback).
+func (r *Reconciler) auditGate(cl *Cluster, res *ClusterResult, rev *source.Revision) {
+	d := res.gate
+	if d == nil || !d.Allowed || !res.Reachable || res.inv == nil {
+		return
+	}
+	w := r.auditor(cl)
+	base := audit.Event{Commit: rev.Commit, Cluster: cl.Name, Tier: res.Tier, Sensitivity: string(d.Sensitivity), Message: d.Message}
+	if strings.Contains(d.Message, "applied and approved before") {
+		ev := base
+		ev.Kind, ev.Actor = audit.Rollback, rev.Author
+		w.Record(ev)
+		return
+	}
+	for _, who := range d.Have {
+		ev := base
+		ev.Kind, ev.Actor = audit.Approval, who
+		w.Record(ev)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/policy"
@@ -67,8 +68,17 @@ type Handler struct {
 	Namespaces       NamespaceLabels
 	BreakGlassGroups []string
 	Recorder         BreakGlassRecorder
-	Metrics          *Metrics
-	Log              *slog.Logger
+	// Audit records denials and break-glass admissions (nil: none).
+	Audit   audit.Recorder
+	Metrics *Metrics
+	Log     *slog.Logger
+}
+
+func (h *Handler) audit(e audit.Event) {
+	if h.Audit != nil {
+		e.Cluster, e.Tier = h.Checker.Cluster, string(h.Checker.Tier)
+		h.Audit.Record(e)
+	}
 }
 
 // ServeHTTP decodes an AdmissionReview (v1 or v1beta1), decides and answers
@@ -147,7 +157,9 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest)
 	}
 	var denials []denial
 	var warnings []string
-	if c := h.Checker.Check(subject); !c.Allowed {
+	c := h.Checker.Check(subject)
+	sens := c.Sensitivity
+	if !c.Allowed {
 		denials = append(denials, denial{rule: c.Rule, msg: c.Message})
 	}
 	if h.Policies != nil && !slices.Contains(ExcludedNamespaces, req.Namespace) {
@@ -184,9 +196,15 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest)
 			labels.BreakGlass, reason, h.BreakGlassGroups, req.UserInfo.Username, req.UserInfo.Groups)})
 	}
 	msgs := make([]string, len(denials))
+	dry := ""
+	if req.DryRun != nil && *req.DryRun {
+		dry = "dry-run: "
+	}
 	for i, d := range denials {
 		msgs[i] = d.msg
 		h.Metrics.Denials.WithLabelValues(d.rule, string(h.Checker.Tier)).Inc()
+		h.audit(audit.Event{Kind: audit.Denial, Rule: d.rule, Object: subject.String(), Actor: req.UserInfo.Username,
+			Sensitivity: string(sens), Message: dry + d.msg})
 	}
 	h.Log.Info("denied", "cluster", h.Checker.Cluster, "object", subject.String(), "operation", req.Operation,
 		"user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun, "rules", rulesOf(denials))
@@ -229,6 +247,7 @@ func (h *Handler) breakGlass(ctx context.Context, req *admissionv1.AdmissionRequ
 		Namespace: req.Namespace, Bypassed: rulesOf(denials),
 	}
 	h.Metrics.BreakGlass.WithLabelValues(string(h.Checker.Tier)).Inc()
+	h.audit(audit.Event{Kind: audit.BreakGlass, Object: e.Object, Actor: e.User, Rule: strings.Join(e.Bypassed, ","), Message: reason})
 	h.Log.Warn("break-glass", "cluster", e.Cluster, "tier", e.Tier, "user", e.User, "reason", reason,
 		"object", e.Object, "operation", e.Operation, "bypassed", e.Bypassed)
 	if h.Recorder != nil && (req.DryRun == nil || !*req.DryRun) {

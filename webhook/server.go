@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/endpoint"
 	"github.com/strata-gitops/strata/internal/labels"
@@ -72,7 +75,20 @@ func Run(ctx context.Context, o Options) error {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	ac, err := client.New(o.RESTConfig, client.Options{})
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	aw := audit.NewWriter(ac, "webhook-"+firstNonEmpty(os.Getenv("POD_NAME"), host), audit.WriterOptions{
+		Cluster: o.Cluster, Tier: string(o.Tier), MaxBytes: 256 << 10, Log: log})
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = aw.Close(fctx)
+	}()
 	h := &Handler{
+		Audit:    aw,
 		Checker:  NewChecker(o.Config, o.Cluster, o.Tier),
 		Policies: o.Policies,
 		Namespaces: func(name string) (map[string]string, bool) {

@@ -63,6 +63,6 @@ strata.dev/sensitivity label (public < internal < confidential < restricted).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newRenderCommand(), newReconcileCommand(), newStatusCommand(), newDevCommand(), newWebhookCommand(), newPlanCommand(), newKeygenCommand(), newApproveCommand(), newRollbackCommand(), newHistoryCommand())
+	root.AddCommand(newVersionCommand(), newRenderCommand(), newReconcileCommand(), newStatusCommand(), newDevCommand(), newWebhookCommand(), newPlanCommand(), newKeygenCommand(), newApproveCommand(), newRollbackCommand(), newHistoryCommand(), newAuditCommand())
 	return root
 }

@@ -21,6 +21,7 @@ type statusOptions struct {
 	repoFlags
 	kubeconfigDir string
 	output        string
+	serve         string
 }
 
 func newStatusCommand() *cobra.Command {
@@ -39,6 +40,7 @@ strata-system): applied revision, objects, health, drift and the last error.`,
 	o.repoFlags.add(cmd)
 	cmd.Flags().StringVar(&o.kubeconfigDir, "kubeconfig-dir", "", "directory with <cluster>.kubeconfig files")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&o.serve, "serve", "", "serve a read-only status page on ADDR (e.g. :8080) instead of printing; without --env it shows every environment")
 	_ = cmd.MarkFlagRequired("kubeconfig-dir")
 	return cmd
 }
@@ -55,6 +57,9 @@ type ClusterStatus struct {
 }
 
 func (o *statusOptions) run(cmd *cobra.Command) error {
+	if o.serve != "" {
+		return serveStatus(cmd, o.serve, o)
+	}
 	if !slices.Contains([]string{"table", "json"}, o.output) {
 		return fmt.Errorf("unknown output format %q: use table or json", o.output)
 	}
