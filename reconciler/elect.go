@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -24,6 +25,9 @@ type ElectionOptions struct {
 	Log                                       logr.Logger
 }
 
+// setLoggerOnce guards controller-runtime's process-wide logger.
+var setLoggerOnce sync.Once
+
 // LeaseID returns the lease name of an environment's reconcilers.
 func LeaseID(env string) string { return "strata-reconciler-" + env }
 
@@ -31,7 +35,7 @@ func LeaseID(env string) string { return "strata-reconciler-" + env }
 // election in strata-system of the cluster behind cfg, so that of several
 // replicas exactly one reconciles; the others wait to take over.
 func RunElected(ctx context.Context, cfg *rest.Config, opts ElectionOptions, loop func(context.Context) error) error {
-	ctrl.SetLogger(opts.Log)
+	setLoggerOnce.Do(func() { ctrl.SetLogger(opts.Log) })
 	mo := ctrl.Options{
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        "0",

@@ -47,13 +47,11 @@ func (r *Reconciler) gate(ctx context.Context, rev *source.Revision, snap *sourc
 	}
 	var base *source.Snapshot
 	var baseCfg *config.Config
-	var baseSt *desired.State
 	trust := headTrust
 	if r.lastApplied != "" {
 		if lr, err := r.repo.Resolve(r.lastApplied); err == nil {
 			if base, err = r.repo.Snapshot(lr); err == nil {
 				if baseCfg, err = desired.LoadConfig(base); err == nil {
-					baseSt, _ = desired.Build(base, baseCfg, env, desired.DefaultOptions())
 					if t, err := config.LoadTrust(base.ReadFile, baseCfg); err == nil && len(t.Reviewers) > 0 {
 						trust = t // a trust change is approved under the old trust
 					}
@@ -64,6 +62,11 @@ func (r *Reconciler) gate(ctx context.Context, rev *source.Revision, snap *sourc
 	if len(trust.Reviewers) == 0 && len(headTrust.Reviewers) == 0 {
 		d := approval.Decision{Allowed: true, Message: "approvals are not enforced: no reviewers in " + config.TrustFile}
 		return &d, nil
+	}
+	// Only an enforced gate pays for rendering the applied revision.
+	var baseSt *desired.State
+	if baseCfg != nil {
+		baseSt, _ = desired.Build(base, baseCfg, env, desired.DefaultOptions())
 	}
 	approvals := cfg.Approvals
 	if baseCfg != nil {

@@ -30,10 +30,14 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 		timeout = cfg.Rollout.HealthTimeoutOrDefault()
 	}
 	results := make([]*ClusterResult, len(plan.order))
-	starts := make([]time.Time, len(plan.order))
-	clusters := make([]*Cluster, len(plan.order))
+	index := make(map[string]int, len(plan.order))
+	// applied[i] is closed when cluster i has applied and waited for health:
+	// a cluster that must prune an object moving away waits for the
+	// object's new cluster only, never for the others.
+	applied := make([]chan struct{}, len(plan.order))
 	var wg sync.WaitGroup
 	for i, name := range plan.order {
+		index[name] = i
 		res := &ClusterResult{Name: name, Tier: plan.tiers[name], Revision: plan.revision}
 		results[i] = res
 		if r.opts.Self != "" && name != r.opts.Self {
@@ -41,54 +45,67 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 			continue
 		}
 		cl, err := r.connect.Connect(name)
+		if err == nil && !healthy[name] {
+			err = errors.New("apiserver /readyz did not answer")
+		}
 		if err != nil {
 			res.Err = &UnreachableError{Cluster: name, Err: err}
 			continue
 		}
-		if !healthy[name] {
-			res.Err = &UnreachableError{Cluster: name, Err: errors.New("apiserver /readyz did not answer")}
-			continue
-		}
-		clusters[i] = cl
-		starts[i] = time.Now()
+		applied[i] = make(chan struct{})
 		wg.Add(1)
-		go func(i int) {
+		go func(i int, cl *Cluster) {
 			defer wg.Done()
-			results[i] = r.apply(ctx, clusters[i], plan, maxPct, timeout)
-			results[i].tree, results[i].gate, results[i].windows = rev.Tree, r.gateOf(rev.Commit), st.Windows
-		}(i)
+			start := time.Now()
+			res := r.apply(ctx, cl, plan, maxPct, timeout)
+			res.tree, res.gate, res.windows = rev.Tree, r.gateOf(rev.Commit), st.Windows
+			results[i] = res
+			close(applied[i])
+			var mp *MassPruneError
+			if res.inv != nil && !errors.As(res.Err, &mp) && !isApplyOrUnreachable(res.Err) {
+				r.prune(ctx, cl, res, plan, r.waitForMoves(res, plan, index, applied, results))
+			}
+			res.Duration = time.Since(start)
+			r.auditGate(cl, res, rev)
+			r.record(ctx, cl, res, plan, rev)
+		}(i, cl)
 	}
-	wg.Wait()
-
-	// Where each object is healthy now, for make-before-break.
-	healthyAt := map[string]bool{}
-	for _, res := range results {
-		for key := range res.current {
-			healthyAt[res.Name+"|"+key] = true
+	for i := range plan.order {
+		if applied[i] == nil {
+			r.record(ctx, nil, results[i], plan, rev)
 		}
 	}
-	for i, res := range results {
-		if clusters[i] == nil {
+	wg.Wait()
+	return results
+}
+
+// waitForMoves waits until the clusters that objects leaving res's cluster
+// move to have applied them, and returns where each of those objects is
+// healthy now (for make-before-break).
+func (r *Reconciler) waitForMoves(res *ClusterResult, plan *rolloutPlan, index map[string]int, applied []chan struct{}, results []*ClusterResult) map[string]bool {
+	mine := make(map[string]bool, len(res.entries))
+	for _, e := range res.entries {
+		mine[e.Key()] = true
+	}
+	healthyAt := map[string]bool{}
+	waited := map[int]bool{}
+	for _, e := range res.inv.Entries {
+		if mine[e.Key()] {
 			continue
 		}
-		var mp *MassPruneError
-		if res.inv != nil && !errors.As(res.Err, &mp) && !isApplyOrUnreachable(res.Err) {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				r.prune(ctx, clusters[i], results[i], plan, healthyAt)
-			}(i)
+		for _, dest := range plan.where[e.Key()] {
+			j, ok := index[dest]
+			if !ok || applied[j] == nil || waited[j] {
+				continue
+			}
+			waited[j] = true
+			<-applied[j]
+			for key := range results[j].current {
+				healthyAt[dest+"|"+key] = true
+			}
 		}
 	}
-	wg.Wait()
-	for i, res := range results {
-		if clusters[i] != nil {
-			res.Duration = time.Since(starts[i])
-			r.auditGate(clusters[i], res, rev)
-		}
-		r.record(ctx, clusters[i], res, plan, rev)
-	}
-	return results
+	return healthyAt
 }
 
 func isApplyOrUnreachable(err error) bool {

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fluxcd/pkg/gittestserver"
+)
+
+// gitServer is an in-process git server over HTTP (fluxcd's gittestserver)
+// that notes when the reconciler fetches: every ref advertisement of
+// git-upload-pack (the first request of any fetch).
+type gitServer struct {
+	srv *gittestserver.GitServer
+	URL string
+
+	mu      sync.Mutex
+	fetches []time.Time
+}
+
+func startGitServer() (*gitServer, error) {
+	// gitkit logs every request with the standard logger: keep its errors.
+	log.SetOutput(&dropLines{w: os.Stderr, substr: []byte("request: ")})
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		return nil, err
+	}
+	g := &gitServer{srv: srv}
+	srv.AutoCreate()
+	srv.AddHTTPMiddlewares(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.Query().Get("service") == "git-upload-pack" {
+				g.mu.Lock()
+				g.fetches = append(g.fetches, time.Now())
+				g.mu.Unlock()
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	if err := srv.StartHTTP(); err != nil {
+		os.RemoveAll(srv.Root())
+		return nil, err
+	}
+	g.URL = srv.HTTPAddress() + "/platform/config.git"
+	return g, nil
+}
+
+// firstFetchAfter is the first fetch at or after t, if any.
+func (g *gitServer) firstFetchAfter(t time.Time) (time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, f := range g.fetches {
+		if !f.Before(t) {
+			return f, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (g *gitServer) stop() {
+	g.srv.StopHTTP()
+	os.RemoveAll(g.srv.Root())
+}
+
+// workClone is the platform team's checkout; it pushes with the git CLI.
+type workClone struct {
+	dir string
+}
+
+func (w *workClone) git(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{
+		"-c", "user.name=platform oncall", "-c", "user.email=oncall@example.com",
+		"-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main",
+	}, args...)...)
+	cmd.Dir = w.dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// commit commits everything and returns the commit.
+func (w *workClone) commit(ctx context.Context, msg string) (string, error) {
+	if _, err := w.git(ctx, "add", "-A"); err != nil {
+		return "", err
+	}
+	if _, err := w.git(ctx, "commit", "-q", "--no-verify", "-m", msg); err != nil {
+		return "", err
+	}
+	return w.git(ctx, "rev-parse", "HEAD")
+}
+
+func (w *workClone) push(ctx context.Context) error {
+	_, err := w.git(ctx, "push", "-q", "origin", "HEAD:refs/heads/main")
+	return err
+}
+
+// hookClient POSTs GitHub-style signed push payloads to the reconciler's
+// push hook.
+type hookClient struct {
+	url    string
+	secret []byte
+}
+
+func (h *hookClient) notify(ctx context.Context, commit string) error {
+	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"repository":{"full_name":"platform/config"}}`, commit))
+	mac := hmac.New(sha256.New, h.secret)
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("push hook: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("push hook: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+// dropLines writes to w every line that does not contain substr.
+type dropLines struct {
+	mu     sync.Mutex
+	w      io.Writer
+	substr []byte
+}
+
+func (d *dropLines) Write(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b
+		if i >= 0 {
+			line = b[:i+1]
+		}
+		if !bytes.Contains(line, d.substr) {
+			if _, err := d.w.Write(line); err != nil {
+				return 0, err
+			}
+		}
+		b = b[len(line):]
+	}
+	return n, nil
+}
