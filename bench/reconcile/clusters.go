@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/strata-gitops/strata/internal/localcluster"
+)
+
+// clusters owns the three kwok clusters of the benchmark, all under one
+// temporary STRATA_HOME.
+type clusters struct {
+	m      *localcluster.Manager
+	settle time.Duration
+	// recreations records how long each clean-state step took.
+	recreations []time.Duration
+}
+
+// fresh deletes every cluster (if any) and creates the three again, so that
+// each measured side starts from empty clusters: no namespaces, no
+// strata-system, no inventory, a fresh etcd. It returns once every cluster's
+// apiserver answers, its fake Node is Ready, the controller-manager made the
+// default ServiceAccount and a canary Pod was scheduled and became Ready
+// (scheduler and kwok work), plus the settle time for start-up work to die
+// down.
+func (c *clusters) fresh(ctx context.Context) error {
+	start := time.Now()
+	if err := c.m.Down(ctx); err != nil {
+		return fmt.Errorf("deleting the clusters: %w", err)
+	}
+	if err := c.m.Up(ctx, clusterNames...); err != nil {
+		return fmt.Errorf("creating the clusters: %w", err)
+	}
+	errs := make([]error, len(clusterNames))
+	var wg sync.WaitGroup
+	for i, name := range clusterNames {
+		wg.Go(func() { errs[i] = c.canary(ctx, name) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(c.settle):
+	}
+	c.recreations = append(c.recreations, time.Since(start))
+	return nil
+}
+
+// canary schedules one Pod in namespace default of cluster name, waits
+// until it is Ready and deletes it.
+func (c *clusters) canary(ctx context.Context, name string) error {
+	cs, err := c.m.Client(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-canary", Namespace: metav1.NamespaceDefault},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: new(bool),
+			Containers:                   []corev1.Container{{Name: "c", Image: "registry.example.com/canary:1"}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("cluster %s: canary pod: %w", name, err)
+	}
+	for {
+		p, err := cs.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err == nil {
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					zero := int64(0)
+					err := cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+					if err != nil && !apierrors.IsNotFound(err) {
+						return fmt.Errorf("cluster %s: deleting the canary pod: %w", name, err)
+					}
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %s: the canary pod did not become Ready (scheduler or kwok not working; logs in %s/logs): %w",
+				name, c.m.ClusterDir(name), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// down deletes every cluster; it runs on every exit path, with its own
+// context so that an interrupted run still cleans up.
+func (c *clusters) down() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	return c.m.Down(ctx)
+}
+
+// prefixWriter prefixes every line written to w.
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b
+		if i >= 0 {
+			line = b[:i+1]
+		}
+		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
+			return 0, err
+		}
+		b = b[len(line):]
+	}
+	return n, nil
+}

@@ -1,0 +1,587 @@
+// Command reconcile times `strata reconcile --once` against
+// `kubectl apply --server-side` of the same rendered manifests on three
+// local kwok clusters, and a no-op reconcile against the first apply.
+//
+//	go run ./bench/reconcile [-objects 1000] [-reps 5] [-markdown bench/RESULTS.md] [-profile DIR]
+//
+// It generates and commits a config repository whose objects are routed
+// across the clusters public, private and onprem, builds strata once, brings
+// up the clusters under a temporary STRATA_HOME (always torn down, also on
+// SIGINT/SIGTERM), renders each cluster's share once with `strata render
+// --out`, and then, per rep, on freshly recreated clusters:
+//
+//   - strata: `strata reconcile --once` (first apply, which includes its
+//     health wait), then the same command again (no-op);
+//   - kubectl: cluster by cluster, `kubectl apply --server-side -f DIR/<cluster>/`
+//     and `kubectl wait --for=condition=Available deployment --all -A`.
+//
+// The two sides alternate which goes first. With -markdown FILE it replaces
+// the reconcile section of FILE and keeps the rest; with -profile DIR it
+// also runs the reconciler in process under the CPU profiler.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/strata-gitops/strata/internal/localcluster"
+)
+
+// Goals of the issue.
+const (
+	// goalFirstApply: strata's first apply over kubectl's apply+wait.
+	goalFirstApply = 0.5
+	// goalNoop: a no-op reconcile over the first apply.
+	goalNoop = 0.05
+)
+
+type options struct {
+	objects    int
+	namespaces int
+	reps       int
+	markdown   string
+	strata     string
+	profile    string
+	settle     time.Duration
+	keep       string
+	maxOther   float64
+	maxWait    time.Duration
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.objects, "objects", 1000, "objects the overlay renders to (Namespaces included); keep each cluster under ~200 Services (the apiserver's default service CIDR) and 500 Pods (the fake node)")
+	flag.IntVar(&o.namespaces, "namespaces", 20, "namespaces to spread the objects over (floors cycle public, internal, confidential, restricted)")
+	flag.IntVar(&o.reps, "reps", 5, "timed reps; each rep measures both sides on freshly created clusters")
+	flag.StringVar(&o.markdown, "markdown", "", "write the results into the reconcile section of this markdown file")
+	flag.StringVar(&o.strata, "strata", "", "use this strata binary instead of building ./cmd/strata")
+	flag.StringVar(&o.profile, "profile", "", "after the reps, run a first apply and a no-op in this process under the CPU profiler and write the profiles into this directory")
+	flag.StringVar(&o.keep, "keep", "", "write the generated repository (DIR/repo) and strata's rendered files (DIR/rendered) into this new or empty directory and keep them")
+	flag.DurationVar(&o.settle, "settle", 3*time.Second, "pause after the clusters are (re)created, before a measurement, for their start-up work to die down")
+	flag.Float64Var(&o.maxOther, "max-other", 0.3, "before each measurement, wait until other processes use fewer than this many CPUs (5-second window) …")
+	flag.DurationVar(&o.maxWait, "max-wait", 10*time.Minute, "… but at most this long")
+	flag.Parse()
+
+	// The first SIGINT/SIGTERM cancels the run, which then tears the
+	// clusters down; later ones only say that it is doing so.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for s := range sigs {
+			fmt.Fprintf(os.Stderr, "\nbench/reconcile: %v: stopping and deleting the clusters (this takes a few seconds) …\n", s)
+			cancel()
+		}
+	}()
+	err := run(ctx, o)
+	interrupted := ctx.Err() != nil
+	cancel()
+	if interrupted {
+		fmt.Fprintln(os.Stderr, "bench/reconcile: interrupted; the clusters are deleted")
+		os.Exit(130)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/reconcile:", err)
+		os.Exit(1)
+	}
+}
+
+// proc is one timed process run.
+type proc struct {
+	wall, cpu      time.Duration
+	maxRSSKiB      int64
+	stdout, stderr []byte
+}
+
+// strataRep is the strata side of one rep.
+type strataRep struct {
+	first, noop proc
+	firstTable  []clusterRow
+	noopTable   []clusterRow
+	// other jobs' CPU use during the first apply and the no-op, in CPUs.
+	firstOther, noopOther float64
+	// otherBefore is the other jobs' CPU use just before, after waiting.
+	otherBefore float64
+}
+
+// kubeRep is the kubectl side of one rep.
+type kubeRep struct {
+	apply, wait map[string]time.Duration // per cluster
+	maxRSSKiB   int64
+	applied     map[string]int // objects kubectl reported per cluster
+	cpu         time.Duration  // of every kubectl process
+	// other jobs' CPU use during the whole side, and just before it.
+	other, otherBefore float64
+}
+
+func (k kubeRep) applyTotal() time.Duration {
+	var d time.Duration
+	for _, v := range k.apply {
+		d += v
+	}
+	return d
+}
+
+func (k kubeRep) total() time.Duration {
+	d := k.applyTotal()
+	for _, v := range k.wait {
+		d += v
+	}
+	return d
+}
+
+type report struct {
+	opts        options
+	command     string
+	date        time.Time
+	machine     machine
+	kubectl     string
+	kubeServer  string
+	strataBuild string
+	repo        *Repo
+	rendered    map[string]int // files per cluster written by strata render --out
+	renderOut   time.Duration  // strata render --out, once
+	renderYAML  []time.Duration
+	strata      []strataRep
+	kube        []kubeRep
+	strataFirst []bool // per rep: did strata go first
+	recreations []time.Duration
+	quietWaits  []time.Duration
+	loadBefore  string
+	loadAfter   string
+	profile     *profileResult
+}
+
+func run(ctx context.Context, o options) error {
+	if o.reps < 1 && (o.profile == "" || o.reps < 0 || o.markdown != "") {
+		return fmt.Errorf("-reps must be at least 1 (0 only with -profile and without -markdown)")
+	}
+	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: readMachine(), loadBefore: loadavg()}
+
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		return fmt.Errorf("kubectl not found in PATH: the benchmark compares against `kubectl apply --server-side`")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		return fmt.Errorf("git not found in PATH: the benchmark commits the generated repository with the git CLI")
+	}
+	out, err := exec.CommandContext(ctx, kubectl, "version", "--client").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kubectl version --client: %v: %s", err, out)
+	}
+	r.kubectl = strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " ")
+
+	tmp, err := os.MkdirTemp("", "strata-bench-reconcile-")
+	if err != nil {
+		return err
+	}
+	keepTmp := false
+	defer func() {
+		if !keepTmp {
+			os.RemoveAll(tmp)
+		}
+	}()
+
+	strata := o.strata
+	if strata == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return err
+		}
+		strata = filepath.Join(tmp, "strata")
+		fmt.Fprintf(os.Stderr, "building %s/cmd/strata …\n", root)
+		start := time.Now()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", strata, "./cmd/strata")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/strata in %s: %v\n%s", root, err, out)
+		}
+		r.strataBuild = fmt.Sprintf("built from %s%s with %s in %s", root, gitState(root), goVersion(root), time.Since(start).Round(time.Second))
+	} else {
+		r.strataBuild = "given with -strata " + strata
+	}
+	if out, err := exec.CommandContext(ctx, strata, "version").Output(); err == nil {
+		r.strataBuild += " (`strata version`: " + strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", ";")), " ") + ")"
+	}
+
+	fmt.Fprintf(os.Stderr, "generating %d objects …\n", o.objects)
+	data := tmp
+	if o.keep != "" {
+		data = o.keep
+		if entries, err := os.ReadDir(data); err == nil && len(entries) > 0 {
+			return fmt.Errorf("-keep %s: not empty", data)
+		}
+	}
+	repo, err := Generate(filepath.Join(data, "repo"), Spec{Objects: o.objects, Namespaces: o.namespaces})
+	if err != nil {
+		return err
+	}
+	r.repo = repo
+	fmt.Fprintf(os.Stderr, "repository: %s\n", repo.Describe())
+
+	// Render each cluster's share once: kubectl applies exactly these files.
+	rendered := filepath.Join(data, "rendered")
+	start := time.Now()
+	if _, err := runProc(ctx, strata, "render", "--env", benchEnv, "--repo", repo.Dir, "--out", rendered); err != nil {
+		return err
+	}
+	r.renderOut = time.Since(start)
+	if r.rendered, err = checkRendered(rendered, repo); err != nil {
+		return err
+	}
+
+	cl := &clusters{settle: o.settle, m: localcluster.New(localcluster.Options{
+		Home:     filepath.Join(tmp, "home"),
+		Progress: &prefixWriter{w: os.Stderr, prefix: "  "},
+	})}
+	// Always delete the clusters, however run ends (error, panic, signal).
+	defer func() {
+		fmt.Fprintln(os.Stderr, "deleting the clusters …")
+		if err := cl.down(); err != nil {
+			keepTmp = true
+			fmt.Fprintf(os.Stderr, "bench/reconcile: deleting the clusters failed: %v\n"+
+				"  clean up by hand: STRATA_HOME=%s strata dev down (then rm -rf %s)\n", err, cl.m.Home(), tmp)
+		}
+	}()
+	kcdir := cl.m.KubeconfigDir()
+	meter := &cpuMeter{tmp: tmp}
+
+	strataArgs := []string{strata, "reconcile", "--once", "--repo", repo.Dir, "--branch", "HEAD", "--env", benchEnv,
+		"--kubeconfig-dir", kcdir, "--metrics-addr", "0"}
+
+	for i := 0; i < o.reps; i++ {
+		strataFirst := i%2 == 0
+		r.strataFirst = append(r.strataFirst, strataFirst)
+		var sr strataRep
+		var kr kubeRep
+		sides := []string{"strata", "kubectl"}
+		if !strataFirst {
+			sides = []string{"kubectl", "strata"}
+		}
+		for _, side := range sides {
+			fmt.Fprintf(os.Stderr, "rep %d/%d %s: recreating the clusters …\n", i+1, o.reps, side)
+			if err := cl.fresh(ctx); err != nil {
+				return err
+			}
+			other, waited, err := meter.waitQuiet(ctx, o.maxOther, o.maxWait)
+			if err != nil {
+				return err
+			}
+			r.quietWaits = append(r.quietWaits, waited)
+			if waited > 10*time.Second {
+				fmt.Fprintf(os.Stderr, "rep %d/%d %s: waited %s for other jobs to quiet down (now %.2f CPUs)\n", i+1, o.reps, side, waited.Round(time.Second), other)
+			}
+			if side == "strata" {
+				fmt.Fprintf(os.Stderr, "rep %d/%d strata: first apply …\n", i+1, o.reps)
+				if sr, err = r.strataSide(ctx, meter, strataArgs); err != nil {
+					return err
+				}
+				sr.otherBefore = other
+				fmt.Fprintf(os.Stderr, "rep %d/%d strata: first apply %s, no-op %s, peak RSS %d MiB (other jobs: %.2f / %.2f CPUs)\n",
+					i+1, o.reps, secs(sr.first.wall), secs(sr.noop.wall), max(sr.first.maxRSSKiB, sr.noop.maxRSSKiB)>>10, sr.firstOther, sr.noopOther)
+			} else {
+				fmt.Fprintf(os.Stderr, "rep %d/%d kubectl: apply + wait, cluster by cluster …\n", i+1, o.reps)
+				a := meter.sample()
+				if kr, err = r.kubeSide(ctx, kubectl, kcdir, rendered); err != nil {
+					return err
+				}
+				b := meter.sample()
+				kr.other = float64(foreign(a, b, kr.cpu)) / float64(b.at.Sub(a.at))
+				kr.otherBefore = other
+				fmt.Fprintf(os.Stderr, "rep %d/%d kubectl: apply %s, apply+wait %s (other jobs: %.2f CPUs)\n", i+1, o.reps, secs(kr.applyTotal()), secs(kr.total()), kr.other)
+			}
+		}
+		r.strata = append(r.strata, sr)
+		r.kube = append(r.kube, kr)
+		// Reference: render alone, the floor under a no-op reconcile.
+		p, err := runProc(ctx, strata, "render", "--env", benchEnv, "--repo", repo.Dir, "-o", "yaml")
+		if err != nil {
+			return err
+		}
+		r.renderYAML = append(r.renderYAML, p.wall)
+	}
+	if out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", filepath.Join(kcdir, clusterNames[0]+".kubeconfig"), "version").CombinedOutput(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(l, "Server Version: "); ok {
+				r.kubeServer = strings.TrimSpace(v)
+			}
+		}
+	}
+	r.recreations = cl.recreations
+	r.loadAfter = loadavg()
+
+	if o.profile != "" {
+		fmt.Fprintf(os.Stderr, "profiling in process into %s …\n", o.profile)
+		if err := cl.fresh(ctx); err != nil {
+			return err
+		}
+		if r.profile, err = profileReconcile(ctx, o.profile, repo.Dir, kcdir); err != nil {
+			return err
+		}
+	}
+
+	var buf bytes.Buffer
+	if o.reps == 0 {
+		r.profile.text(&buf)
+	} else {
+		r.text(&buf)
+	}
+	os.Stdout.Write(buf.Bytes())
+	if o.markdown != "" {
+		if err := updateMarkdown(o.markdown, r.markdown()); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "updated %s\n", o.markdown)
+	}
+	return nil
+}
+
+// strataSide runs the first apply and the no-op on fresh clusters and
+// checks that the first applied everything healthy and the second nothing.
+func (r *report) strataSide(ctx context.Context, meter *cpuMeter, args []string) (strataRep, error) {
+	var sr strataRep
+	var err error
+	a := meter.sample()
+	if sr.first, err = runProc(ctx, args...); err != nil {
+		return sr, err
+	}
+	b := meter.sample()
+	sr.firstOther = float64(foreign(a, b, sr.first.cpu)) / float64(b.at.Sub(a.at))
+	if sr.firstTable, err = parseResult(sr.first.stdout); err != nil {
+		return sr, err
+	}
+	for _, c := range sr.firstTable {
+		want := r.repo.Expected[c.name]
+		if c.result != "ok" || c.objects != want || c.created != want || c.healthy != want {
+			return sr, fmt.Errorf("first apply: cluster %s: want %d objects created and healthy, got %+v\n%s", c.name, want, c, sr.first.stdout)
+		}
+	}
+	// The no-op gets a quiet machine too (a real no-op runs an interval later).
+	if _, _, err := meter.waitQuiet(ctx, r.opts.maxOther, r.opts.maxWait); err != nil {
+		return sr, err
+	}
+	fmt.Fprintf(os.Stderr, "rep: strata: no-op …\n")
+	a = meter.sample()
+	if sr.noop, err = runProc(ctx, args...); err != nil {
+		return sr, err
+	}
+	b = meter.sample()
+	sr.noopOther = float64(foreign(a, b, sr.noop.cpu)) / float64(b.at.Sub(a.at))
+	if sr.noopTable, err = parseResult(sr.noop.stdout); err != nil {
+		return sr, err
+	}
+	for _, c := range sr.noopTable {
+		want := r.repo.Expected[c.name]
+		if c.result != "ok" || c.objects != want || c.created != 0 || c.configured != 0 || c.drifted != 0 || c.healthy != want {
+			return sr, fmt.Errorf("no-op reconcile: cluster %s changed something or is not healthy: %+v\n%s", c.name, c, sr.noop.stdout)
+		}
+	}
+	return sr, nil
+}
+
+// kubeSide applies each cluster's rendered files with kubectl and waits for
+// its Deployments, cluster after cluster.
+func (r *report) kubeSide(ctx context.Context, kubectl, kcdir, rendered string) (kubeRep, error) {
+	kr := kubeRep{apply: map[string]time.Duration{}, wait: map[string]time.Duration{}, applied: map[string]int{}}
+	for _, c := range clusterNames {
+		kc := filepath.Join(kcdir, c+".kubeconfig")
+		p, err := runProc(ctx, kubectl, "--kubeconfig", kc, "apply", "--server-side", "--field-manager=bench", "-f", filepath.Join(rendered, c)+string(filepath.Separator))
+		if err != nil {
+			return kr, err
+		}
+		kr.apply[c] = p.wall
+		kr.cpu += p.cpu
+		kr.maxRSSKiB = max(kr.maxRSSKiB, p.maxRSSKiB)
+		kr.applied[c] = bytes.Count(p.stdout, []byte(" serverside-applied\n"))
+		if kr.applied[c] != r.rendered[c] {
+			return kr, fmt.Errorf("kubectl apply to %s reported %d objects serverside-applied, %d files were rendered:\n%s", c, kr.applied[c], r.rendered[c], p.stdout)
+		}
+		p, err = runProc(ctx, kubectl, "--kubeconfig", kc, "wait", "--for=condition=Available", "deployment", "--all", "-A", "--timeout=5m")
+		if err != nil {
+			return kr, err
+		}
+		kr.wait[c] = p.wall
+		kr.cpu += p.cpu
+		kr.maxRSSKiB = max(kr.maxRSSKiB, p.maxRSSKiB)
+		if n := bytes.Count(p.stdout, []byte(" condition met\n")); n != r.repo.Deployments[c] {
+			return kr, fmt.Errorf("kubectl wait in %s: %d Deployments met the condition, want %d:\n%s", c, n, r.repo.Deployments[c], p.stdout)
+		}
+	}
+	return kr, nil
+}
+
+// checkRendered counts the files per cluster and checks that kubectl can
+// apply them in name order (which is how `kubectl apply -f DIR/` reads a
+// directory): every object's Namespace is in the same directory, in a file
+// that sorts before the object's.
+func checkRendered(dir string, repo *Repo) (map[string]int, error) {
+	out := map[string]int{}
+	for _, c := range clusterNames {
+		entries, err := os.ReadDir(filepath.Join(dir, c))
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(entries))
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		slices.Sort(names)
+		seen := map[string]bool{}
+		for _, n := range names {
+			b, err := os.ReadFile(filepath.Join(dir, c, n))
+			if err != nil {
+				return nil, err
+			}
+			var obj struct {
+				Kind     string `json:"kind"`
+				Metadata struct {
+					Name      string `json:"name"`
+					Namespace string `json:"namespace"`
+				} `json:"metadata"`
+			}
+			if err := yaml.Unmarshal(b, &obj); err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", c, n, err)
+			}
+			switch {
+			case obj.Kind == "Namespace":
+				seen[obj.Metadata.Name] = true
+			case obj.Metadata.Namespace != "" && !seen[obj.Metadata.Namespace]:
+				return nil, fmt.Errorf("%s/%s: its Namespace %s is not in an earlier file; kubectl apply -f %s/ would fail on it",
+					c, n, obj.Metadata.Namespace, c)
+			}
+		}
+		out[c] = len(names)
+		if len(names) != repo.Expected[c] {
+			return nil, fmt.Errorf("strata render --out wrote %d files for %s, the generator expects %d objects there", len(names), c, repo.Expected[c])
+		}
+	}
+	return out, nil
+}
+
+// runProc runs args, capturing stdout and stderr, and times it.
+func runProc(ctx context.Context, args ...string) (proc, error) {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	p := proc{wall: time.Since(start), stdout: stdout.Bytes(), stderr: stderr.Bytes()}
+	if cmd.ProcessState != nil {
+		p.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			p.maxRSSKiB = ru.Maxrss // KiB on Linux
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return p, ctx.Err()
+		}
+		return p, fmt.Errorf("%s: %v\n%s%s", strings.Join(args, " "), err, tail(stdout.Bytes(), 30), tail(stderr.Bytes(), 30))
+	}
+	return p, nil
+}
+
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{"…"}, lines[len(lines)-n:]...)
+	}
+	s := strings.Join(lines, "\n")
+	if s != "" {
+		s += "\n"
+	}
+	return s
+}
+
+// clusterRow is one line of `strata reconcile --once`'s result table.
+type clusterRow struct {
+	name, tier                                                    string
+	objects, created, configured, pruned, moved, drifted, healthy int
+	duration                                                      time.Duration
+	result                                                        string
+}
+
+// parseResult reads the table printReconcile prints:
+// CLUSTER TIER OBJECTS CREATED CONFIGURED PRUNED MOVED DRIFTED HEALTHY DURATION RESULT.
+func parseResult(out []byte) ([]clusterRow, error) {
+	var rows []clusterRow
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	header := false
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) > 0 && f[0] == "CLUSTER" {
+			header = true
+			continue
+		}
+		if !header || len(f) < 11 {
+			continue
+		}
+		var c clusterRow
+		c.name, c.tier = f[0], f[1]
+		ints := []*int{&c.objects, &c.created, &c.configured, &c.pruned, &c.moved, &c.drifted}
+		for i, p := range ints {
+			v, err := strconv.Atoi(f[2+i])
+			if err != nil {
+				return nil, fmt.Errorf("unexpected reconcile output line %q: %v", sc.Text(), err)
+			}
+			*p = v
+		}
+		h, _, _ := strings.Cut(f[8], "/")
+		c.healthy, _ = strconv.Atoi(h)
+		c.duration, _ = time.ParseDuration(f[9])
+		c.result = strings.Join(f[10:], " ")
+		rows = append(rows, c)
+	}
+	if len(rows) != len(clusterNames) {
+		return nil, fmt.Errorf("expected a result line for each of %v in:\n%s", clusterNames, out)
+	}
+	return rows, nil
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+var errNoModule = errors.New("no go.mod above the working directory: run from inside the strata module, or pass -strata BIN")
+
+// gitState describes the checkout strata was built from: " at commit X" and
+// how many tracked files differed from it and untracked files existed.
+func gitState(dir string) string {
+	head, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	s := " at commit " + strings.TrimSpace(string(head))
+	st, err := exec.Command("git", "-C", dir, "status", "--porcelain").Output()
+	if err != nil {
+		return s
+	}
+	modified, untracked := 0, 0
+	for _, l := range strings.Split(strings.TrimSpace(string(st)), "\n") {
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, "??"):
+			untracked++
+		default:
+			modified++
+		}
+	}
+	if modified+untracked > 0 {
+		s += fmt.Sprintf(" (git status: %d modified, %d untracked paths)", modified, untracked)
+	}
+	return s
+}
