@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -140,4 +141,19 @@ func (s Static) Connect(name string) (*Cluster, error) {
 		return c, nil
 	}
 	return nil, fmt.Errorf("no credentials for cluster %s", name)
+}
+
+// ReadInventory connects to a cluster and reads the inventory of env, for
+// the readers of status (strata status, the status page). reachable says
+// whether the apiserver answered; err says why the inventory is missing.
+func ReadInventory(ctx context.Context, connect Connector, cluster, env string) (inv *inventory.Inventory, reachable bool, err error) {
+	cl, err := connect.Connect(cluster)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := cl.Reachable(ctx); err != nil {
+		return nil, false, fmt.Errorf("unreachable: %v", err)
+	}
+	inv, err = inventory.Load(ctx, cl.Client, env)
+	return inv, true, err
 }

@@ -90,17 +90,8 @@ func (o *statusOptions) run(cmd *cobra.Command) error {
 }
 
 func readClusterStatus(ctx context.Context, connect reconciler.Connector, env string, row *ClusterStatus) {
-	cl, err := connect.Connect(row.Cluster)
-	if err != nil {
-		row.Error = err.Error()
-		return
-	}
-	if err := cl.Reachable(ctx); err != nil {
-		row.Error = fmt.Sprintf("unreachable: %v", err)
-		return
-	}
-	row.Reachable = true
-	inv, err := inventory.Load(ctx, cl.Client, env)
+	inv, reachable, err := reconciler.ReadInventory(ctx, connect, row.Cluster, env)
+	row.Reachable = reachable
 	if err != nil {
 		row.Error = err.Error()
 		return

@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/internal/config"
-	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/reconciler"
 	"github.com/strata-gitops/strata/webhook"
@@ -113,17 +112,8 @@ func (l *Live) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // readCluster fills row from the cluster's inventory of env.
 func (l *Live) readCluster(ctx context.Context, env string, row *Cluster) {
-	cl, err := l.Connect.Connect(row.Name)
-	if err != nil {
-		row.Error = err.Error()
-		return
-	}
-	if err := cl.Reachable(ctx); err != nil {
-		row.Error = fmt.Sprintf("unreachable: %v", err)
-		return
-	}
-	row.Reachable = true
-	inv, err := inventory.Load(ctx, cl.Client, env)
+	inv, reachable, err := reconciler.ReadInventory(ctx, l.Connect, row.Name, env)
+	row.Reachable = reachable
 	if err != nil {
 		row.Error = err.Error()
 		return
