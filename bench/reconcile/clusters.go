@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -107,29 +105,4 @@ func (c *clusters) down() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	return c.m.Down(ctx)
-}
-
-// prefixWriter prefixes every line written to w.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		line := b
-		if i >= 0 {
-			line = b[:i+1]
-		}
-		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
-			return 0, err
-		}
-		b = b[len(line):]
-	}
-	return n, nil
 }

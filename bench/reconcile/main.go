@@ -39,6 +39,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/localcluster"
 )
 
@@ -149,7 +150,7 @@ type report struct {
 	opts        options
 	command     string
 	date        time.Time
-	machine     machine
+	machine     results.Machine
 	kubectl     string
 	kubeServer  string
 	strataBuild string
@@ -171,7 +172,7 @@ func run(ctx context.Context, o options) error {
 	if o.reps < 1 && (o.profile == "" || o.reps < 0 || o.markdown != "") {
 		return fmt.Errorf("-reps must be at least 1 (0 only with -profile and without -markdown)")
 	}
-	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: readMachine(), loadBefore: loadavg()}
+	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: results.ReadMachine(), loadBefore: results.LoadAvg()}
 
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -199,19 +200,19 @@ func run(ctx context.Context, o options) error {
 
 	strata := o.strata
 	if strata == "" {
-		root, err := moduleRoot()
+		root, err := results.ModuleRoot()
+		if errors.Is(err, results.ErrNoModule) {
+			return errNoModule
+		}
 		if err != nil {
 			return err
 		}
 		strata = filepath.Join(tmp, "strata")
-		fmt.Fprintf(os.Stderr, "building %s/cmd/strata …\n", root)
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", strata, "./cmd/strata")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/strata in %s: %v\n%s", root, err, out)
+		if err := results.BuildStrata(ctx, root, strata); err != nil {
+			return err
 		}
-		r.strataBuild = fmt.Sprintf("built from %s%s with %s in %s", root, gitState(root), goVersion(root), time.Since(start).Round(time.Second))
+		r.strataBuild = fmt.Sprintf("built from %s%s with %s in %s", root, gitState(root), results.GoVersion(root), time.Since(start).Round(time.Second))
 	} else {
 		r.strataBuild = "given with -strata " + strata
 	}
@@ -247,7 +248,7 @@ func run(ctx context.Context, o options) error {
 
 	cl := &clusters{settle: o.settle, m: localcluster.New(localcluster.Options{
 		Home:     filepath.Join(tmp, "home"),
-		Progress: &prefixWriter{w: os.Stderr, prefix: "  "},
+		Progress: &results.PrefixWriter{W: os.Stderr, Prefix: "  "},
 	})}
 	// Always delete the clusters, however run ends (error, panic, signal).
 	defer func() {
@@ -323,7 +324,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	r.recreations = cl.recreations
-	r.loadAfter = loadavg()
+	r.loadAfter = results.LoadAvg()
 
 	if o.profile != "" {
 		fmt.Fprintf(os.Stderr, "profiling in process into %s …\n", o.profile)
@@ -343,7 +344,7 @@ func run(ctx context.Context, o options) error {
 	}
 	os.Stdout.Write(buf.Bytes())
 	if o.markdown != "" {
-		if err := updateMarkdown(o.markdown, r.markdown()); err != nil {
+		if err := results.UpdateSection(o.markdown, sectionHeader, r.markdown()); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "updated %s\n", o.markdown)

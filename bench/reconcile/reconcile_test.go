@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-gitops/strata/bench/internal/results"
 )
 
 func TestParseResult(t *testing.T) {
@@ -60,7 +62,7 @@ func TestClassify(t *testing.T) {
 
 func TestUpdateMarkdownKeepsOtherSections(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "RESULTS.md")
-	if err := updateMarkdown(file, sectionHeader+"\n\nfirst\n\n"); err != nil {
+	if err := results.UpdateSection(file, sectionHeader, sectionHeader+"\n\nfirst\n\n"); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(file)
@@ -71,7 +73,7 @@ func TestUpdateMarkdownKeepsOtherSections(t *testing.T) {
 	if err := os.WriteFile(file, []byte(other), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := updateMarkdown(file, sectionHeader+"\n\nnew\n\n"); err != nil {
+	if err := results.UpdateSection(file, sectionHeader, sectionHeader+"\n\nnew\n\n"); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(file)

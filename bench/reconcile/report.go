@@ -1,13 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -167,9 +163,9 @@ func (r *report) facts() [][2]string {
 	return [][2]string{
 		{"date", r.date.Format("2006-01-02 15:04:05 MST")},
 		{"command", r.command},
-		{"machine", fmt.Sprintf("%d CPUs (nproc), %s, %s", r.machine.nproc, r.machine.cpu, r.machine.mem)},
-		{"kernel", r.machine.kernel},
-		{"go", r.machine.goVersion},
+		{"machine", fmt.Sprintf("%d CPUs (nproc), %s, %s", r.machine.NProc, r.machine.CPU, r.machine.Mem)},
+		{"kernel", r.machine.Kernel},
+		{"go", r.machine.GoVersion},
 		{"kubectl", r.kubectl},
 		{"clusters", fmt.Sprintf("3 local kwok clusters (binary runtime, internal/localcluster; Kubernetes %s; one fake Node each; kube-controller-manager and kube-scheduler real) on this machine", orUnknown(r.kubeServer))},
 		{"strata", r.strataBuild},
@@ -284,128 +280,6 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
-// updateMarkdown replaces the reconcile section of file (from its header
-// to the next "## " header) with section, or appends it; other sections stay.
-func updateMarkdown(file, section string) error {
-	old, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# strata benchmarks\n\n"
-	}
-	lines := strings.SplitAfter(text, "\n")
-	start, end := -1, len(lines)
-	for i, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if start < 0 && t == sectionHeader {
-			start = i
-			continue
-		}
-		if start >= 0 && strings.HasPrefix(t, "## ") {
-			end = i
-			break
-		}
-	}
-	var out string
-	if start < 0 {
-		if !strings.HasSuffix(text, "\n") {
-			text += "\n"
-		}
-		if !strings.HasSuffix(text, "\n\n") {
-			text += "\n"
-		}
-		out = text + section
-	} else {
-		out = strings.Join(lines[:start], "") + section + strings.Join(lines[end:], "")
-	}
-	return os.WriteFile(file, []byte(out), 0o644)
-}
-
 func commandLine() string {
 	return strings.TrimSpace("go run ./bench/reconcile " + strings.Join(os.Args[1:], " "))
-}
-
-// moduleRoot finds the strata module: `go env GOMOD`, else the first
-// directory up from the working directory with a go.mod.
-func moduleRoot() (string, error) {
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		gomod := strings.TrimSpace(string(out))
-		if gomod != "" && gomod != os.DevNull {
-			return filepath.Dir(gomod), nil
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errNoModule
-		}
-		dir = parent
-	}
-}
-
-func goVersion(dir string) string {
-	cmd := exec.Command("go", "version")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		return runtime.Version()
-	}
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
-}
-
-type machine struct {
-	nproc                       int
-	cpu, mem, kernel, goVersion string
-}
-
-func readMachine() machine {
-	m := machine{nproc: runtime.NumCPU(), cpu: "unknown CPU", mem: "unknown memory", kernel: runtime.GOOS}
-	if out, err := exec.Command("nproc").Output(); err == nil {
-		fmt.Sscan(string(out), &m.nproc)
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "MemTotal:") {
-				fmt.Sscan(strings.TrimPrefix(l, "MemTotal:"), &kb)
-			}
-		}
-		if kb > 0 {
-			m.mem = fmt.Sprintf("%.1f GiB RAM", float64(kb)/(1<<20))
-		}
-	}
-	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
-		m.kernel = strings.TrimSpace(string(out))
-	}
-	m.goVersion = runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
-	return m
-}
-
-func loadavg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -14,6 +14,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,12 +22,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/strata-gitops/strata/bench/internal/results"
 )
 
 // goal is the largest acceptable ratio of strata's median to kubectl's.
@@ -69,7 +71,7 @@ type report struct {
 	opts        options
 	command     string
 	date        time.Time
-	machine     machine
+	machine     results.Machine
 	kubectl     string
 	strataBuild string
 	repo        *Repo
@@ -89,7 +91,7 @@ func run(o options) error {
 	if o.reps < 1 && !profiling() {
 		return fmt.Errorf("-reps must be at least 1")
 	}
-	r := &report{opts: o, command: commandLine(), date: time.Now(), machine: readMachine(), loadBefore: loadavg()}
+	r := &report{opts: o, command: commandLine(), date: time.Now(), machine: results.ReadMachine(), loadBefore: results.LoadAvg()}
 
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -129,19 +131,19 @@ func run(o options) error {
 
 	strata := o.strata
 	if strata == "" {
-		root, err := moduleRoot()
+		root, err := results.ModuleRoot()
+		if errors.Is(err, results.ErrNoModule) {
+			return fmt.Errorf("no go.mod above the working directory: run from inside the strata module, or pass -strata BIN")
+		}
 		if err != nil {
 			return err
 		}
 		strata = filepath.Join(tmp, "strata")
-		fmt.Fprintf(os.Stderr, "building %s/cmd/strata …\n", root)
 		start := time.Now()
-		cmd := exec.Command("go", "build", "-o", strata, "./cmd/strata")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/strata in %s: %v\n%s", root, err, out)
+		if err := results.BuildStrata(context.Background(), root, strata); err != nil {
+			return err
 		}
-		r.strataBuild = fmt.Sprintf("built from %s with %s in %s", root, goVersion(root), time.Since(start).Round(time.Second))
+		r.strataBuild = fmt.Sprintf("built from %s with %s in %s", root, results.GoVersion(root), time.Since(start).Round(time.Second))
 	} else {
 		r.strataBuild = "given with -strata " + strata
 	}
@@ -191,14 +193,14 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	r.loadAfter = loadavg()
+	r.loadAfter = results.LoadAvg()
 
 	var buf bytes.Buffer
 	r.text(&buf)
 	os.Stdout.Write(buf.Bytes())
 
 	if o.markdown != "" {
-		if err := updateMarkdown(o.markdown, r.markdown()); err != nil {
+		if err := results.UpdateSection(o.markdown, sectionHeader, r.markdown()); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "updated %s\n", o.markdown)
@@ -386,9 +388,9 @@ func (r *report) facts() [][2]string {
 	return [][2]string{
 		{"date", r.date.Format("2006-01-02 15:04:05 MST")},
 		{"command", r.command},
-		{"machine", fmt.Sprintf("%d CPUs (nproc), %s, %s", r.machine.nproc, r.machine.cpu, r.machine.mem)},
-		{"kernel", r.machine.kernel},
-		{"go", r.machine.goVersion},
+		{"machine", fmt.Sprintf("%d CPUs (nproc), %s, %s", r.machine.NProc, r.machine.CPU, r.machine.Mem)},
+		{"kernel", r.machine.Kernel},
+		{"go", r.machine.GoVersion},
 		{"kubectl", r.kubectl},
 		{"strata", r.strataBuild},
 		{"repository", r.repo.Describe()},
@@ -441,129 +443,7 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
-// updateMarkdown replaces the render section of file (from its header to the
-// next "## " header) with section, or appends it; other sections stay.
-func updateMarkdown(file, section string) error {
-	old, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# strata benchmarks\n\n"
-	}
-	lines := strings.SplitAfter(text, "\n")
-	start, end := -1, len(lines)
-	for i, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if start < 0 && t == sectionHeader {
-			start = i
-			continue
-		}
-		if start >= 0 && strings.HasPrefix(t, "## ") {
-			end = i
-			break
-		}
-	}
-	var out string
-	if start < 0 {
-		if !strings.HasSuffix(text, "\n") {
-			text += "\n"
-		}
-		if !strings.HasSuffix(text, "\n\n") {
-			text += "\n"
-		}
-		out = text + section
-	} else {
-		out = strings.Join(lines[:start], "") + section + strings.Join(lines[end:], "")
-	}
-	return os.WriteFile(file, []byte(out), 0o644)
-}
-
 func commandLine() string {
 	args := slices.Clone(os.Args[1:])
 	return "go run ./bench/render " + strings.Join(args, " ")
-}
-
-// moduleRoot finds the strata module: `go env GOMOD`, else the first
-// directory up from the working directory with a go.mod.
-func moduleRoot() (string, error) {
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		gomod := strings.TrimSpace(string(out))
-		if gomod != "" && gomod != os.DevNull {
-			return filepath.Dir(gomod), nil
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory: run from inside the strata module, or pass -strata BIN")
-		}
-		dir = parent
-	}
-}
-
-func goVersion(dir string) string {
-	cmd := exec.Command("go", "version")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		return runtime.Version()
-	}
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
-}
-
-type machine struct {
-	nproc                       int
-	cpu, mem, kernel, goVersion string
-}
-
-func readMachine() machine {
-	m := machine{nproc: runtime.NumCPU(), cpu: "unknown CPU", mem: "unknown memory", kernel: runtime.GOOS}
-	if out, err := exec.Command("nproc").Output(); err == nil {
-		fmt.Sscan(string(out), &m.nproc)
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "MemTotal:") {
-				fmt.Sscan(strings.TrimPrefix(l, "MemTotal:"), &kb)
-			}
-		}
-		if kb > 0 {
-			m.mem = fmt.Sprintf("%.1f GiB RAM", float64(kb)/(1<<20))
-		}
-	}
-	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
-		m.kernel = strings.TrimSpace(string(out))
-	}
-	m.goVersion = runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
-	return m
-}
-
-func loadavg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

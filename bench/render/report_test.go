@@ -1,36 +1,8 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 )
-
-func TestUpdateMarkdownKeepsOtherSections(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "RESULTS.md")
-	before := "# strata benchmarks\n\n## Apply\n\napply numbers\n\n" + sectionHeader + "\n\nold render\n\n## Render: notes\n\nkept\n"
-	if err := os.WriteFile(file, []byte(before), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := updateMarkdown(file, sectionHeader+"\n\nnew render\n\n"); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := os.ReadFile(file)
-	want := "# strata benchmarks\n\n## Apply\n\napply numbers\n\n" + sectionHeader + "\n\nnew render\n\n## Render: notes\n\nkept\n"
-	if string(got) != want {
-		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
-	}
-
-	fresh := filepath.Join(t.TempDir(), "NEW.md")
-	if err := updateMarkdown(fresh, sectionHeader+"\n\nfirst\n"); err != nil {
-		t.Fatal(err)
-	}
-	got, _ = os.ReadFile(fresh)
-	if !strings.HasPrefix(string(got), "# strata benchmarks\n\n"+sectionHeader) {
-		t.Fatalf("new file: %q", got)
-	}
-}
 
 func TestObjectIDs(t *testing.T) {
 	y := `# cluster: public  environment: bench  revision: abc

@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/localcluster"
 	"github.com/strata-gitops/strata/reconciler"
 )
@@ -101,9 +102,9 @@ func run(ctx context.Context, o options) error {
 	if _, err := exec.LookPath("git"); err != nil {
 		return fmt.Errorf("git not found in PATH: the benchmark pushes with the git CLI")
 	}
-	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: readMachine(), layout: layout, loadBefore: loadavg()}
-	if root, err := moduleRoot(); err == nil {
-		r.build = fmt.Sprintf("in process, %s%s, %s", root, gitState(root), goVersion(root))
+	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: results.ReadMachine(), layout: layout, loadBefore: results.LoadAvg()}
+	if root, err := results.ModuleRoot(); err == nil {
+		r.build = fmt.Sprintf("in process, %s%s, %s", root, results.GitState(root), results.GoVersion(root))
 	}
 
 	tmp, err := os.MkdirTemp("", "strata-bench-ttr-")
@@ -117,7 +118,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}()
 
-	lc := localcluster.New(localcluster.Options{Home: filepath.Join(tmp, "home"), Progress: &prefixWriter{w: os.Stderr, prefix: "  "}})
+	lc := localcluster.New(localcluster.Options{Home: filepath.Join(tmp, "home"), Progress: &results.PrefixWriter{W: os.Stderr, Prefix: "  "}})
 	if missing := lc.MissingBinaries(); len(missing) > 0 {
 		return fmt.Errorf("%v missing in %s: run make tools (hack/install-tools.sh all)", missing, lc.Bin())
 	}
@@ -191,12 +192,12 @@ func run(ctx context.Context, o options) error {
 		}
 		r.scenarios = append(r.scenarios, res)
 	}
-	r.loadAfter = loadavg()
+	r.loadAfter = results.LoadAvg()
 
 	text := r.text()
 	fmt.Print(text)
 	if o.markdown != "" {
-		if err := updateMarkdown(o.markdown, r.markdown()); err != nil {
+		if err := results.UpdateSection(o.markdown, sectionHeader, r.markdown()); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "updated %s\n", o.markdown)

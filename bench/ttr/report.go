@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/strata-gitops/strata/bench/internal/results"
 )
 
 // sectionHeader is the header of the section -markdown maintains.
@@ -21,7 +16,7 @@ type report struct {
 	opts        options
 	command     string
 	date        time.Time
-	machine     machine
+	machine     results.Machine
 	build       string
 	kubeVersion string
 	clustersUp  time.Duration
@@ -94,8 +89,8 @@ func (r *report) setup() []string {
 	return []string{
 		fmt.Sprintf("date: %s", r.date.Format("2006-01-02 15:04:05 UTC")),
 		fmt.Sprintf("command: `%s`", r.command),
-		fmt.Sprintf("machine: %d CPUs (nproc), %s, %s", r.machine.nproc, r.machine.cpu, r.machine.mem),
-		fmt.Sprintf("kernel: %s; go: %s", r.machine.kernel, r.machine.goVersion),
+		fmt.Sprintf("machine: %d CPUs (nproc), %s, %s", r.machine.NProc, r.machine.CPU, r.machine.Mem),
+		fmt.Sprintf("kernel: %s; go: %s", r.machine.Kernel, r.machine.GoVersion),
 		fmt.Sprintf("load average: before %s, after %s", r.loadBefore, r.loadAfter),
 		fmt.Sprintf("strata: %s", r.build),
 		fmt.Sprintf("clusters: three local kwok clusters (binary runtime: etcd, kube-apiserver %s, kube-controller-manager, kube-scheduler, one fake node) via internal/localcluster in a temporary STRATA_HOME, up in %s", r.kubeVersion, secs(r.clustersUp)),
@@ -262,175 +257,15 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
-// updateMarkdown replaces the section under sectionHeader in file (up to
-// the next "## " header) or appends it, keeping everything else.
-func updateMarkdown(file, section string) error {
-	old, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# strata benchmarks\n\n"
-	}
-	lines := strings.SplitAfter(text, "\n")
-	start, end := -1, len(lines)
-	for i, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if start < 0 && t == sectionHeader {
-			start = i
-			continue
-		}
-		if start >= 0 && strings.HasPrefix(t, "## ") {
-			end = i
-			break
-		}
-	}
-	var out string
-	if start < 0 {
-		if !strings.HasSuffix(text, "\n") {
-			text += "\n"
-		}
-		if !strings.HasSuffix(text, "\n\n") {
-			text += "\n"
-		}
-		out = text + section
-	} else {
-		out = strings.Join(lines[:start], "") + section + strings.Join(lines[end:], "")
-	}
-	return os.WriteFile(file, []byte(out), 0o644)
-}
-
 func commandLine() string {
 	return strings.TrimSpace("go run ./bench/ttr " + strings.Join(os.Args[1:], " "))
 }
 
-// moduleRoot finds the strata module: `go env GOMOD`, else the first
-// directory up from the working directory with a go.mod.
-func moduleRoot() (string, error) {
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		gomod := strings.TrimSpace(string(out))
-		if gomod != "" && gomod != os.DevNull {
-			return filepath.Dir(gomod), nil
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// gitState describes the checkout: " at commit X" and whether files
-// differed from it.
-func gitState(dir string) string {
-	head, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return ""
-	}
-	s := " at commit " + strings.TrimSpace(string(head))
-	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=normal").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
-		s += fmt.Sprintf(" plus uncommitted changes (%d paths in git status)", len(strings.Split(strings.TrimSpace(string(st)), "\n")))
-	}
-	return s
-}
-
-func goVersion(dir string) string {
-	cmd := exec.Command("go", "version")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		return runtime.Version()
-	}
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
-}
-
-type machine struct {
-	nproc                       int
-	cpu, mem, kernel, goVersion string
-}
-
-func readMachine() machine {
-	m := machine{nproc: runtime.NumCPU(), cpu: "unknown CPU", mem: "unknown memory", kernel: runtime.GOOS, goVersion: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH}
-	if out, err := exec.Command("nproc").Output(); err == nil {
-		fmt.Sscan(string(out), &m.nproc)
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if rest, ok := strings.CutPrefix(l, "MemTotal:"); ok {
-				var kb int64
-				fmt.Sscan(rest, &kb)
-				if kb > 0 {
-					m.mem = fmt.Sprintf("%.1f GiB RAM", float64(kb)/(1<<20))
-				}
-			}
-		}
-	}
-	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
-		m.kernel = strings.TrimSpace(string(out))
-	}
-	return m
-}
-
 // loadavg1 is the 1-minute load average.
 func loadavg1() string {
-	f := strings.Fields(loadavg())
+	f := strings.Fields(results.LoadAvg())
 	if len(f) == 0 {
 		return "?"
 	}
 	return f[0]
-}
-
-func loadavg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// prefixWriter prefixes every line written to w.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		line := b
-		if i >= 0 {
-			line = b[:i+1]
-		}
-		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
-			return 0, err
-		}
-		b = b[len(line):]
-	}
-	return n, nil
 }

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/strata-gitops/strata/bench/internal/results"
 )
 
 // sectionHeader is the header of the section -markdown maintains.
@@ -24,7 +22,7 @@ type report struct {
 	opts        options
 	command     string
 	date        time.Time
-	machine     machine
+	machine     results.Machine
 	root        string
 	strataBuild string
 	webhookArgs string
@@ -215,10 +213,10 @@ func (r *report) facts() [][2]string {
 		[2]string{"machine load", fmt.Sprintf("load average before %s, after %s; all CPUs %.0f %% busy during the run (webhook, generator, kwok control plane and anything else on the machine)",
 			r.loadBefore, r.loadAfter, 100*r.machineBusy)},
 	)
-	busyCore := r.machineBusy * float64(r.machine.nproc) * wall.Seconds()
+	busyCore := r.machineBusy * float64(r.machine.NProc) * wall.Seconds()
 	others := busyCore - whCPU.Seconds() - res.genCPU.Seconds()
 	facts = append(facts, [2]string{"other work", fmt.Sprintf("everything but the webhook and the generator (the kwok control plane, other users' processes) used %.1f CPU-seconds during the run = %.2f of the %d CPUs on average; the webhook ran under %s",
-		others, others/wall.Seconds(), r.machine.nproc, r.webhookSched)})
+		others, others/wall.Seconds(), r.machine.NProc, r.webhookSched)})
 	if r.audit != "" {
 		facts = append(facts, [2]string{"audit", r.audit})
 	}
@@ -243,9 +241,9 @@ func (r *report) setup() [][2]string {
 	return [][2]string{
 		{"date", r.date.Format("2006-01-02 15:04:05 UTC")},
 		{"command", "`" + r.command + "`"},
-		{"machine", fmt.Sprintf("%d CPUs (nproc), %s, %s", r.machine.nproc, r.machine.cpu, r.machine.mem)},
-		{"kernel", r.machine.kernel},
-		{"go", r.machine.goVersion},
+		{"machine", fmt.Sprintf("%d CPUs (nproc), %s, %s", r.machine.NProc, r.machine.CPU, r.machine.Mem)},
+		{"kernel", r.machine.Kernel},
+		{"go", r.machine.GoVersion},
 		{"strata", r.strataBuild},
 		{"webhook", "`" + r.webhookArgs + "` (tier private-cloud, the demo's strata.yaml and all 6 policies of policies/; Namespace informer on the cluster below)"},
 		{"cluster", fmt.Sprintf("one local kwok cluster (internal/localcluster), kube-apiserver %s, up in %.0f s; Namespaces %s", apis, r.clusterUp.Seconds(), nsList())},
@@ -359,45 +357,6 @@ func mdTable(b *strings.Builder, rows [][]string) {
 	}
 }
 
-// updateMarkdown replaces this benchmark's section of file (from its header
-// to the next "## " header) with section, or appends it; other sections stay.
-func updateMarkdown(file, section string) error {
-	old, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# strata benchmarks\n\n"
-	}
-	lines := strings.SplitAfter(text, "\n")
-	start, end := -1, len(lines)
-	for i, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if start < 0 && t == sectionHeader {
-			start = i
-			continue
-		}
-		if start >= 0 && strings.HasPrefix(t, "## ") {
-			end = i
-			break
-		}
-	}
-	var out string
-	if start < 0 {
-		if !strings.HasSuffix(text, "\n") {
-			text += "\n"
-		}
-		if !strings.HasSuffix(text, "\n\n") {
-			text += "\n"
-		}
-		out = text + section
-	} else {
-		out = strings.Join(lines[:start], "") + section + strings.Join(lines[end:], "")
-	}
-	return os.WriteFile(file, []byte(out), 0o644)
-}
-
 // commandLine is this run's command, with the -note text elided.
 func commandLine() string {
 	args := slices.Clone(os.Args[1:])
@@ -413,100 +372,4 @@ func commandLine() string {
 		}
 	}
 	return strings.TrimSpace("go run ./bench/webhook " + strings.Join(args, " "))
-}
-
-// moduleRoot finds the strata module: `go env GOMOD`, else the first
-// directory up from the working directory with a go.mod.
-func moduleRoot() (string, error) {
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		gomod := strings.TrimSpace(string(out))
-		if gomod != "" && gomod != os.DevNull {
-			return filepath.Dir(gomod), nil
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errNoModule
-		}
-		dir = parent
-	}
-}
-
-func goVersion(dir string) string {
-	cmd := exec.Command("go", "version")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		return runtime.Version()
-	}
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
-}
-
-// gitState describes the checkout strata was built from.
-func gitState(dir string) string {
-	head, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return ""
-	}
-	s := " at commit " + strings.TrimSpace(string(head))
-	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=normal").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
-		s += fmt.Sprintf(" plus uncommitted changes (%d paths in git status)", len(strings.Split(strings.TrimSpace(string(st)), "\n")))
-	}
-	return s
-}
-
-type machine struct {
-	nproc                       int
-	cpu, mem, kernel, goVersion string
-}
-
-func readMachine() machine {
-	m := machine{nproc: runtime.NumCPU(), cpu: "unknown CPU", mem: "unknown memory", kernel: runtime.GOOS}
-	if out, err := exec.Command("nproc").Output(); err == nil {
-		fmt.Sscan(string(out), &m.nproc)
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "MemTotal:") {
-				fmt.Sscan(strings.TrimPrefix(l, "MemTotal:"), &kb)
-			}
-		}
-		if kb > 0 {
-			m.mem = fmt.Sprintf("%.1f GiB RAM", float64(kb)/(1<<20))
-		}
-	}
-	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
-		m.kernel = strings.TrimSpace(string(out))
-	}
-	m.goVersion = runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
-	return m
-}
-
-func loadavg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/localcluster"
@@ -37,8 +38,11 @@ const (
 )
 
 func run(ctx context.Context, o options) error {
-	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: readMachine()}
-	root, err := moduleRoot()
+	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: results.ReadMachine()}
+	root, err := results.ModuleRoot()
+	if errors.Is(err, results.ErrNoModule) {
+		return errNoModule
+	}
 	if err != nil {
 		return err
 	}
@@ -60,14 +64,11 @@ func run(ctx context.Context, o options) error {
 	strata := o.strata
 	if strata == "" {
 		strata = filepath.Join(tmp, "strata")
-		fmt.Fprintf(os.Stderr, "building %s/cmd/strata …\n", root)
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", strata, "./cmd/strata")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/strata in %s: %v\n%s", root, err, out)
+		if err := results.BuildStrata(ctx, root, strata); err != nil {
+			return err
 		}
-		r.strataBuild = fmt.Sprintf("built from %s%s with %s in %s", root, gitState(root), goVersion(root), time.Since(start).Round(time.Second))
+		r.strataBuild = fmt.Sprintf("built from %s%s with %s in %s", root, results.GitState(root), results.GoVersion(root), time.Since(start).Round(time.Second))
 	} else {
 		r.strataBuild = "given with -strata " + strata
 	}
@@ -75,7 +76,7 @@ func run(ctx context.Context, o options) error {
 	// 2. one local cluster, for the webhook's Namespace informer
 	m := localcluster.New(localcluster.Options{
 		Home:     filepath.Join(tmp, "home"),
-		Progress: &prefixWriter{w: os.Stderr, prefix: "  "},
+		Progress: &results.PrefixWriter{W: os.Stderr, Prefix: "  "},
 		Volumes:  -1,
 	})
 	// Always delete the cluster, however run ends (error, panic, signal).
@@ -231,11 +232,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("webhook process: %w", err)
 	}
-	r.loadBefore = loadavg()
+	r.loadBefore = results.LoadAvg()
 	c0 := readCPUTimes()
 	res := runLoad(ctx, hc, url, pool, o.rate, o.duration, o.inflight, o.timeout, o.rate*int(o.warmup/time.Second))
 	c1 := readCPUTimes()
-	r.loadAfter = loadavg()
+	r.loadAfter = results.LoadAvg()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -284,7 +285,7 @@ func run(ctx context.Context, o options) error {
 		r.perf.text(os.Stdout)
 	}
 	if o.markdown != "" {
-		if err := updateMarkdown(o.markdown, r.markdown()); err != nil {
+		if err := results.UpdateSection(o.markdown, sectionHeader, r.markdown()); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "wrote section %q of %s\n", sectionHeader, o.markdown)
@@ -338,7 +339,7 @@ func waitQuiet(ctx context.Context, limit float64, most time.Duration) string {
 	start := time.Now()
 	deadline := start.Add(most)
 	for ctx.Err() == nil {
-		f := strings.Fields(loadavg())
+		f := strings.Fields(results.LoadAvg())
 		if len(f) > 0 {
 			if v, err := strconv.ParseFloat(f[0], 64); err == nil && v < limit {
 				return fmt.Sprintf("waited %s for the 1-minute load average to drop below %.2f", time.Since(start).Round(time.Second), limit)
@@ -491,31 +492,6 @@ func (w *webhookProc) logLines() int {
 		return 0
 	}
 	return bytes.Count(data, []byte("\n"))
-}
-
-// prefixWriter prefixes every line written to w.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		line := b
-		if i >= 0 {
-			line = b[:i+1]
-		}
-		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
-			return 0, err
-		}
-		b = b[len(line):]
-	}
-	return n, nil
 }
 
 var errNoModule = errors.New("no go.mod found above the working directory: run from the strata module")
