@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/strata-gitops/strata/bench/internal/configrepo"
 )
 
 // benchEnv is the environment of the generated config repository.
@@ -88,7 +88,7 @@ func Generate(dir string, spec Spec) (*Repo, error) {
 	if err := g.write(spec); err != nil {
 		return nil, err
 	}
-	if err := commit(abs); err != nil {
+	if err := configrepo.Commit(abs); err != nil {
 		return nil, err
 	}
 	return g.repo, nil
@@ -357,23 +357,3 @@ approvals:
   confidential: 0
   restricted: 0
 `
-
-// commit makes dir a git repository with one commit of everything in it.
-func commit(dir string) error {
-	steps := [][]string{
-		{"-c", "init.defaultBranch=main", "init", "-q"},
-		{"add", "-A"},
-		{"-c", "user.name=strata bench", "-c", "user.email=bench@strata.invalid", "-c", "commit.gpgsign=false",
-			"commit", "-q", "--no-verify", "-m", "bench: generated config repository"},
-	}
-	for _, args := range steps {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("git %s in %s: %v: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(stderr.String()))
-		}
-	}
-	return nil
-}
