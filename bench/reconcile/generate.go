@@ -34,6 +34,9 @@ type Spec struct {
 	Objects int
 	// Namespaces is the number of Namespaces (one directory each).
 	Namespaces int
+	// Apps caps the Deployments (each with a Service and a ConfigMap); the
+	// rest of Objects are more ConfigMaps. 0: as many apps as fit.
+	Apps int
 }
 
 // Repo is a generated and committed config repository.
@@ -137,7 +140,11 @@ func (ap app) effective() string {
 func (g *generator) write(spec Spec) error {
 	rest := spec.Objects - spec.Namespaces
 	numApps := rest / 3
-	extraCMs := rest % 3 // top up with ConfigMaps so that the total is exact
+	if spec.Apps > 0 && spec.Apps < numApps {
+		numApps = spec.Apps
+	}
+	// Top up with ConfigMaps so that the total is exact.
+	extraCMs := rest - 3*numApps
 
 	apps := make([][]app, spec.Namespaces)
 	for a := 0; a < numApps; a++ {
@@ -208,9 +215,13 @@ metadata:
 			g.repo.Deployments[c]++
 			nsClusters[c] = true
 		}
-		// Spread the top-up ConfigMaps over the first namespaces.
-		if ns < extraCMs {
-			ap := app{name: fmt.Sprintf("extra-%02d", ns), ns: name, floor: floor}
+		// Spread the top-up ConfigMaps evenly over the namespaces.
+		extra := extraCMs / spec.Namespaces
+		if ns < extraCMs%spec.Namespaces {
+			extra++
+		}
+		for i := 0; i < extra; i++ {
+			ap := app{name: fmt.Sprintf("extra-%02d-%04d", ns, i), ns: name, floor: floor}
 			writeConfigMap(&cms, ap, ap.name+"-config")
 			g.repo.Kinds["ConfigMap"]++
 			c := clusterOf[floor]

@@ -39,6 +39,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/strata-gitops/strata/bench/internal/freshclusters"
 	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/localcluster"
 )
@@ -62,6 +63,8 @@ type options struct {
 	keep       string
 	maxOther   float64
 	maxWait    time.Duration
+	apps       int
+	memory     bool
 }
 
 func main() {
@@ -76,6 +79,8 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 3*time.Second, "pause after the clusters are (re)created, before a measurement, for their start-up work to die down")
 	flag.Float64Var(&o.maxOther, "max-other", 0.3, "before each measurement, wait until other processes use fewer than this many CPUs (5-second window) …")
 	flag.DurationVar(&o.maxWait, "max-wait", 10*time.Minute, "… but at most this long")
+	flag.IntVar(&o.apps, "apps", 0, "cap the Deployments (each with a Service and a ConfigMap) and make the rest of -objects ConfigMaps; 0: a third of the objects each")
+	flag.BoolVar(&o.memory, "memory", false, "measure strata only (first apply and no-op per rep, for peak RSS) and write the memory section of -markdown; e.g. -objects 10000 -apps 300 -reps 1")
 	flag.Parse()
 
 	// The first SIGINT/SIGTERM cancels the run, which then tears the
@@ -228,7 +233,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("-keep %s: not empty", data)
 		}
 	}
-	repo, err := Generate(filepath.Join(data, "repo"), Spec{Objects: o.objects, Namespaces: o.namespaces})
+	repo, err := Generate(filepath.Join(data, "repo"), Spec{Objects: o.objects, Namespaces: o.namespaces, Apps: o.apps})
 	if err != nil {
 		return err
 	}
@@ -246,25 +251,28 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	cl := &clusters{settle: o.settle, m: localcluster.New(localcluster.Options{
+	cl := &freshclusters.Set{Names: clusterNames, Settle: o.settle, M: localcluster.New(localcluster.Options{
 		Home:     filepath.Join(tmp, "home"),
 		Progress: &results.PrefixWriter{W: os.Stderr, Prefix: "  "},
 	})}
 	// Always delete the clusters, however run ends (error, panic, signal).
 	defer func() {
 		fmt.Fprintln(os.Stderr, "deleting the clusters …")
-		if err := cl.down(); err != nil {
+		if err := cl.Down(); err != nil {
 			keepTmp = true
 			fmt.Fprintf(os.Stderr, "bench/reconcile: deleting the clusters failed: %v\n"+
-				"  clean up by hand: STRATA_HOME=%s strata dev down (then rm -rf %s)\n", err, cl.m.Home(), tmp)
+				"  clean up by hand: STRATA_HOME=%s strata dev down (then rm -rf %s)\n", err, cl.M.Home(), tmp)
 		}
 	}()
-	kcdir := cl.m.KubeconfigDir()
+	kcdir := cl.M.KubeconfigDir()
 	meter := &cpuMeter{tmp: tmp}
 
 	strataArgs := []string{strata, "reconcile", "--once", "--repo", repo.Dir, "--branch", "HEAD", "--env", benchEnv,
 		"--kubeconfig-dir", kcdir, "--metrics-addr", "0"}
 
+	if o.memory {
+		return r.memoryRun(ctx, cl, meter, strataArgs)
+	}
 	for i := 0; i < o.reps; i++ {
 		strataFirst := i%2 == 0
 		r.strataFirst = append(r.strataFirst, strataFirst)
@@ -276,7 +284,7 @@ func run(ctx context.Context, o options) error {
 		}
 		for _, side := range sides {
 			fmt.Fprintf(os.Stderr, "rep %d/%d %s: recreating the clusters …\n", i+1, o.reps, side)
-			if err := cl.fresh(ctx); err != nil {
+			if err := cl.Fresh(ctx); err != nil {
 				return err
 			}
 			other, waited, err := meter.waitQuiet(ctx, o.maxOther, o.maxWait)
@@ -323,12 +331,12 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	r.recreations = cl.recreations
+	r.recreations = cl.Recreations
 	r.loadAfter = results.LoadAvg()
 
 	if o.profile != "" {
 		fmt.Fprintf(os.Stderr, "profiling in process into %s …\n", o.profile)
-		if err := cl.fresh(ctx); err != nil {
+		if err := cl.Fresh(ctx); err != nil {
 			return err
 		}
 		if r.profile, err = profileReconcile(ctx, o.profile, repo.Dir, kcdir); err != nil {

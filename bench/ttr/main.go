@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/gitserver"
 	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/localcluster"
 	"github.com/strata-gitops/strata/reconciler"
@@ -145,29 +146,29 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	gs, err := startGitServer()
+	gs, err := gitserver.Start()
 	if err != nil {
 		return fmt.Errorf("starting the git server: %w", err)
 	}
-	defer gs.stop()
+	defer gs.Stop()
 
-	work := &workClone{dir: filepath.Join(tmp, "work")}
-	if err := os.MkdirAll(work.dir, 0o755); err != nil {
+	work := &gitserver.Work{Dir: filepath.Join(tmp, "work")}
+	if err := os.MkdirAll(work.Dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := work.git(ctx, "init", "-q"); err != nil {
+	if _, err := work.Git(ctx, "init", "-q"); err != nil {
 		return err
 	}
-	if err := layout.Write(work.dir, good); err != nil {
+	if err := layout.Write(work.Dir, good); err != nil {
 		return err
 	}
-	if _, err := work.commit(ctx, "bench/ttr: the good state"); err != nil {
+	if _, err := work.Commit(ctx, "bench/ttr: the good state"); err != nil {
 		return err
 	}
-	if _, err := work.git(ctx, "remote", "add", "origin", gs.URL); err != nil {
+	if _, err := work.Git(ctx, "remote", "add", "origin", gs.URL); err != nil {
 		return err
 	}
-	if err := work.push(ctx); err != nil {
+	if err := work.Push(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "config repository at %s: %s; per cluster %s\n", gs.URL, layout.Describe(), layout.PerCluster())

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/gitserver"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
 	"github.com/strata-gitops/strata/reconciler"
@@ -77,8 +78,8 @@ type bench struct {
 	opts    options
 	tmp     string
 	kcdir   string
-	git     *gitServer
-	work    *workClone
+	git     *gitserver.Server
+	work    *gitserver.Work
 	layout  *Layout
 	obs     *observer
 	rng     *rand.Rand
@@ -161,14 +162,14 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 	// The trigger is only ever fed by the push hook: in scenario B nothing
 	// sends on it and the reconciler notices a push at its next poll.
 	trigger := make(chan struct{}, 1)
-	var hook *hookClient
+	var hook *gitserver.Hook
 	if s.hook {
 		secret := []byte(fmt.Sprintf("ttr-%d", b.rng.Uint64()))
 		mux := http.NewServeMux()
 		mux.Handle(labels.HookPath, &reconciler.HookHandler{Secret: secret, Trigger: trigger, Log: o.Log})
 		hs := httptest.NewServer(mux)
 		defer hs.Close()
-		hook = &hookClient{url: hs.URL + labels.HookPath, secret: secret}
+		hook = &gitserver.Hook{URL: hs.URL + labels.HookPath, Secret: secret}
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
@@ -176,7 +177,7 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 	go func() { _ = rec.Run(runCtx, trigger); close(loopDone) }()
 	defer func() { stop(); <-loopDone }()
 
-	head, err := b.work.git(ctx, "rev-parse", "HEAD")
+	head, err := b.work.Git(ctx, "rev-parse", "HEAD")
 	if err != nil {
 		return nil, err
 	}
@@ -196,12 +197,12 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 		timeout += 2 * b.opts.interval
 	}
 	push := func(commit string) (time.Time, error) {
-		if err := b.work.push(ctx); err != nil {
+		if err := b.work.Push(ctx); err != nil {
 			return time.Time{}, err
 		}
 		done := time.Now()
 		if hook != nil {
-			if err := hook.notify(ctx, commit); err != nil {
+			if err := hook.Notify(ctx, commit); err != nil {
 				return done, err
 			}
 		}
@@ -209,10 +210,10 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 	}
 	for i := range s.reps {
 		var r rep
-		if err := b.layout.Write(b.work.dir, bad); err != nil {
+		if err := b.layout.Write(b.work.Dir, bad); err != nil {
 			return nil, err
 		}
-		if r.bad, err = b.work.commit(ctx, fmt.Sprintf("LOG_LEVEL=debug everywhere (%s rep %d)", s.key, i+1)); err != nil {
+		if r.bad, err = b.work.Commit(ctx, fmt.Sprintf("LOG_LEVEL=debug everywhere (%s rep %d)", s.key, i+1)); err != nil {
 			return nil, err
 		}
 		logf("rep %d/%d: pushed the bad change %.12s; waiting for it to converge …", i+1, s.reps, r.bad)
@@ -245,10 +246,10 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 		}
 		wl.take()
 
-		if _, err := b.work.git(ctx, "revert", "--no-edit", "HEAD"); err != nil {
+		if _, err := b.work.Git(ctx, "revert", "--no-edit", "HEAD"); err != nil {
 			return nil, err
 		}
-		if r.revert, err = b.work.git(ctx, "rev-parse", "HEAD"); err != nil {
+		if r.revert, err = b.work.Git(ctx, "rev-parse", "HEAD"); err != nil {
 			return nil, err
 		}
 		r.load = loadavg1()
@@ -268,7 +269,7 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 		for _, d := range r.perCluster {
 			r.ttr = max(r.ttr, d)
 		}
-		if f, ok := b.git.firstFetchAfter(pushed); ok {
+		if f, ok := b.git.FirstFetchAfter(pushed); ok {
 			r.detected = f.Sub(pushed)
 		}
 		r.warnings = wl.take()

@@ -1,4 +1,7 @@
-package main
+// Package freshclusters gives a benchmark clean clusters: every local kwok
+// cluster of a set deleted and created again, each proven to schedule and
+// run a Pod before a measurement starts.
+package freshclusters
 
 import (
 	"context"
@@ -13,33 +16,34 @@ import (
 	"github.com/strata-gitops/strata/internal/localcluster"
 )
 
-// clusters owns the three kwok clusters of the benchmark, all under one
-// temporary STRATA_HOME.
-type clusters struct {
-	m      *localcluster.Manager
-	settle time.Duration
-	// recreations records how long each clean-state step took.
-	recreations []time.Duration
+// Set owns the kwok clusters of a benchmark, all under one temporary
+// STRATA_HOME.
+type Set struct {
+	M      *localcluster.Manager
+	Names  []string
+	Settle time.Duration
+	// Recreations records how long each clean-state step took.
+	Recreations []time.Duration
 }
 
-// fresh deletes every cluster (if any) and creates the three again, so that
+// Fresh deletes every cluster (if any) and creates them again, so that
 // each measured side starts from empty clusters: no namespaces, no
 // strata-system, no inventory, a fresh etcd. It returns once every cluster's
 // apiserver answers, its fake Node is Ready, the controller-manager made the
 // default ServiceAccount and a canary Pod was scheduled and became Ready
 // (scheduler and kwok work), plus the settle time for start-up work to die
 // down.
-func (c *clusters) fresh(ctx context.Context) error {
+func (c *Set) Fresh(ctx context.Context) error {
 	start := time.Now()
-	if err := c.m.Down(ctx); err != nil {
+	if err := c.M.Down(ctx); err != nil {
 		return fmt.Errorf("deleting the clusters: %w", err)
 	}
-	if err := c.m.Up(ctx, clusterNames...); err != nil {
+	if err := c.M.Up(ctx, c.Names...); err != nil {
 		return fmt.Errorf("creating the clusters: %w", err)
 	}
-	errs := make([]error, len(clusterNames))
+	errs := make([]error, len(c.Names))
 	var wg sync.WaitGroup
-	for i, name := range clusterNames {
+	for i, name := range c.Names {
 		wg.Go(func() { errs[i] = c.canary(ctx, name) })
 	}
 	wg.Wait()
@@ -51,16 +55,16 @@ func (c *clusters) fresh(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(c.settle):
+	case <-time.After(c.Settle):
 	}
-	c.recreations = append(c.recreations, time.Since(start))
+	c.Recreations = append(c.Recreations, time.Since(start))
 	return nil
 }
 
 // canary schedules one Pod in namespace default of cluster name, waits
 // until it is Ready and deletes it.
-func (c *clusters) canary(ctx context.Context, name string) error {
-	cs, err := c.m.Client(name)
+func (c *Set) canary(ctx context.Context, name string) error {
+	cs, err := c.M.Client(name)
 	if err != nil {
 		return err
 	}
@@ -93,16 +97,16 @@ func (c *clusters) canary(ctx context.Context, name string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster %s: the canary pod did not become Ready (scheduler or kwok not working; logs in %s/logs): %w",
-				name, c.m.ClusterDir(name), ctx.Err())
+				name, c.M.ClusterDir(name), ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-// down deletes every cluster; it runs on every exit path, with its own
+// Down deletes every cluster; it runs on every exit path, with its own
 // context so that an interrupted run still cleans up.
-func (c *clusters) down() error {
+func (c *Set) Down() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	return c.m.Down(ctx)
+	return c.M.Down(ctx)
 }

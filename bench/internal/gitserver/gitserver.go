@@ -1,4 +1,7 @@
-package main
+// Package gitserver is the git side of the benchmarks that push: an
+// in-process git server over HTTP, the platform team's checkout that pushes
+// with the git CLI, and a client of strata's signed push hook.
+package gitserver
 
 import (
 	"bytes"
@@ -19,10 +22,10 @@ import (
 	"github.com/fluxcd/pkg/gittestserver"
 )
 
-// gitServer is an in-process git server over HTTP (fluxcd's gittestserver)
+// Server is an in-process git server over HTTP (fluxcd's gittestserver)
 // that notes when the reconciler fetches: every ref advertisement of
 // git-upload-pack (the first request of any fetch).
-type gitServer struct {
+type Server struct {
 	srv *gittestserver.GitServer
 	URL string
 
@@ -30,14 +33,14 @@ type gitServer struct {
 	fetches []time.Time
 }
 
-func startGitServer() (*gitServer, error) {
+func Start() (*Server, error) {
 	// gitkit logs every request with the standard logger: keep its errors.
 	log.SetOutput(&dropLines{w: os.Stderr, substr: []byte("request: ")})
 	srv, err := gittestserver.NewTempGitServer()
 	if err != nil {
 		return nil, err
 	}
-	g := &gitServer{srv: srv}
+	g := &Server{srv: srv}
 	srv.AutoCreate()
 	srv.AddHTTPMiddlewares(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -57,8 +60,8 @@ func startGitServer() (*gitServer, error) {
 	return g, nil
 }
 
-// firstFetchAfter is the first fetch at or after t, if any.
-func (g *gitServer) firstFetchAfter(t time.Time) (time.Time, bool) {
+// FirstFetchAfter is the first fetch at or after t, if any.
+func (g *Server) FirstFetchAfter(t time.Time) (time.Time, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, f := range g.fetches {
@@ -69,22 +72,22 @@ func (g *gitServer) firstFetchAfter(t time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func (g *gitServer) stop() {
+func (g *Server) Stop() {
 	g.srv.StopHTTP()
 	os.RemoveAll(g.srv.Root())
 }
 
-// workClone is the platform team's checkout; it pushes with the git CLI.
-type workClone struct {
-	dir string
+// Work is the platform team's checkout; it pushes with the git CLI.
+type Work struct {
+	Dir string
 }
 
-func (w *workClone) git(ctx context.Context, args ...string) (string, error) {
+func (w *Work) Git(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{
 		"-c", "user.name=platform oncall", "-c", "user.email=oncall@example.com",
 		"-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main",
 	}, args...)...)
-	cmd.Dir = w.dir
+	cmd.Dir = w.Dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -96,34 +99,34 @@ func (w *workClone) git(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// commit commits everything and returns the commit.
-func (w *workClone) commit(ctx context.Context, msg string) (string, error) {
-	if _, err := w.git(ctx, "add", "-A"); err != nil {
+// Commit commits everything and returns the commit.
+func (w *Work) Commit(ctx context.Context, msg string) (string, error) {
+	if _, err := w.Git(ctx, "add", "-A"); err != nil {
 		return "", err
 	}
-	if _, err := w.git(ctx, "commit", "-q", "--no-verify", "-m", msg); err != nil {
+	if _, err := w.Git(ctx, "commit", "-q", "--no-verify", "-m", msg); err != nil {
 		return "", err
 	}
-	return w.git(ctx, "rev-parse", "HEAD")
+	return w.Git(ctx, "rev-parse", "HEAD")
 }
 
-func (w *workClone) push(ctx context.Context) error {
-	_, err := w.git(ctx, "push", "-q", "origin", "HEAD:refs/heads/main")
+func (w *Work) Push(ctx context.Context) error {
+	_, err := w.Git(ctx, "push", "-q", "origin", "HEAD:refs/heads/main")
 	return err
 }
 
-// hookClient POSTs GitHub-style signed push payloads to the reconciler's
+// Hook POSTs GitHub-style signed push payloads to the reconciler's
 // push hook.
-type hookClient struct {
-	url    string
-	secret []byte
+type Hook struct {
+	URL    string
+	Secret []byte
 }
 
-func (h *hookClient) notify(ctx context.Context, commit string) error {
+func (h *Hook) Notify(ctx context.Context, commit string) error {
 	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"repository":{"full_name":"platform/config"}}`, commit))
-	mac := hmac.New(sha256.New, h.secret)
+	mac := hmac.New(sha256.New, h.Secret)
 	mac.Write(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
