@@ -1,0 +1,346 @@
+// Package admission compares strata's validating webhook with the Kyverno
+// admission controller on the same cluster, the same six ValidatingPolicy
+// files of policies/ and the same requests (issue 8, scenarios 4 and 5):
+//
+//   - admission latency: identical AdmissionReview bodies POSTed over HTTPS
+//     straight to each webhook server at fixed rates, open loop, and
+//     dry-run creates through the apiserver with only one tool's webhook
+//     registered;
+//   - verdict parity: every allowed-*/denied-* fixture of
+//     internal/policy/testdata and a few edge cases, judged by both tools
+//     through the apiserver, compared per object and policy.
+//
+// Both servers run as child processes with the same GOMAXPROCS. Kyverno is
+// run out of cluster as /work/shared/peers.md describes; it is built by
+// bench/peers/build.sh, never in CI.
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/strata-gitops/strata/bench/internal/results"
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// Options configure Run. Zero values of the optional fields take the
+// defaults in brackets.
+type Options struct {
+	KyvernoBin  string // $HOME/.cache/strata/peers/bin/kyverno
+	KyvernoCRDs string // $HOME/.cache/strata/peers/crds/kyverno (the module's config/crds)
+	StrataBin   string // a built strata binary
+	RepoRoot    string // strata.yaml, policies/ and internal/policy/testdata are read from here
+	Kubeconfig  string // one running kwok cluster, used exclusively
+	Rates       []int  // requests per second, e.g. 100, 500, 1000
+	Duration    time.Duration
+	Progress    io.Writer // nil: discard
+
+	GOMAXPROCS int           // of both webhook servers [1]
+	Warmup     time.Duration // unmeasured load before each measured run [2s]
+	Inflight   int           // most requests in flight per run; more are errors [512]
+	Timeout    time.Duration // per request, like a webhook registration's timeoutSeconds [5s]
+	Pool       int           // distinct AdmissionReview bodies [400]
+	E2ECalls   int           // dry-run creates per object and tool [20]
+	// KeepWorkDir keeps the logs and certificates after a successful run
+	// (they are always kept after a failure).
+	KeepWorkDir bool
+}
+
+func (o *Options) defaults() error {
+	switch {
+	case o.KyvernoBin == "" || o.KyvernoCRDs == "" || o.StrataBin == "" || o.RepoRoot == "" || o.Kubeconfig == "":
+		return errors.New("admission: KyvernoBin, KyvernoCRDs, StrataBin, RepoRoot and Kubeconfig are required")
+	case len(o.Rates) == 0:
+		return errNoRates
+	case o.Duration < time.Second:
+		return errors.New("admission: Duration must be at least 1s")
+	}
+	for _, f := range []string{o.KyvernoBin, o.KyvernoCRDs, o.StrataBin, o.Kubeconfig} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("admission: %w", err)
+		}
+	}
+	set := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	set(&o.GOMAXPROCS, 1)
+	set(&o.Inflight, 512)
+	set(&o.Pool, 400)
+	set(&o.E2ECalls, 20)
+	if o.Warmup == 0 {
+		o.Warmup = 2 * time.Second
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return nil
+}
+
+// E2ERow is the dry-run create latency of one object through the
+// apiserver with one tool's webhook registered ("none": no webhook).
+type E2ERow struct {
+	Tool, Item, Verdict string
+	N                   int
+	Median, Min, Max    time.Duration
+}
+
+// Result is everything one Run measured.
+type Result struct {
+	Machine        results.Machine
+	LoadAvg        string // when the load phase started
+	Started        time.Time
+	Elapsed        time.Duration
+	KyvernoVersion string
+	Options        Options
+	Policies       []string
+	Bodies         int
+	Objects        int
+	DeniedBodies   int // bodies Kyverno denied in the checked pass
+	Load           []LoadRow
+	E2E            []E2ERow
+	Parity         []ParityRow
+	Diffs          []Difference
+	MessageDiffs   []Difference
+	DirectDiffs    []DirectDiff
+	WorkDir        string
+}
+
+// Objects of the end-to-end latency measurement: a Deployment every policy
+// allows and one that resource-limits denies.
+const (
+	e2eAllowed = "resource-limits/allowed-all-containers-limited"
+	e2eDenied  = "resource-limits/denied-missing-memory-limit"
+)
+
+// Run runs both scenarios on the cluster of o.Kubeconfig. Every process it
+// starts and every webhook registration it makes is gone when it returns,
+// also on error or when ctx ends.
+func Run(ctx context.Context, o Options) (res *Result, err error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	r := &Result{Machine: results.ReadMachine(), Started: time.Now(), KyvernoVersion: kyvernoVersion(o.KyvernoBin), Options: o}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(o.Progress, "[%5.1fs] admission: "+format+"\n", append([]any{time.Since(r.Started).Seconds()}, args...)...)
+	}
+	work, err := os.MkdirTemp("", "strata-admission-")
+	if err != nil {
+		return nil, err
+	}
+	r.WorkDir = work
+	corpus, err := LoadCorpus(o.RepoRoot)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := readYAMLDir(filepath.Join(o.RepoRoot, "policies"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range policies {
+		r.Policies = append(r.Policies, p.GetName())
+	}
+	k, err := newCluster(o.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	var kyv, str *server
+	defer func() {
+		// A fresh context: ctx may be the reason we are leaving.
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		kyv.stop()
+		str.stop()
+		if cerr := k.deleteWebhookConfigs(cctx, true, true); cerr != nil && err == nil {
+			err = fmt.Errorf("removing the webhook registrations: %w", cerr)
+		}
+		if err != nil {
+			err = fmt.Errorf("%w (logs in %s)", err, work)
+		} else if !o.KeepWorkDir {
+			_ = os.RemoveAll(work)
+			r.WorkDir = ""
+		}
+	}()
+
+	say("%d objects, %d policies; preparing the cluster", len(corpus.Items), len(r.Policies))
+	if err := k.deleteWebhookConfigs(ctx, true, true); err != nil {
+		return nil, err
+	}
+	nss := corpus.Namespaces
+	nss[labels.SystemNamespace] = nil // where strata's webhook writes its audit records
+	if err := k.ensureNamespaces(ctx, nss); err != nil {
+		return nil, err
+	}
+	// Bodies carry the objects as the apiserver defaults them, which is
+	// what both webhooks see when called by the apiserver.
+	objs := make([]*unstructured.Unstructured, len(corpus.Items))
+	gvrs := make([]schema.GroupVersionResource, len(corpus.Items))
+	for i, it := range corpus.Items {
+		gvk := it.Obj.GroupVersionKind()
+		m, err := k.c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", it.Name, err)
+		}
+		gvrs[i] = m.Resource
+		if objs[i], err = k.dryRunCreate(ctx, it.Obj); err != nil {
+			return nil, fmt.Errorf("%s is refused with no webhook registered: %w", it.Name, err)
+		}
+	}
+	pool, err := buildPool(objs, gvrs, o.Pool)
+	if err != nil {
+		return nil, err
+	}
+	r.Bodies, r.Objects = len(pool), len(objs)
+	byName := map[string]*unstructured.Unstructured{}
+	for _, it := range corpus.Items {
+		byName[it.Name] = it.Obj
+	}
+	e2e := func(tool string) error {
+		for _, name := range []string{e2eAllowed, e2eDenied} {
+			ds, err := e2eSample(ctx, k, byName[name], o.E2ECalls)
+			if err != nil {
+				return fmt.Errorf("%s: %w", tool, err)
+			}
+			verdict := "allowed"
+			if name == e2eDenied && tool != "none" {
+				verdict = "denied"
+			}
+			r.E2E = append(r.E2E, E2ERow{Tool: tool, Item: name, Verdict: verdict, N: len(ds), Median: pct(ds, 50), Min: ds[0], Max: ds[len(ds)-1]})
+		}
+		return nil
+	}
+	say("end-to-end baseline: dry-run creates with no webhook registered")
+	if err := e2e("none"); err != nil {
+		return nil, err
+	}
+
+	say("starting Kyverno %s (GOMAXPROCS=%d) and loading the policies", r.KyvernoVersion, o.GOMAXPROCS)
+	if err := installKyvernoPrereqs(ctx, k, o.KyvernoCRDs, policies); err != nil {
+		return nil, err
+	}
+	if kyv, err = startKyverno(ctx, k, &o, work, r.Policies); err != nil {
+		return nil, err
+	}
+	say("Kyverno serves the policies at %s; starting strata webhook (tier %s, GOMAXPROCS=%d)", kyv.url, Tier, o.GOMAXPROCS)
+	if str, err = startStrata(ctx, &o, work); err != nil {
+		return nil, err
+	}
+	direct := map[string][]answer{}
+	for _, s := range []*server{kyv, str} {
+		if s.client, err = httpClient(s.ca); err != nil {
+			return nil, err
+		}
+		if direct[s.tool], err = checkPool(ctx, s.client, s.url, pool); err != nil {
+			return nil, fmt.Errorf("%s: checking every body once: %w", s.tool, err)
+		}
+	}
+	for _, a := range direct[Kyverno] {
+		if !a.allowed {
+			r.DeniedBodies++
+		}
+	}
+
+	r.LoadAvg = results.LoadAvg()
+	for ri, rate := range o.Rates {
+		order := []*server{kyv, str}
+		if ri%2 == 1 { // alternate who goes first, so drift hurts both alike
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, s := range order {
+			want := make([]bool, len(pool))
+			for i, a := range direct[s.tool] {
+				want[i] = a.allowed
+			}
+			say("%s: %d req/s for %s (after %s warm-up)", s.tool, rate, o.Duration, o.Warmup)
+			runLoad(ctx, s.client, s.url, pool, want, rate, o.Warmup, o.Inflight, o.Timeout)
+			cpu0 := s.p.cpuTime()
+			row := runLoad(ctx, s.client, s.url, pool, want, rate, o.Duration, o.Inflight, o.Timeout)
+			row.Tool, row.ServerCPU, row.PeakRSS = s.tool, s.p.cpuTime()-cpu0, s.p.peakRSS()
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			say("%s: %d req/s: p50 %s p99 %s max %s, %d errors", s.tool, rate, ms(row.P50), ms(row.P99), ms(row.Max), row.Errors)
+			r.Load = append(r.Load, row)
+		}
+	}
+
+	// Scenario 5 and the end-to-end latency: one tool's webhook at a time.
+	say("Kyverno alone: parity corpus and end-to-end latency through the apiserver")
+	if err := waitDenied(ctx, k, byName[e2eDenied], "Policy resource-limits"); err != nil {
+		return nil, fmt.Errorf("Kyverno's webhook does not deny through the apiserver: %w", err)
+	}
+	kv := throughAPIServer(ctx, k, Kyverno, r.Policies, corpus.Items)
+	if err := e2e(Kyverno); err != nil {
+		return nil, err
+	}
+	kyv.stop()
+	if err := k.deleteWebhookConfigs(ctx, true, false); err != nil {
+		return nil, err
+	}
+	say("strata alone: parity corpus and end-to-end latency through the apiserver")
+	if err := registerStrata(ctx, k, str); err != nil {
+		return nil, err
+	}
+	if err := waitDenied(ctx, k, byName[e2eDenied], "policy resource-limits"); err != nil {
+		return nil, fmt.Errorf("strata's webhook does not deny through the apiserver: %w", err)
+	}
+	sv := throughAPIServer(ctx, k, Strata, r.Policies, corpus.Items)
+	if err := e2e(Strata); err != nil {
+		return nil, err
+	}
+	if err := k.deleteWebhookConfigs(ctx, false, true); err != nil {
+		return nil, err
+	}
+	str.stop()
+
+	// The first body of each object gives its direct verdicts.
+	firstBody := map[int]int{}
+	for i, b := range pool {
+		if _, ok := firstBody[b.item]; !ok {
+			firstBody[b.item] = i
+		}
+	}
+	for i, it := range corpus.Items {
+		row := ParityRow{Item: it.Name, Kind: it.Obj.GetKind(), Why: it.Why, Kyverno: kv[i], Strata: sv[i]}
+		row.KyvernoDirect = directVerdict(Kyverno, r.Policies, direct[Kyverno][firstBody[i]])
+		row.StrataDirect = directVerdict(Strata, r.Policies, direct[Strata][firstBody[i]])
+		r.Parity = append(r.Parity, row)
+	}
+	r.Diffs, r.MessageDiffs, r.DirectDiffs = compare(r.Parity, r.Policies)
+	r.Elapsed = time.Since(r.Started)
+	say("done in %s: %d parity differences", r.Elapsed.Round(time.Second), len(r.Diffs))
+	return r, nil
+}
+
+func directVerdict(tool string, names []string, a answer) Verdict {
+	if a.allowed {
+		return Verdict{Denied: map[string]string{}}
+	}
+	return parseDenial(tool, names, a.message)
+}
+
+// waitDenied waits until a dry-run create of obj is denied with a message
+// containing want: the apiserver picks up a new registration (and Kyverno
+// its policies) a moment after they appear.
+func waitDenied(ctx context.Context, k *cluster, obj *unstructured.Unstructured, want string) error {
+	return poll(ctx, 60*time.Second, func() (bool, error) {
+		_, err := k.dryRunCreate(ctx, obj)
+		if err == nil {
+			return false, errors.New("allowed")
+		}
+		return strings.Contains(err.Error(), want), err
+	})
+}

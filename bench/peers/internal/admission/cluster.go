@@ -1,0 +1,265 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/webhook"
+)
+
+// cluster is the one kwok cluster the scenarios use.
+type cluster struct {
+	rc *rest.Config
+	c  client.Client
+}
+
+func newCluster(kubeconfig string) (*cluster, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	// The e2e latency loop must not wait for client-side throttling.
+	rc.QPS, rc.Burst = 200, 400
+	c, err := client.New(rc, client.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{rc: rc, c: c}, nil
+}
+
+// createOrUpdate creates obj, or updates it when it exists (a rerun on the
+// same cluster).
+func (k *cluster) createOrUpdate(ctx context.Context, obj *unstructured.Unstructured) error {
+	obj = obj.DeepCopy()
+	err := k.c.Create(ctx, obj)
+	if apierrors.IsAlreadyExists(err) {
+		cur := &unstructured.Unstructured{}
+		cur.SetGroupVersionKind(obj.GroupVersionKind())
+		if err := k.c.Get(ctx, client.ObjectKeyFromObject(obj), cur); err != nil {
+			return err
+		}
+		obj.SetResourceVersion(cur.GetResourceVersion())
+		err = k.c.Update(ctx, obj)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// ensureNamespaces creates the corpus's Namespaces with their labels and
+// waits for their default ServiceAccount: Pods are refused without it.
+func (k *cluster) ensureNamespaces(ctx context.Context, nss map[string]map[string]string) error {
+	for name, labels := range nss {
+		ns := &corev1.Namespace{}
+		err := k.c.Get(ctx, client.ObjectKey{Name: name}, ns)
+		switch {
+		case apierrors.IsNotFound(err):
+			ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+			err = k.c.Create(ctx, ns)
+		case err == nil:
+			if ns.Labels == nil {
+				ns.Labels = map[string]string{}
+			}
+			for key, v := range labels {
+				ns.Labels[key] = v
+			}
+			err = k.c.Update(ctx, ns)
+		}
+		if err != nil {
+			return fmt.Errorf("Namespace %s: %w", name, err)
+		}
+	}
+	for name := range nss {
+		err := poll(ctx, 60*time.Second, func() (bool, error) {
+			err := k.c.Get(ctx, client.ObjectKey{Namespace: name, Name: "default"}, &corev1.ServiceAccount{})
+			return err == nil, client.IgnoreNotFound(err)
+		})
+		if err != nil {
+			return fmt.Errorf("default ServiceAccount of Namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// dryRunCreate sends obj through admission (dry run) and returns the
+// object as the apiserver would store it, or the admission error.
+func (k *cluster) dryRunCreate(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	o := obj.DeepCopy()
+	err := k.c.Create(ctx, o, client.DryRunAll)
+	return o, err
+}
+
+// deleteWebhookConfigs removes strata's registration and every Kyverno
+// webhook configuration (Kyverno names them kyverno-*): with Kyverno
+// stopped, its fail-closed webhooks would refuse every matching request.
+func (k *cluster) deleteWebhookConfigs(ctx context.Context, kyverno, strata bool) error {
+	var vl admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := k.c.List(ctx, &vl); err != nil {
+		return err
+	}
+	for i := range vl.Items {
+		n := vl.Items[i].Name
+		if (kyverno && strings.HasPrefix(n, "kyverno-")) || (strata && n == webhook.ConfigurationName) {
+			if err := client.IgnoreNotFound(k.c.Delete(ctx, &vl.Items[i])); err != nil {
+				return err
+			}
+		}
+	}
+	if !kyverno {
+		return nil
+	}
+	var ml admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := k.c.List(ctx, &ml); err != nil {
+		return err
+	}
+	for i := range ml.Items {
+		if strings.HasPrefix(ml.Items[i].Name, "kyverno-") {
+			if err := client.IgnoreNotFound(k.c.Delete(ctx, &ml.Items[i])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// poll calls done every 250 ms until it is true, returns an error, or
+// timeout passes.
+func poll(ctx context.Context, timeout time.Duration, done func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		ok, err := done()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+			}
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// proc is a child process in its own process group, so that stopping it
+// also stops anything it started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+func startProc(name, bin string, args, env []string, logPath string) (*proc, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		lf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after 10 s.
+func (p *proc) stop() {
+	if p == nil || p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// tail returns the last n lines of the process's log, for error messages.
+func (p *proc) tail(n int) string {
+	data, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cpuTime is the user+system CPU time the process has used so far, from
+// /proc/<pid>/stat (0 when it cannot be read).
+func (p *proc) cpuTime() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// utime and stime are the 14th and 15th fields of the line, in clock
+	// ticks of 10 ms (USER_HZ is 100 on Linux); the command name before
+	// them is parenthesised and may hold spaces.
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// peakRSS is VmHWM of the process in bytes (0 when it cannot be read).
+func (p *proc) peakRSS() int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(rest, &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,300 @@
+package admission
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"debug/buildinfo"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/webhook"
+)
+
+// server is a running webhook: where to POST AdmissionReviews and the CA
+// that signed its serving certificate.
+type server struct {
+	tool   string
+	url    string
+	ca     []byte
+	p      *proc
+	client *http.Client
+}
+
+// stop stops the server's process; a nil server is a no-op.
+func (s *server) stop() {
+	if s != nil {
+		s.p.stop()
+	}
+}
+
+// Kyverno's names for the out-of-cluster run (see /work/shared/peers.md).
+const (
+	kyvernoNS       = "kyverno"
+	kyvernoVWC      = "kyverno-resource-validating-webhook-cfg"
+	kyvernoVpolHook = "vpol.validate.kyverno.svc-fail"
+)
+
+// installKyvernoPrereqs creates Kyverno's CRDs, its Namespace, the two
+// ConfigMaps and the placeholder Deployment it looks up, then the policies.
+func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, policies []*unstructured.Unstructured) error {
+	crds, err := readYAMLDir(crdDir)
+	if err != nil {
+		return fmt.Errorf("Kyverno CRDs: %w", err)
+	}
+	for _, crd := range crds {
+		if err := k.createOrUpdate(ctx, crd); err != nil {
+			return fmt.Errorf("Kyverno CRD: %w", err)
+		}
+	}
+	// The policies can be created once the apiserver serves their type.
+	err = poll(ctx, 60*time.Second, func() (bool, error) {
+		l := &unstructured.UnstructuredList{}
+		l.SetAPIVersion("policies.kyverno.io/v1")
+		l.SetKind("ValidatingPolicyList")
+		return k.c.List(ctx, l) == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for policies.kyverno.io/v1 ValidatingPolicy to be served: %w", err)
+	}
+	if err := k.ensureNamespaces(ctx, map[string]map[string]string{kyvernoNS: nil}); err != nil {
+		return err
+	}
+	for _, name := range []string{"kyverno", "kyverno-metrics"} {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: kyvernoNS}}
+		if err := client.IgnoreAlreadyExists(k.c.Create(ctx, cm)); err != nil {
+			return err
+		}
+	}
+	one := int32(1)
+	labels := map[string]string{"app.kubernetes.io/name": "kyverno"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "kyverno", Namespace: kyvernoNS, Labels: labels},
+		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kyverno", Image: "ghcr.io/kyverno/kyverno:v1.19.1"}}}}},
+	}
+	if err := client.IgnoreAlreadyExists(k.c.Create(ctx, dep)); err != nil {
+		return err
+	}
+	for _, p := range policies {
+		if err := k.createOrUpdate(ctx, p); err != nil {
+			return fmt.Errorf("loading the policy into Kyverno: %w", err)
+		}
+	}
+	return nil
+}
+
+// startKyverno runs the Kyverno admission controller out of cluster on a
+// free loopback port, waits until every policy is Ready and its webhook is
+// registered with all of them, and returns the URL and CA of that webhook
+// (the path names the policies: /vpol/<name>/<name>/...).
+func startKyverno(ctx context.Context, k *cluster, o *Options, work string, names []string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	args := []string{"--kubeconfig=" + o.Kubeconfig, "--serverIP=" + addr,
+		"--webhookServerHost=127.0.0.1", "--webhookServerPort=" + strconv.Itoa(port),
+		"--metricsHost=127.0.0.1", "--metricsPort=" + strconv.Itoa(mport),
+		"--controllerRuntimeMetricsAddress=0", "--admissionReports=false",
+		"--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca", "--tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair"}
+	env := []string{"KYVERNO_NAMESPACE=" + kyvernoNS, "KYVERNO_SERVICEACCOUNT_NAME=kyverno", "KYVERNO_DEPLOYMENT=kyverno",
+		"KYVERNO_POD_NAME=kyverno-local", "INIT_CONFIG=kyverno", "METRICS_CONFIG=kyverno-metrics",
+		"GOMAXPROCS=" + strconv.Itoa(o.GOMAXPROCS)}
+	p, err := startProc("kyverno", o.KyvernoBin, args, env, filepath.Join(work, "kyverno.log"))
+	if err != nil {
+		return nil, err
+	}
+	s := &server{tool: Kyverno, p: p}
+	err = poll(ctx, 3*time.Minute, func() (bool, error) {
+		if p.exited() {
+			return false, fmt.Errorf("kyverno exited (%v):\n%s", p.err, p.tail(20))
+		}
+		for _, n := range names {
+			vp := &unstructured.Unstructured{}
+			vp.SetAPIVersion("policies.kyverno.io/v1")
+			vp.SetKind("ValidatingPolicy")
+			if err := k.c.Get(ctx, client.ObjectKey{Name: n}, vp); err != nil {
+				return false, err
+			}
+			if ready, _, _ := unstructured.NestedBool(vp.Object, "status", "conditionStatus", "ready"); !ready {
+				return false, fmt.Errorf("policy %s is not Ready yet", n)
+			}
+		}
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := k.c.Get(ctx, client.ObjectKey{Name: kyvernoVWC}, &vwc); err != nil {
+			return false, err
+		}
+		for _, w := range vwc.Webhooks {
+			if w.Name != kyvernoVpolHook || w.ClientConfig.URL == nil {
+				continue
+			}
+			u := *w.ClientConfig.URL
+			if !slices.ContainsFunc(names, func(n string) bool { return !strings.Contains(u, "/"+n) }) {
+				s.url, s.ca = u, w.ClientConfig.CABundle
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%s has no webhook %s naming every policy yet", kyvernoVWC, kyvernoVpolHook)
+	})
+	if err != nil {
+		p.stop()
+		return nil, fmt.Errorf("waiting for Kyverno (log %s): %w", p.log, err)
+	}
+	return s, nil
+}
+
+// kyvernoVersion reads the version of github.com/kyverno/kyverno the binary
+// was built from.
+func kyvernoVersion(bin string) string {
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "unknown version"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/kyverno/kyverno" {
+			return d.Version
+		}
+	}
+	if bi.Main.Path == "github.com/kyverno/kyverno" {
+		return bi.Main.Version
+	}
+	return "unknown version"
+}
+
+// Tier is the tier strata's webhook runs as: public-cloud-no-secret-refs is
+// annotated strata.dev/tiers: public-cloud, the other five apply to every
+// tier, so only public-cloud evaluates all six policies, like Kyverno.
+const Tier = config.PublicCloud
+
+// writeStrataConfig copies strata.yaml with every sensitivity allowed in
+// every tier, so that strata's own sensitivity rule never denies in the
+// benchmark and both tools give the policies' verdicts. strata still runs
+// that rule on every request.
+func writeStrataConfig(root, dir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(root, "strata.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return "", err
+	}
+	tiers := map[string]any{}
+	for _, s := range config.Sensitivities {
+		tiers[string(s)] = []string{string(config.PublicCloud), string(config.PrivateCloud), string(config.OnPrem)}
+	}
+	m["tiers"] = tiers
+	out, err := yaml.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "strata.yaml")
+	if _, err := config.Parse(path, out); err != nil {
+		return "", fmt.Errorf("the benchmark's strata.yaml: %w", err)
+	}
+	return path, os.WriteFile(path, out, 0o644)
+}
+
+// startStrata runs `strata webhook` on a free loopback port and waits until
+// it answers /healthz. It is not registered with the apiserver.
+func startStrata(ctx context.Context, o *Options, work string) (*server, error) {
+	cfg, err := writeStrataConfig(o.RepoRoot, work)
+	if err != nil {
+		return nil, err
+	}
+	certs := filepath.Join(work, "strata-certs")
+	ca, err := webhook.EnsureCertificates(certs, []string{"127.0.0.1", "localhost"})
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	args := []string{"webhook", "--cluster", "adm", "--tier", string(Tier), "--config", cfg,
+		"--policies", filepath.Join(o.RepoRoot, "policies"), "--cert-dir", certs, "--addr", addr,
+		"--metrics-addr", "0", "--kubeconfig", o.Kubeconfig}
+	p, err := startProc("strata", o.StrataBin, args, []string{"GOMAXPROCS=" + strconv.Itoa(o.GOMAXPROCS)}, filepath.Join(work, "strata-webhook.log"))
+	if err != nil {
+		return nil, err
+	}
+	c, err := httpClient(ca)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	err = poll(ctx, 60*time.Second, func() (bool, error) {
+		if p.exited() {
+			return false, fmt.Errorf("strata webhook exited (%v):\n%s", p.err, p.tail(20))
+		}
+		resp, err := c.Get("https://" + addr + "/healthz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		p.stop()
+		return nil, fmt.Errorf("waiting for strata webhook (log %s): %w", p.log, err)
+	}
+	return &server{tool: Strata, url: "https://" + addr + "/validate", ca: ca, p: p}, nil
+}
+
+// registerStrata registers the running strata webhook with the apiserver.
+func registerStrata(ctx context.Context, k *cluster, s *server) error {
+	base := strings.TrimSuffix(s.url, "/validate")
+	return webhook.Install(ctx, k.c, webhook.Target{URL: base}, s.ca)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// httpClient trusts ca only and keeps its connections; it speaks HTTP/2
+// when the server offers it, as the kube-apiserver does to webhooks.
+func httpClient(ca []byte) (*http.Client, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, errors.New("the CA bundle holds no certificate")
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     5 * time.Minute,
+		DisableCompression:  true,
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
