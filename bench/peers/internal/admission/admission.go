@@ -20,8 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +55,10 @@ type Options struct {
 	// KeepWorkDir keeps the logs and certificates after a successful run
 	// (they are always kept after a failure).
 	KeepWorkDir bool
+	// RT, when 1-99, runs both servers, and this process during the load,
+	// under SCHED_FIFO with this priority (needs root): on a shared machine
+	// it stands in for a dedicated core. 0: normal scheduling.
+	RT int
 }
 
 func (o *Options) defaults() error {
@@ -61,6 +67,8 @@ func (o *Options) defaults() error {
 		return errors.New("admission: KyvernoBin, KyvernoCRDs, StrataBin, RepoRoot and Kubeconfig are required")
 	case len(o.Rates) == 0:
 		return errNoRates
+	case o.RT < 0 || o.RT > 99:
+		return errors.New("admission: RT must be 0 (off) or a SCHED_FIFO priority 1-99")
 	case o.Duration < time.Second:
 		return errors.New("admission: Duration must be at least 1s")
 	}
@@ -109,14 +117,17 @@ type Result struct {
 	Policies       []string
 	Bodies         int
 	Objects        int
-	DeniedBodies   int // bodies Kyverno denied in the checked pass
-	Load           []LoadRow
-	E2E            []E2ERow
-	Parity         []ParityRow
-	Diffs          []Difference
-	MessageDiffs   []Difference
-	DirectDiffs    []DirectDiff
-	WorkDir        string
+	DeniedBodies   int // bodies of the load both tools deny
+	// ExcludedFromLoad are the objects the tools give different verdicts
+	// (strata's sensitivity rule), whose bodies the load leaves out.
+	ExcludedFromLoad []string
+	Load             []LoadRow
+	E2E              []E2ERow
+	Parity           []ParityRow
+	Diffs            []Difference
+	MessageDiffs     []Difference
+	DirectDiffs      []DirectDiff
+	WorkDir          string
 }
 
 // Objects of the end-to-end latency measurement: a Deployment every policy
@@ -209,16 +220,18 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		byName[it.Name] = it.Obj
 	}
 	e2e := func(tool string) error {
-		for _, name := range []string{e2eAllowed, e2eDenied} {
-			ds, err := e2eSample(ctx, k, byName[name], o.E2ECalls)
-			if err != nil {
-				return fmt.Errorf("%s: %w", tool, err)
-			}
+		objs := []*unstructured.Unstructured{byName[e2eAllowed], byName[e2eDenied]}
+		ds, err := e2eSample(ctx, k, objs, o.E2ECalls)
+		if err != nil {
+			return fmt.Errorf("%s: %w", tool, err)
+		}
+		for i, name := range []string{e2eAllowed, e2eDenied} {
 			verdict := "allowed"
 			if name == e2eDenied && tool != "none" {
 				verdict = "denied"
 			}
-			r.E2E = append(r.E2E, E2ERow{Tool: tool, Item: name, Verdict: verdict, N: len(ds), Median: pct(ds, 50), Min: ds[0], Max: ds[len(ds)-1]})
+			d := ds[i]
+			r.E2E = append(r.E2E, E2ERow{Tool: tool, Item: name, Verdict: verdict, N: len(d), Median: pct(d, 50), Min: d[0], Max: d[len(d)-1]})
 		}
 		return nil
 	}
@@ -238,20 +251,63 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if str, err = startStrata(ctx, &o, work); err != nil {
 		return nil, err
 	}
+	deniedBody := -1
+	for i, b := range pool {
+		if corpus.Items[b.item].Name == e2eDenied {
+			deniedBody = i
+			break
+		}
+	}
+	if o.RT > 0 {
+		for _, s := range []*server{kyv, str} {
+			if err := setSchedFIFO(s.p.cmd.Process.Pid, o.RT); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.tool, err)
+			}
+		}
+		// The generator too, during the load only.
+		if err := setSchedFIFO(0, o.RT); err != nil {
+			return nil, err
+		}
+		defer func() { _ = setSchedFIFO(0, 0) }()
+	}
 	direct := map[string][]answer{}
 	for _, s := range []*server{kyv, str} {
 		if s.client, err = httpClient(s.ca); err != nil {
 			return nil, err
 		}
+		// Ready policies may not be in Kyverno's engine yet: wait until a
+		// body that resource-limits denies is denied.
+		err := poll(ctx, 60*time.Second, func() (bool, error) {
+			a, err := post(ctx, s.client, s.url, pool[deniedBody], 10*time.Second)
+			return err == nil && !a.allowed && strings.Contains(strings.ToLower(a.message), "policy resource-limits"), err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s does not deny %s when called directly: %w", s.tool, e2eDenied, err)
+		}
 		if direct[s.tool], err = checkPool(ctx, s.client, s.url, pool); err != nil {
 			return nil, fmt.Errorf("%s: checking every body once: %w", s.tool, err)
 		}
 	}
-	for _, a := range direct[Kyverno] {
-		if !a.allowed {
+	// The load sends only bodies both tools give the same verdict, so that
+	// both do the same work (strata's own sensitivity rule denies some
+	// objects the policies allow: it answers them without a difference in
+	// cost, but the mix would differ).
+	var load []*body
+	want := map[string][]bool{}
+	excluded := map[string]bool{}
+	for i, b := range pool {
+		ka, sa := direct[Kyverno][i].allowed, direct[Strata][i].allowed
+		if ka != sa {
+			excluded[corpus.Items[b.item].Name] = true
+			continue
+		}
+		load = append(load, b)
+		want[Kyverno], want[Strata] = append(want[Kyverno], ka), append(want[Strata], sa)
+		if !ka {
 			r.DeniedBodies++
 		}
 	}
+	r.Bodies, r.ExcludedFromLoad = len(load), slices.Sorted(maps.Keys(excluded))
 
 	r.LoadAvg = results.LoadAvg()
 	for ri, rate := range o.Rates {
@@ -260,20 +316,27 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			order[0], order[1] = order[1], order[0]
 		}
 		for _, s := range order {
-			want := make([]bool, len(pool))
-			for i, a := range direct[s.tool] {
-				want[i] = a.allowed
-			}
 			say("%s: %d req/s for %s (after %s warm-up)", s.tool, rate, o.Duration, o.Warmup)
-			runLoad(ctx, s.client, s.url, pool, want, rate, o.Warmup, o.Inflight, o.Timeout)
+			runLoad(ctx, s.client, s.url, load, want[s.tool], rate, o.Warmup, o.Inflight, o.Timeout)
 			cpu0 := s.p.cpuTime()
-			row := runLoad(ctx, s.client, s.url, pool, want, rate, o.Duration, o.Inflight, o.Timeout)
+			row := runLoad(ctx, s.client, s.url, load, want[s.tool], rate, o.Duration, o.Inflight, o.Timeout)
 			row.Tool, row.ServerCPU, row.PeakRSS = s.tool, s.p.cpuTime()-cpu0, s.p.peakRSS()
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			s.p.waitIdle(ctx, 30*time.Second)
 			say("%s: %d req/s: p50 %s p99 %s max %s, %d errors", s.tool, rate, ms(row.P50), ms(row.P99), ms(row.Max), row.Errors)
 			r.Load = append(r.Load, row)
+		}
+	}
+
+	if o.RT > 0 {
+		// The apiserver runs with normal scheduling: real-time servers would
+		// preempt it on the end-to-end path.
+		for _, pid := range []int{0, kyv.p.cmd.Process.Pid, str.p.cmd.Process.Pid} {
+			if err := setSchedFIFO(pid, 0); err != nil {
+				return nil, err
+			}
 		}
 	}
 

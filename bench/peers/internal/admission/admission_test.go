@@ -206,7 +206,7 @@ func TestReport(t *testing.T) {
 	r.Diffs, r.MessageDiffs, r.DirectDiffs = compare(r.Parity, r.Policies)
 	md := r.Markdown()
 	for _, want := range []string{"| 100 | 4.00 | 20.00 | 30.00 | 0 | 1.00 | 1.00 | 3.00 | 0 | 0.250 | 0.050 | 0.100 |",
-		"met at 1 of 1 rates", "**ok/deny**", "**1 differences**", "`edge/x`: because", "0.500"} {
+		"100 req/s met (p99 ratio 0.050)", "**ok/deny**", "**1 differences**", "`edge/x`: because", "0.500"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
 		}

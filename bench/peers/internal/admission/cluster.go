@@ -263,3 +263,18 @@ func (p *proc) peakRSS() int64 {
 	}
 	return 0
 }
+
+// waitIdle waits (up to max) until the process uses less than 10 % of a
+// core over half a second: a server left behind by an overload keeps
+// working off its backlog, which would load the machine during the next
+// tool's run.
+func (p *proc) waitIdle(ctx context.Context, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) && ctx.Err() == nil && !p.exited() {
+		c0 := p.cpuTime()
+		time.Sleep(500 * time.Millisecond)
+		if p.cpuTime()-c0 < 50*time.Millisecond {
+			return
+		}
+	}
+}

@@ -23,8 +23,8 @@ import (
 //	STRATA_PEERS=1 go test ./bench/peers/internal/admission -run TestRun -v -timeout 30m
 //
 // STRATA_PEERS_RATES (e.g. "100,500,1000"), STRATA_PEERS_DURATION (e.g.
-// "10s") and STRATA_PEERS_MARKDOWN (a file to write the section body to)
-// tune TestRun.
+// "10s"), STRATA_PEERS_RT (a SCHED_FIFO priority, see Options.RT) and
+// STRATA_PEERS_MARKDOWN (a file to write the section body to) tune TestRun.
 
 func peersOnly(t *testing.T) {
 	t.Helper()
@@ -97,6 +97,13 @@ func TestRun(t *testing.T) {
 		}
 		o.Duration = d
 	}
+	if s := os.Getenv("STRATA_PEERS_RT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("STRATA_PEERS_RT: %v", err)
+		}
+		o.RT = n
+	}
 	r, err := Run(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +161,11 @@ func TestStrataSide(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.stop()
+	if rt, _ := strconv.Atoi(os.Getenv("STRATA_PEERS_RT")); rt > 0 {
+		if err := setSchedFIFO(s.p.cmd.Process.Pid, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if s.client, err = httpClient(s.ca); err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +196,13 @@ func TestStrataSide(t *testing.T) {
 	names := []string{}
 	for _, p := range mustPolicies(t, o.RepoRoot) {
 		names = append(names, p.GetName())
+	}
+	ds, err := e2eSample(ctx, k, []*unstructured.Unstructured{byName[e2eAllowed], byName[e2eDenied]}, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []string{e2eAllowed, e2eDenied} {
+		t.Logf("end to end, %s: median %s ms (min %s, max %s)", n, ms(pct(ds[i], 50)), ms(ds[i][0]), ms(ds[i][len(ds[i])-1]))
 	}
 	sv := throughAPIServer(ctx, k, Strata, names, corpus.Items)
 	first := map[int]int{}

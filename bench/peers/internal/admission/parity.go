@@ -156,23 +156,31 @@ func verdictWord(denied bool, msg string) string {
 	return "allow"
 }
 
-// e2eSample measures n dry-run creates of obj through the apiserver with
-// whatever webhook is registered, and returns the sorted latencies.
-func e2eSample(ctx context.Context, k *cluster, obj *unstructured.Unstructured, n int) ([]time.Duration, error) {
-	// One unmeasured call warms the apiserver's webhook client connection.
-	_, _ = k.dryRunCreate(ctx, obj)
-	ds := make([]time.Duration, 0, n)
-	for range n {
-		t := time.Now()
-		_, err := k.dryRunCreate(ctx, obj)
-		ds = append(ds, time.Since(t))
-		if err != nil && !strings.Contains(err.Error(), "denied the request") {
-			return nil, fmt.Errorf("dry-run create of %s %s: %w", obj.GetKind(), obj.GetName(), err)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+// e2eSample measures n dry-run creates of each object through the
+// apiserver with whatever webhook is registered, taking turns so that a
+// passing disturbance on this shared machine hits every object alike, and
+// returns each object's sorted latencies.
+func e2eSample(ctx context.Context, k *cluster, objs []*unstructured.Unstructured, n int) ([][]time.Duration, error) {
+	out := make([][]time.Duration, len(objs))
+	// One unmeasured round warms the apiserver's webhook client connection.
+	for round := -1; round < n; round++ {
+		for i, obj := range objs {
+			t := time.Now()
+			_, err := k.dryRunCreate(ctx, obj)
+			d := time.Since(t)
+			if err != nil && !strings.Contains(err.Error(), "denied the request") {
+				return nil, fmt.Errorf("dry-run create of %s %s: %w", obj.GetKind(), obj.GetName(), err)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if round >= 0 {
+				out[i] = append(out[i], d)
+			}
 		}
 	}
-	slices.Sort(ds)
-	return ds, nil
+	for _, ds := range out {
+		slices.Sort(ds)
+	}
+	return out, nil
 }
