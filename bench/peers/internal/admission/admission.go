@@ -66,7 +66,7 @@ func (o *Options) defaults() error {
 	case o.KyvernoBin == "" || o.KyvernoCRDs == "" || o.StrataBin == "" || o.RepoRoot == "" || o.Kubeconfig == "":
 		return errors.New("admission: KyvernoBin, KyvernoCRDs, StrataBin, RepoRoot and Kubeconfig are required")
 	case len(o.Rates) == 0:
-		return errNoRates
+		return errors.New("admission: no Rates to run")
 	case o.RT < 0 || o.RT > 99:
 		return errors.New("admission: RT must be 0 (off) or a SCHED_FIFO priority 1-99")
 	case o.Duration < time.Second:
@@ -148,11 +148,6 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	say := func(format string, args ...any) {
 		fmt.Fprintf(o.Progress, "[%5.1fs] admission: "+format+"\n", append([]any{time.Since(r.Started).Seconds()}, args...)...)
 	}
-	work, err := os.MkdirTemp("", "strata-admission-")
-	if err != nil {
-		return nil, err
-	}
-	r.WorkDir = work
 	corpus, err := LoadCorpus(o.RepoRoot)
 	if err != nil {
 		return nil, err
@@ -168,6 +163,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	work, err := os.MkdirTemp("", "strata-admission-")
+	if err != nil {
+		return nil, err
+	}
+	r.WorkDir = work
 	var kyv, str *server
 	defer func() {
 		// A fresh context: ctx may be the reason we are leaving.

@@ -1,14 +1,19 @@
 package admission
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -230,4 +235,53 @@ func mustPolicies(t *testing.T, root string) []*unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	return ps
+}
+
+// TestRunCanceled cancels Run during the load and checks that it leaves
+// neither processes nor webhook registrations behind.
+func TestRunCanceled(t *testing.T) {
+	peersOnly(t)
+	home, _ := os.UserHomeDir()
+	peers := filepath.Join(home, ".cache", "strata", "peers")
+	kbin, crds := filepath.Join(peers, "bin", "kyverno"), filepath.Join(peers, "crds", "kyverno")
+	if _, err := os.Stat(kbin); err != nil {
+		t.Skipf("%s is missing: run bench/peers/build.sh kyverno", kbin)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	kubeconfig, strataBin := upCluster(ctx, t)
+	o := Options{KyvernoBin: kbin, KyvernoCRDs: crds, StrataBin: strataBin, RepoRoot: repoRoot(t), Kubeconfig: kubeconfig,
+		Rates: []int{100}, Duration: time.Minute, Progress: testWriter{t}}
+	// Cancel once the load has started.
+	pr, pw := io.Pipe()
+	o.Progress = io.MultiWriter(testWriter{t}, pw)
+	rctx, rcancel := context.WithCancel(ctx)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "req/s for") {
+				time.Sleep(3 * time.Second)
+				rcancel()
+			}
+		}
+	}()
+	_, err := Run(rctx, o)
+	pw.Close()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if out, err := exec.Command("pgrep", "-af", kubeconfig).Output(); err == nil {
+		t.Errorf("processes left behind:\n%s", out)
+	}
+	k, err := newCluster(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vl admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := k.c.List(ctx, &vl); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range vl.Items {
+		t.Errorf("ValidatingWebhookConfiguration %s left behind", w.Name)
+	}
 }

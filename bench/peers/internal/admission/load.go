@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -265,5 +264,3 @@ func checkPool(ctx context.Context, c *http.Client, url string, pool []*body) ([
 }
 
 func runtimeRaw(b []byte) kruntime.RawExtension { return kruntime.RawExtension{Raw: b} }
-
-var errNoRates = errors.New("no rates to run")

@@ -63,7 +63,7 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "%s Full run: %s.\n\n", r.setup(), r.Elapsed.Round(time.Second))
 	b.WriteString("#### Scenario 4: admission latency, webhook servers called directly\n\n")
 	fmt.Fprintf(&b, "The same %d AdmissionReview bodies (CREATEs of the %d parity objects below — Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods, Services — as the apiserver defaults them, each with its own uid; %d of them denied by both%s) POSTed over HTTPS on loopback to each server's own path (Kyverno: the URL of its `vpol.validate.kyverno.svc-fail` webhook), at a fixed rate for %s after a %s warm-up, open loop: latency counts from the scheduled send time. Errors: no valid answer within %s, or not sent because %d requests were in flight. Rates alternate which tool goes first.\n\n",
-		r.Bodies, r.Objects, r.DeniedBodies, r.excludedNote(), o.Duration, o.Warmup, o.Timeout, o.Inflight)
+		r.Bodies, r.Objects-len(r.ExcludedFromLoad), r.DeniedBodies, r.excludedNote(), o.Duration, o.Warmup, o.Timeout, o.Inflight)
 	b.WriteString("| req/s | Kyverno p50 ms | p99 ms | max ms | errors | strata p50 ms | p99 ms | max ms | errors | strata/Kyverno p50 | p99 | max |\n")
 	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, p := range r.pairs() {
@@ -77,9 +77,10 @@ func (r *Result) Markdown() string {
 	}
 	b.WriteString("\n")
 	b.WriteString(r.goalLine())
+	b.WriteString("\n")
 	b.WriteString(r.loadNotes())
 	b.WriteString("\n#### Scenario 4: end to end through the apiserver\n\n")
-	fmt.Fprintf(&b, "`kubectl create --dry-run=server` equivalents (a client-go dry-run create from this process, so no kubectl start-up is counted), %d calls per object, the two objects taking turns, after one unmeasured round, with only one tool's webhooks registered (and normal scheduling) (Kyverno's own validating and mutating configurations, or strata's `strata-validate`).\n\n", o.E2ECalls)
+	fmt.Fprintf(&b, "`kubectl create --dry-run=server` equivalents (a client-go dry-run create from this process, so no kubectl start-up is counted), %d calls per object, the two objects taking turns, after one unmeasured round, with only one tool's webhooks registered (Kyverno's own validating and mutating configurations, or strata's `strata-validate`) and both servers under normal scheduling.\n\n", o.E2ECalls)
 	b.WriteString("| object | verdict | no webhook median ms | Kyverno median ms (min–max) | strata median ms (min–max) | strata/Kyverno median |\n|---|---|--:|--:|--:|--:|\n")
 	for _, item := range []string{e2eAllowed, e2eDenied} {
 		var none, k, s *E2ERow
