@@ -39,6 +39,7 @@ func runAdmission(ctx context.Context, o options, want map[string]bool, r *repor
 		Kubeconfig:  clusters.M.KubeconfigPath(clusters.Names[0]),
 		Rates:       rates,
 		Duration:    o.duration,
+		RT:          o.rt,
 		Progress:    &results.PrefixWriter{W: os.Stderr, Prefix: "  "},
 	})
 	if err != nil {

@@ -57,6 +57,7 @@ type options struct {
 	rates       string
 	duration    time.Duration
 	keep        bool
+	rt          int
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 3*time.Second, "pause after the clusters are recreated")
 	flag.StringVar(&o.rates, "rates", "100,500,1000", "scenario 4: request rates per second")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "scenario 4: duration of each rate per tool")
+	flag.IntVar(&o.rt, "rt", 0, "scenario 4: run both webhook servers and the load generator under SCHED_FIFO with this priority (needs root; 0: normal scheduling)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs of every process)")
 	flag.Parse()
 

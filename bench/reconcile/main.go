@@ -65,6 +65,8 @@ type options struct {
 	maxWait    time.Duration
 	apps       int
 	memory     bool
+	// generateOnly stops after generating the repository (with -keep).
+	generateOnly bool
 }
 
 func main() {
@@ -81,6 +83,7 @@ func main() {
 	flag.DurationVar(&o.maxWait, "max-wait", 10*time.Minute, "… but at most this long")
 	flag.IntVar(&o.apps, "apps", 0, "cap the Deployments (each with a Service and a ConfigMap) and make the rest of -objects ConfigMaps; 0: a third of the objects each")
 	flag.BoolVar(&o.memory, "memory", false, "measure strata only (first apply and no-op per rep, for peak RSS) and write the memory section of -markdown; e.g. -objects 10000 -apps 300 -reps 1")
+	flag.BoolVar(&o.generateOnly, "generate-only", false, "with -keep DIR: only generate and commit the repository into DIR/repo")
 	flag.Parse()
 
 	// The first SIGINT/SIGTERM cancels the run, which then tears the
@@ -239,6 +242,9 @@ func run(ctx context.Context, o options) error {
 	}
 	r.repo = repo
 	fmt.Fprintf(os.Stderr, "repository: %s\n", repo.Describe())
+	if o.generateOnly {
+		return nil
+	}
 
 	// Render each cluster's share once: kubectl applies exactly these files.
 	rendered := filepath.Join(data, "rendered")
