@@ -148,9 +148,12 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 			return res
 		}
 		start := time.Now()
-		werr := cl.Manager.WaitForSetWithContext(r.healthContext(ctx), object.UnstructuredSetToObjMetadataSet(toApply), ssa.WaitOptions{
-			Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true,
-		})
+		var werr error
+		if wait := waitSet(toApply); len(wait) > 0 {
+			werr = cl.Manager.WaitForSetWithContext(r.healthContext(ctx), object.UnstructuredSetToObjMetadataSet(wait), ssa.WaitOptions{
+				Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true,
+			})
+		}
 		res.HealthWait = time.Since(start)
 		r.opts.Metrics.HealthWaitDuration.WithLabelValues(plan.env, cl.Name).Observe(res.HealthWait.Seconds())
 		if werr != nil && ctx.Err() == nil && r.healthContext(ctx).Err() != nil {

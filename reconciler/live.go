@@ -28,33 +28,67 @@ type liveObject struct {
 	managers []string
 }
 
-// listLive lists, with one request per kind, the objects strata applied to
-// the cluster for env. Kinds unknown to the cluster (a CRD not yet
-// applied) are skipped: their objects are simply absent.
+// listPageSize bounds one LIST page: only each object's summary is kept,
+// so a kind with thousands of objects never sits in memory whole.
+var listPageSize int64 = 500
+
+// listLive lists, one kind at a time and in pages, the objects strata
+// applied to the cluster for env. Kinds unknown to the cluster (a CRD not
+// yet applied) are skipped: their objects are simply absent.
 func listLive(ctx context.Context, c client.Client, env string, gvks []schema.GroupVersionKind) (map[string]*liveObject, error) {
 	out := map[string]*liveObject{}
 	sel := client.MatchingLabels{labels.ManagedBy: labels.ManagedByValue, labels.Environment: env}
 	for _, gvk := range gvks {
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := c.List(ctx, list, sel); err != nil {
-			if meta.IsNoMatchError(err) {
-				continue
+		cont := ""
+		for {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+			if err := c.List(ctx, list, sel, client.Limit(listPageSize), client.Continue(cont)); err != nil {
+				if meta.IsNoMatchError(err) {
+					break
+				}
+				return nil, fmt.Errorf("listing %s: %w", gvk.Kind, err)
 			}
-			return nil, fmt.Errorf("listing %s: %w", gvk.Kind, err)
-		}
-		for i := range list.Items {
-			u := &list.Items[i]
-			lo := &liveObject{fingerprint: fingerprint(u), managers: otherManagers(u)}
-			if r, err := status.Compute(u); err == nil {
-				lo.status = r.Status
-			} else {
-				lo.status = status.UnknownStatus
+			for i := range list.Items {
+				u := &list.Items[i]
+				lo := &liveObject{fingerprint: fingerprint(u), managers: otherManagers(u)}
+				if r, err := status.Compute(u); err == nil {
+					lo.status = r.Status
+				} else {
+					lo.status = status.UnknownStatus
+				}
+				out[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] = lo
 			}
-			out[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] = lo
+			if cont = list.GetContinue(); cont == "" {
+				break
+			}
 		}
 	}
 	return out, nil
+}
+
+// alwaysCurrent are kinds kstatus reports Current as soon as they exist:
+// they have no status that can be waited for. Leaving them out of the health
+// wait keeps the poller from listing thousands of ConfigMaps every interval;
+// the LIST after the wait still records them as healthy.
+var alwaysCurrent = map[schema.GroupKind]bool{
+	{Kind: "ConfigMap"}: true, {Kind: "Secret"}: true, {Kind: "ServiceAccount"}: true,
+	{Kind: "LimitRange"}: true, {Kind: "ResourceQuota"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "Role"}: true, {Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}: true, {Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: true,
+	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}: true, {Group: "scheduling.k8s.io", Kind: "PriorityClass"}: true,
+	{Group: "storage.k8s.io", Kind: "StorageClass"}: true,
+}
+
+// waitSet is the applied objects whose health can take time.
+func waitSet(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range objs {
+		if !alwaysCurrent[u.GroupVersionKind().GroupKind()] {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // fingerprint changes when anyone changes the object's desired state: the

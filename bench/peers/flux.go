@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/bench/internal/childproc"
 )
 
 // fluxTool runs Flux's source-controller and kustomize-controller out of
@@ -27,7 +29,7 @@ import (
 type fluxTool struct {
 	bin, crds, kubectl string
 	sc                 *setup
-	procs              []*process
+	procs              []*childproc.Process
 	cl                 client.Client
 	token              string
 }
@@ -73,7 +75,7 @@ func (f *fluxTool) start(ctx context.Context, sc *setup, head string, want map[s
 	}
 	ports := make([]int, 5)
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = childproc.FreePort(); err != nil {
 			return err
 		}
 	}
@@ -82,14 +84,14 @@ func (f *fluxTool) start(ctx context.Context, sc *setup, head string, want map[s
 		return err
 	}
 	storage := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	src, err := startProcess("source-controller", filepath.Join(sc.work, "source-controller.log"), env, filepath.Join(f.bin, "source-controller"),
+	src, err := childproc.Start("source-controller", filepath.Join(sc.work, "source-controller.log"), env, filepath.Join(f.bin, "source-controller"),
 		"--storage-path="+filepath.Join(sc.work, "artifacts"), "--storage-addr="+storage, "--storage-adv-addr="+storage,
 		fmt.Sprintf("--metrics-addr=127.0.0.1:%d", ports[1]), fmt.Sprintf("--health-addr=127.0.0.1:%d", ports[2]), "--enable-leader-election=false")
 	if err != nil {
 		return err
 	}
 	f.procs = append(f.procs, src)
-	ks, err := startProcess("kustomize-controller", filepath.Join(sc.work, "kustomize-controller.log"), env, filepath.Join(f.bin, "kustomize-controller"),
+	ks, err := childproc.Start("kustomize-controller", filepath.Join(sc.work, "kustomize-controller.log"), env, filepath.Join(f.bin, "kustomize-controller"),
 		fmt.Sprintf("--metrics-addr=127.0.0.1:%d", ports[3]), fmt.Sprintf("--health-addr=127.0.0.1:%d", ports[4]), "--enable-leader-election=false")
 	if err != nil {
 		return err
@@ -167,8 +169,8 @@ func (f *fluxTool) obj(apiVersion, kind, name string) *unstructured.Unstructured
 func (f *fluxTool) wait(ctx context.Context, commit string, want map[string]int, noop bool) error {
 	err := waitFor(ctx, f.sc.timeout, func(ctx context.Context) (bool, error) {
 		for _, p := range f.procs {
-			if !p.alive() {
-				return false, fatal{fmt.Errorf("%s exited", p.name)}
+			if p.Exited() {
+				return false, fatal{fmt.Errorf("%s exited", p.Name)}
 			}
 		}
 		for _, c := range f.sc.clusters {
@@ -189,7 +191,7 @@ func (f *fluxTool) wait(ctx context.Context, commit string, want map[string]int,
 	if err != nil {
 		var tails strings.Builder
 		for _, p := range f.procs {
-			fmt.Fprintf(&tails, "\n%s log tail:\n%s", p.name, p.logTail(1500))
+			fmt.Fprintf(&tails, "\n%s log tail:\n%s", p.Name, p.Tail(15))
 		}
 		return fmt.Errorf("Flux: %w%s", err, tails.String())
 	}
@@ -211,7 +213,7 @@ func readyCondition(u *unstructured.Unstructured) (bool, string) {
 func (f *fluxTool) usage() (usage, error) {
 	var total usage
 	for _, p := range f.procs {
-		u, err := p.usage()
+		u, err := usageOf(p)
 		if err != nil {
 			return total, err
 		}
@@ -222,6 +224,6 @@ func (f *fluxTool) usage() (usage, error) {
 
 func (f *fluxTool) stop() {
 	for _, p := range f.procs {
-		p.stop()
+		p.Stop()
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/strata-gitops/strata/internal/labels"
 )
@@ -84,25 +84,29 @@ func (c *configRepo) split(ctx context.Context) (map[string]int, error) {
 }
 
 // unstamp removes what strata adds when it applies (revision, placement
-// reason, managed-by), so Flux applies plain manifests and a commit does not
-// change every object it did not touch.
+// reason, managed-by, environment), so Flux applies plain manifests and a
+// commit does not change every object it did not touch. kyaml keeps the
+// document as strata wrote it (YAML 1.2: a name like "n" stays a string).
 func unstamp(doc []byte) ([]byte, error) {
-	var obj map[string]any
-	if err := yaml.Unmarshal(doc, &obj); err != nil {
+	node, err := kyaml.Parse(string(doc))
+	if err != nil {
 		return nil, err
 	}
-	meta, _ := obj["metadata"].(map[string]any)
-	for _, k := range []string{"annotations", "labels"} {
-		m, _ := meta[k].(map[string]any)
-		delete(m, labels.Revision)
-		delete(m, labels.Placement)
-		delete(m, labels.ManagedBy)
-		delete(m, labels.Environment)
-		if m != nil && len(m) == 0 {
-			delete(meta, k)
+	for _, k := range []string{labels.Revision, labels.Placement} {
+		if err := node.PipeE(kyaml.ClearAnnotation(k)); err != nil {
+			return nil, err
 		}
 	}
-	return yaml.Marshal(obj)
+	for _, k := range []string{labels.ManagedBy, labels.Environment} {
+		if err := node.PipeE(kyaml.Lookup(kyaml.MetadataField, kyaml.LabelsField), kyaml.Clear(k)); err != nil {
+			return nil, err
+		}
+	}
+	if err := kyaml.ClearEmptyAnnotations(node); err != nil {
+		return nil, err
+	}
+	s, err := node.String()
+	return []byte(s), err
 }
 
 // writeFiles writes files (path → content) into the work tree.

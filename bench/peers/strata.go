@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/strata-gitops/strata/bench/internal/childproc"
 	"github.com/strata-gitops/strata/bench/internal/gitserver"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/reconciler"
@@ -22,7 +23,7 @@ import (
 type strataTool struct {
 	bin     string
 	sc      *setup
-	proc    *process
+	proc    *childproc.Process
 	hook    *gitserver.Hook
 	metrics string
 	connect *reconciler.KubeconfigDir
@@ -40,18 +41,18 @@ func (s *strataTool) start(ctx context.Context, sc *setup, head string, want map
 	if err := os.WriteFile(secretFile, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
 		return err
 	}
-	hookPort, err := freePort()
+	hookPort, err := childproc.FreePort()
 	if err != nil {
 		return err
 	}
-	metricsPort, err := freePort()
+	metricsPort, err := childproc.FreePort()
 	if err != nil {
 		return err
 	}
 	s.hook = &gitserver.Hook{URL: fmt.Sprintf("http://127.0.0.1:%d%s", hookPort, labels.HookPath), Secret: []byte(hex.EncodeToString(secret))}
 	s.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	s.connect = &reconciler.KubeconfigDir{Dir: sc.kcdir}
-	s.proc, err = startProcess("strata reconcile", filepath.Join(sc.work, "strata.log"), nil, s.bin,
+	s.proc, err = childproc.Start("strata reconcile", filepath.Join(sc.work, "strata.log"), nil, s.bin,
 		"reconcile", "--repo", sc.repoURL, "--branch", "main", "--env", sc.env, "--kubeconfig-dir", sc.kcdir,
 		"--interval", "1m", "--hook-addr", fmt.Sprintf("127.0.0.1:%d", hookPort), "--hook-secret-file", secretFile,
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--cache-dir", filepath.Join(sc.work, "cache"))
@@ -70,7 +71,7 @@ func (s *strataTool) trigger(ctx context.Context, commit string) error {
 
 func (s *strataTool) wait(ctx context.Context, commit string, want map[string]int, noop bool) error {
 	err := waitFor(ctx, s.sc.timeout, func(ctx context.Context) (bool, error) {
-		if !s.proc.alive() {
+		if s.proc.Exited() {
 			return false, fatal{fmt.Errorf("strata reconcile exited")}
 		}
 		for _, c := range s.sc.clusters {
@@ -99,7 +100,7 @@ func (s *strataTool) wait(ctx context.Context, commit string, want map[string]in
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("strata: %w\nlog tail:\n%s", err, s.proc.logTail(2000))
+		return fmt.Errorf("strata: %w\nlog tail:\n%s", err, s.proc.Tail(30))
 	}
 	return nil
 }
@@ -132,11 +133,11 @@ func (s *strataTool) reconciles(ctx context.Context) (map[string]float64, error)
 	return out, sc.Err()
 }
 
-func (s *strataTool) usage() (usage, error) { return s.proc.usage() }
+func (s *strataTool) usage() (usage, error) { return usageOf(s.proc) }
 
 func (s *strataTool) stop() {
 	if s.proc != nil {
-		s.proc.stop()
+		s.proc.Stop()
 	}
 	if s.connect != nil {
 		s.connect.Close()

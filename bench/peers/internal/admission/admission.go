@@ -260,7 +260,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	if o.RT > 0 {
 		for _, s := range []*server{kyv, str} {
-			if err := setSchedFIFO(s.p.cmd.Process.Pid, o.RT); err != nil {
+			if err := setSchedFIFO(s.p.Pid(), o.RT); err != nil {
 				return nil, fmt.Errorf("%s: %w", s.tool, err)
 			}
 		}
@@ -318,13 +318,13 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		for _, s := range order {
 			say("%s: %d req/s for %s (after %s warm-up)", s.tool, rate, o.Duration, o.Warmup)
 			runLoad(ctx, s.client, s.url, load, want[s.tool], rate, o.Warmup, o.Inflight, o.Timeout)
-			cpu0 := s.p.cpuTime()
+			cpu0 := s.p.CPU()
 			row := runLoad(ctx, s.client, s.url, load, want[s.tool], rate, o.Duration, o.Inflight, o.Timeout)
-			row.Tool, row.ServerCPU, row.PeakRSS = s.tool, s.p.cpuTime()-cpu0, s.p.peakRSS()
+			row.Tool, row.ServerCPU, row.PeakRSS = s.tool, s.p.CPU()-cpu0, s.p.PeakRSS()
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			s.p.waitIdle(ctx, 30*time.Second)
+			waitIdle(ctx, s.p, 30*time.Second)
 			say("%s: %d req/s: p50 %s p99 %s max %s, %d errors", s.tool, rate, ms(row.P50), ms(row.P99), ms(row.Max), row.Errors)
 			r.Load = append(r.Load, row)
 		}
@@ -333,7 +333,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if o.RT > 0 {
 		// The apiserver runs with normal scheduling: real-time servers would
 		// preempt it on the end-to-end path.
-		for _, pid := range []int{0, kyv.p.cmd.Process.Pid, str.p.cmd.Process.Pid} {
+		for _, pid := range []int{0, kyv.p.Pid(), str.p.Pid()} {
 			if err := setSchedFIFO(pid, 0); err != nil {
 				return nil, err
 			}

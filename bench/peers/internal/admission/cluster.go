@@ -3,10 +3,7 @@ package admission
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -18,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/bench/internal/childproc"
 	"github.com/strata-gitops/strata/webhook"
 )
 
@@ -162,118 +160,16 @@ func poll(ctx context.Context, timeout time.Duration, done func() (bool, error))
 	}
 }
 
-// proc is a child process in its own process group, so that stopping it
-// also stops anything it started.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func startProc(name, bin string, args, env []string, logPath string) (*proc, error) {
-	lf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		lf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL after 10 s.
-func (p *proc) stop() {
-	if p == nil || p.exited() {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// tail returns the last n lines of the process's log, for error messages.
-func (p *proc) tail(n int) string {
-	data, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// cpuTime is the user+system CPU time the process has used so far, from
-// /proc/<pid>/stat (0 when it cannot be read).
-func (p *proc) cpuTime() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// utime and stime are the 14th and 15th fields of the line, in clock
-	// ticks of 10 ms (USER_HZ is 100 on Linux); the command name before
-	// them is parenthesised and may hold spaces.
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// peakRSS is VmHWM of the process in bytes (0 when it cannot be read).
-func (p *proc) peakRSS() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscan(rest, &kb)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
 // waitIdle waits (up to max) until the process uses less than 10 % of a
 // core over half a second: a server left behind by an overload keeps
 // working off its backlog, which would load the machine during the next
 // tool's run.
-func (p *proc) waitIdle(ctx context.Context, max time.Duration) {
+func waitIdle(ctx context.Context, p *childproc.Process, max time.Duration) {
 	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) && ctx.Err() == nil && !p.exited() {
-		c0 := p.cpuTime()
+	for time.Now().Before(deadline) && ctx.Err() == nil && !p.Exited() {
+		c0 := p.CPU()
 		time.Sleep(500 * time.Millisecond)
-		if p.cpuTime()-c0 < 50*time.Millisecond {
+		if p.CPU()-c0 < 50*time.Millisecond {
 			return
 		}
 	}

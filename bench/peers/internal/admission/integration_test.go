@@ -167,7 +167,7 @@ func TestStrataSide(t *testing.T) {
 	}
 	defer s.stop()
 	if rt, _ := strconv.Atoi(os.Getenv("STRATA_PEERS_RT")); rt > 0 {
-		if err := setSchedFIFO(s.p.cmd.Process.Pid, rt); err != nil {
+		if err := setSchedFIFO(s.p.Pid(), rt); err != nil {
 			t.Fatal(err)
 		}
 	}

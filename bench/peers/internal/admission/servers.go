@@ -7,7 +7,6 @@ import (
 	"debug/buildinfo"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/strata-gitops/strata/bench/internal/childproc"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/webhook"
 )
@@ -34,14 +34,14 @@ type server struct {
 	tool   string
 	url    string
 	ca     []byte
-	p      *proc
+	p      *childproc.Process
 	client *http.Client
 }
 
 // stop stops the server's process; a nil server is a no-op.
 func (s *server) stop() {
 	if s != nil {
-		s.p.stop()
+		s.p.Stop()
 	}
 }
 
@@ -107,11 +107,11 @@ func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, polic
 // registered with all of them, and returns the URL and CA of that webhook
 // (the path names the policies: /vpol/<name>/<name>/...).
 func startKyverno(ctx context.Context, k *cluster, o *Options, work string, names []string) (*server, error) {
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	mport, err := freePort()
+	mport, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -124,14 +124,14 @@ func startKyverno(ctx context.Context, k *cluster, o *Options, work string, name
 	env := []string{"KYVERNO_NAMESPACE=" + kyvernoNS, "KYVERNO_SERVICEACCOUNT_NAME=kyverno", "KYVERNO_DEPLOYMENT=kyverno",
 		"KYVERNO_POD_NAME=kyverno-local", "INIT_CONFIG=kyverno", "METRICS_CONFIG=kyverno-metrics",
 		"GOMAXPROCS=" + strconv.Itoa(o.GOMAXPROCS)}
-	p, err := startProc("kyverno", o.KyvernoBin, args, env, filepath.Join(work, "kyverno.log"))
+	p, err := childproc.Start("kyverno", filepath.Join(work, "kyverno.log"), env, o.KyvernoBin, args...)
 	if err != nil {
 		return nil, err
 	}
 	s := &server{tool: Kyverno, p: p}
 	err = poll(ctx, 3*time.Minute, func() (bool, error) {
-		if p.exited() {
-			return false, fmt.Errorf("kyverno exited (%v):\n%s", p.err, p.tail(20))
+		if p.Exited() {
+			return false, fmt.Errorf("kyverno exited (%v):\n%s", p.Err, p.Tail(20))
 		}
 		for _, n := range names {
 			vp := &unstructured.Unstructured{}
@@ -161,8 +161,8 @@ func startKyverno(ctx context.Context, k *cluster, o *Options, work string, name
 		return false, fmt.Errorf("%s has no webhook %s naming every policy yet", kyvernoVWC, kyvernoVpolHook)
 	})
 	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("waiting for Kyverno (log %s): %w", p.log, err)
+		p.Stop()
+		return nil, fmt.Errorf("waiting for Kyverno (log %s): %w", p.Log, err)
 	}
 	return s, nil
 }
@@ -231,7 +231,7 @@ func startStrata(ctx context.Context, o *Options, work string) (*server, error) 
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -239,18 +239,18 @@ func startStrata(ctx context.Context, o *Options, work string) (*server, error) 
 	args := []string{"webhook", "--cluster", "adm", "--tier", string(Tier), "--config", cfg,
 		"--policies", filepath.Join(o.RepoRoot, "policies"), "--cert-dir", certs, "--addr", addr,
 		"--metrics-addr", "0", "--kubeconfig", o.Kubeconfig}
-	p, err := startProc("strata", o.StrataBin, args, []string{"GOMAXPROCS=" + strconv.Itoa(o.GOMAXPROCS)}, filepath.Join(work, "strata-webhook.log"))
+	p, err := childproc.Start("strata", filepath.Join(work, "strata-webhook.log"), []string{"GOMAXPROCS=" + strconv.Itoa(o.GOMAXPROCS)}, o.StrataBin, args...)
 	if err != nil {
 		return nil, err
 	}
 	c, err := httpClient(ca)
 	if err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	err = poll(ctx, 60*time.Second, func() (bool, error) {
-		if p.exited() {
-			return false, fmt.Errorf("strata webhook exited (%v):\n%s", p.err, p.tail(20))
+		if p.Exited() {
+			return false, fmt.Errorf("strata webhook exited (%v):\n%s", p.Err, p.Tail(20))
 		}
 		resp, err := c.Get("https://" + addr + "/healthz")
 		if err != nil {
@@ -260,8 +260,8 @@ func startStrata(ctx context.Context, o *Options, work string) (*server, error) 
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("waiting for strata webhook (log %s): %w", p.log, err)
+		p.Stop()
+		return nil, fmt.Errorf("waiting for strata webhook (log %s): %w", p.Log, err)
 	}
 	return &server{tool: Strata, url: "https://" + addr + "/validate", ca: ca, p: p}, nil
 }
@@ -270,15 +270,6 @@ func startStrata(ctx context.Context, o *Options, work string) (*server, error) 
 func registerStrata(ctx context.Context, k *cluster, s *server) error {
 	base := strings.TrimSuffix(s.url, "/validate")
 	return webhook.Install(ctx, k.c, webhook.Target{URL: base}, s.ca)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // httpClient trusts ca only and keeps its connections; it speaks HTTP/2
