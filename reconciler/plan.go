@@ -35,6 +35,10 @@ type rolloutPlan struct {
 	where map[string][]string
 }
 
+// newRolloutPlan converts st's placed resources into the objects applied per
+// cluster. It consumes st.Resources: each is dropped once converted, so that
+// kustomize's copy of a large overlay (its biggest share of memory) and the
+// plan's never sit in memory whole at the same time, nor while applying.
 func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, error) {
 	p := &rolloutPlan{
 		env: st.Environment, revision: st.Revision, tiers: map[string]string{},
@@ -43,6 +47,9 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 	// Convert each placed resource once; clusters share the same object.
 	converted := map[int]*desiredObject{}
 	for _, d := range st.Placement.Decisions {
+		if _, ok := converted[d.Index]; ok {
+			continue
+		}
 		// Through JSON: kustomize's maps hold Go ints, which unstructured
 		// objects (int64 only) cannot deep-copy.
 		b, err := st.Resources[d.Index].MarshalJSON()
@@ -61,7 +68,9 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 			return nil, fmt.Errorf("hashing %s: %w", d.Object, err)
 		}
 		converted[d.Index] = &desiredObject{obj: u, ref: inventory.RefOf(u), hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason}
+		st.Resources[d.Index] = nil
 	}
+	st.Resources = nil
 	for _, c := range st.Clusters {
 		p.order = append(p.order, c.Name)
 		p.tiers[c.Name] = string(c.Tier)
