@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -68,7 +67,7 @@ func NewCluster(name string, cfg *rest.Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", name, err)
 	}
-	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
+	poller := newStatusPoller(c, mapper)
 	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: labels.FieldManager, Group: "strata.dev"})
 	rm.SetConcurrency(8)
 	b := record.NewBroadcaster()

@@ -1,0 +1,102 @@
+package reconciler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// The poller reads strata's objects only, and a Deployment is healthy
+// exactly when its own status says so (no ReplicaSets or Pods needed).
+func TestStatusPollerReadsOwnedObjects(t *testing.T) {
+	cfg := startClusters(t)["onprem"]
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{HTTPClient: hc, Mapper: mapper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ns := "status-reader"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	mine := map[string]string{labels.ManagedBy: labels.ManagedByValue, "app": "web"}
+	one := int32(1)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: mine},
+		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.com/web:1"}}}}},
+	}
+	if err := c.Create(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "not-strata", Namespace: ns}}
+	if err := c.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+
+	rm := ssa.NewResourceManager(c, newStatusPoller(c, mapper), ssa.Owner{Field: labels.FieldManager})
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+	u.SetNamespace(ns)
+	u.SetName("web")
+	set := object.UnstructuredSetToObjMetadataSet([]*unstructured.Unstructured{u})
+	// No controller in envtest: the Deployment stays unavailable.
+	if err := rm.WaitForSet(set, ssa.WaitOptions{Interval: 100 * time.Millisecond, Timeout: time.Second}); err == nil {
+		t.Fatal("an unavailable Deployment was reported healthy")
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(dep), dep); err != nil {
+		t.Fatal(err)
+	}
+	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}, {Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
+	if err := c.Status().Update(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	if err := rm.WaitForSet(set, ssa.WaitOptions{Interval: 100 * time.Millisecond, Timeout: 5 * time.Second}); err != nil {
+		t.Fatalf("an available Deployment was not reported healthy: %v", err)
+	}
+
+	// The reader itself: strata's objects only, and only the kinds waited for.
+	cm := &unstructured.Unstructured{}
+	cm.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+	cm.SetNamespace(ns)
+	cm.SetName(other.Name)
+	r, _ := newOwnedReader(c, mapper, object.UnstructuredSetToObjMetadataSet([]*unstructured.Unstructured{u, cm}))
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(cm), cm.DeepCopy()); !apierrors.IsNotFound(err) {
+		t.Errorf("a ConfigMap without strata's label: got %v, want NotFound", err)
+	}
+	got := u.DeepCopy()
+	if err := r.Get(ctx, client.ObjectKeyFromObject(u), got); err != nil || got.GetLabels()[labels.ManagedBy] != labels.ManagedByValue {
+		t.Errorf("strata's Deployment: %v", err)
+	}
+	rs := &unstructured.UnstructuredList{}
+	rs.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
+	if err := r.ListNamespaceScoped(ctx, rs, ns, nil); err == nil {
+		t.Error("ReplicaSets were listed though nothing waits for them")
+	}
+}
