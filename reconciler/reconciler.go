@@ -49,7 +49,9 @@ type Options struct {
 	// (force-push); rollout.allowNonFastForward of the applied revision
 	// does the same.
 	AllowNonFastForward bool
-	// PollInterval is kstatus' poll interval during health waits.
+	// PollInterval is kstatus' poll interval during health waits: a poll
+	// lists only strata's objects of the kinds waited for (statusreader.go),
+	// so it can be short; it bounds how late a converged cluster is noticed.
 	PollInterval time.Duration
 	// WatchInterval is how often Run looks for a newer revision while one
 	// is rolling out.
@@ -66,7 +68,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Revision: "main", Interval: time.Minute, DriftInterval: 30 * time.Second,
-		PollInterval: time.Second, WatchInterval: 2 * time.Second, Log: slog.Default(),
+		PollInterval: 500 * time.Millisecond, WatchInterval: 2 * time.Second, Log: slog.Default(),
 		Identity: rollback.Identity{Name: "strata", Email: "strata@strata.dev"},
 	}
 }
