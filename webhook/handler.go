@@ -16,7 +16,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
@@ -103,8 +102,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
+	review, err := decodeReview(body)
+	if err != nil {
 		http.Error(w, "malformed AdmissionReview: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -130,18 +129,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // decide runs the sensitivity check, then the policies, then break-glass.
-func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+func (h *Handler) decide(ctx context.Context, req *request) *admissionv1.AdmissionResponse {
 	// A revert must always be able to prune: DELETE is never denied.
 	if req.Operation == admissionv1.Delete || req.Operation == admissionv1.Connect {
 		return &admissionv1.AdmissionResponse{Allowed: true}
 	}
-	obj, err := decodeObject(req.Object.Raw)
-	if err != nil || obj == nil {
+	obj := req.Object
+	if obj == nil {
 		msg := "the request carries no object"
-		if err != nil {
-			msg = "the object is not valid JSON: " + err.Error()
+		if req.objectErr != nil {
+			msg = "the object is not a JSON object: " + req.objectErr.Error()
 		}
-		return h.denyResponse(req, "malformed-object", msg+": strata cannot classify it, so it is denied (fail closed)")
+		return h.denyResponse("malformed-object", msg+": strata cannot classify it, so it is denied (fail closed)")
 	}
 	meta := objectMeta(obj)
 	subject := Subject{
@@ -170,9 +169,7 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest)
 			Name: subject.Name, NamespaceName: req.Namespace, DryRun: req.DryRun != nil && *req.DryRun,
 			UserInfo: req.UserInfo, Tier: h.Checker.Tier,
 		}
-		if len(req.OldObject.Raw) > 0 {
-			in.OldObject, _ = decodeObject(req.OldObject.Raw)
-		}
+		in.OldObject = req.OldObject
 		for _, v := range h.Policies.Evaluate(ctx, in) {
 			switch v.Action {
 			case "Deny":
@@ -224,7 +221,7 @@ func rulesOf(ds []denial) []string {
 	return out
 }
 
-func (h *Handler) denyResponse(req *admissionv1.AdmissionRequest, rule, msg string) *admissionv1.AdmissionResponse {
+func (h *Handler) denyResponse(rule, msg string) *admissionv1.AdmissionResponse {
 	h.Metrics.Denials.WithLabelValues(rule, string(h.Checker.Tier)).Inc()
 	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden, Message: "strata: " + msg,
@@ -240,7 +237,7 @@ func (h *Handler) mayBreakGlass(groups []string) bool {
 	return false
 }
 
-func (h *Handler) breakGlass(ctx context.Context, req *admissionv1.AdmissionRequest, s Subject, reason string, denials []denial, warnings []string) *admissionv1.AdmissionResponse {
+func (h *Handler) breakGlass(ctx context.Context, req *request, s Subject, reason string, denials []denial, warnings []string) *admissionv1.AdmissionResponse {
 	e := BreakGlassEvent{
 		Time: time.Now().UTC(), Cluster: h.Checker.Cluster, Tier: h.Checker.Tier, User: req.UserInfo.Username,
 		Groups: req.UserInfo.Groups, Reason: reason, Operation: string(req.Operation), Object: s.String(),
@@ -261,19 +258,6 @@ type objMeta struct {
 	name        string
 	labels      map[string]string
 	annotations map[string]string
-}
-
-func decodeObject(raw []byte) (map[string]any, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	// utiljson gives int64 numbers, as the apiserver decodes objects, so
-	// CEL sees integers where the object has them.
-	var m map[string]any
-	if err := utiljson.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 func objectMeta(obj map[string]any) objMeta {

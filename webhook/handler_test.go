@@ -116,7 +116,7 @@ func TestHandlerDecisions(t *testing.T) {
 			[]string{"no strata.dev/sensitivity label"}, ""},
 		{"an object that is not a JSON object is denied (fail closed)", config.OnPrem,
 			review("admission.k8s.io/v1", admissionv1.Create, "ledger", []byte(`[1, 2]`)), false,
-			[]string{"not valid JSON"}, ""},
+			[]string{"not a JSON object"}, ""},
 		{"a CREATE without an object is denied", config.OnPrem,
 			review("admission.k8s.io/v1", admissionv1.Create, "ledger", nil), false, []string{"no object"}, ""},
 	}
@@ -182,5 +182,28 @@ func TestHandlerHostileInput(t *testing.T) {
 	_, out := post(t, h, review("admission.k8s.io/v1", admissionv1.Create, "ledger", deployment("ledger", "ok", "restricted", nil)))
 	if out == nil || !out.Response.Allowed {
 		t.Fatalf("a good request after hostile ones: %+v", out)
+	}
+}
+
+// The one-pass decode and the typed decode agree on what the policies see.
+func TestDecodeReviewKeepsIntegersAndFields(t *testing.T) {
+	body := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",` +
+		`"kind":{"group":"apps","version":"v1","kind":"Deployment"},"resource":{"group":"apps","version":"v1","resource":"deployments"},` +
+		`"name":"web","namespace":"ns","operation":"UPDATE","userInfo":{"username":"alice","groups":["g"]},"dryRun":true,` +
+		`"object":{"spec":{"replicas":3}},"oldObject":{"spec":{"replicas":2}}}}`)
+	r, err := decodeReview(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := r.Request
+	if q.UID != "u1" || q.Kind.Kind != "Deployment" || q.Resource.Resource != "deployments" || q.Name != "web" || q.Namespace != "ns" ||
+		q.Operation != admissionv1.Update || q.UserInfo.Username != "alice" || q.DryRun == nil || !*q.DryRun {
+		t.Errorf("fields lost: %+v", q)
+	}
+	if got := q.Object["spec"].(map[string]any)["replicas"]; got != int64(3) {
+		t.Errorf("object replicas = %#v, want int64(3)", got)
+	}
+	if got := q.OldObject["spec"].(map[string]any)["replicas"]; got != int64(2) {
+		t.Errorf("oldObject replicas = %#v, want int64(2)", got)
 	}
 }
