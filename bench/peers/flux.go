@@ -170,7 +170,7 @@ func (f *fluxTool) wait(ctx context.Context, commit string, want map[string]int,
 	err := waitFor(ctx, f.sc.timeout, func(ctx context.Context) (bool, error) {
 		for _, p := range f.procs {
 			if p.Exited() {
-				return false, fatal{fmt.Errorf("%s exited", p.Name)}
+				return false, fatal{Err: fmt.Errorf("%s exited", p.Name)}
 			}
 		}
 		for _, c := range f.sc.clusters {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/strata-gitops/strata/bench/internal/childproc"
+	"github.com/strata-gitops/strata/bench/internal/waitfor"
 )
 
 // usage is what a tool's processes used over their life: peak RSS (VmHWM)
@@ -25,34 +26,11 @@ func usageOf(p *childproc.Process) (usage, error) {
 	return usage{peakKiB: p.PeakRSS() >> 10, cpu: p.CPU()}, nil
 }
 
-// fatal marks an error of a wait condition that polling cannot cure (a
-// process exited).
-type fatal struct{ error }
+// fatal marks an error of a wait condition that polling cannot cure.
+type fatal = waitfor.Fatal
 
-// waitFor polls cond every 100 ms until it holds, it fails fatally, or ctx
-// ends.
+// waitFor polls cond every 100 ms until it holds, it fails fatally, or
+// timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, cond func(context.Context) (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		ok, err := cond(ctx)
-		if ok {
-			return nil
-		}
-		if f, ok := err.(fatal); ok {
-			return f.error
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
-			}
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return waitfor.Until(ctx, timeout, 100*time.Millisecond, cond)
 }

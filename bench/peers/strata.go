@@ -72,7 +72,7 @@ func (s *strataTool) trigger(ctx context.Context, commit string) error {
 func (s *strataTool) wait(ctx context.Context, commit string, want map[string]int, noop bool) error {
 	err := waitFor(ctx, s.sc.timeout, func(ctx context.Context) (bool, error) {
 		if s.proc.Exited() {
-			return false, fatal{fmt.Errorf("strata reconcile exited")}
+			return false, fatal{Err: fmt.Errorf("strata reconcile exited")}
 		}
 		for _, c := range s.sc.clusters {
 			inv, _, err := reconciler.ReadInventory(ctx, s.connect, c, s.sc.env)

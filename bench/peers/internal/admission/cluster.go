@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/bench/internal/childproc"
+	"github.com/strata-gitops/strata/bench/internal/waitfor"
 	"github.com/strata-gitops/strata/webhook"
 )
 
@@ -138,26 +139,7 @@ func (k *cluster) deleteWebhookConfigs(ctx context.Context, kyverno, strata bool
 // poll calls done every 250 ms until it is true, returns an error, or
 // timeout passes.
 func poll(ctx context.Context, timeout time.Duration, done func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		ok, err := done()
-		if ok {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
-			}
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return waitfor.Until(ctx, timeout, 250*time.Millisecond, func(context.Context) (bool, error) { return done() })
 }
 
 // waitIdle waits (up to max) until the process uses less than 10 % of a
