@@ -9,10 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/strata-gitops/strata/bench/internal/configrepo"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -162,26 +162,10 @@ func (c *configRepo) replaceIn(rel, old, new string) error {
 // (name and tier), no approvals needed, pruning not capped (the scale
 // scenario goes back to its seed between reps).
 func strataYAML(env string, clusters [][2]string) string {
-	var b strings.Builder
-	b.WriteString(`apiVersion: strata.dev/v1alpha1
-kind: Config
-tiers:
-  public:       [public-cloud, private-cloud, on-prem]
-  internal:     [private-cloud, on-prem]
-  confidential: [private-cloud, on-prem]
-  restricted:   [on-prem]
-environments:
-  ` + env + `:
-    path: overlays/` + env + `
-    clusters:
-`)
+	var cs []configrepo.Cluster
 	for i, c := range clusters {
-		fmt.Fprintf(&b, "      - {name: %s, tier: %s, cost: %d}\n", c[0], c[1], i+1)
+		cs = append(cs, configrepo.Cluster{Name: c[0], Tier: c[1], Cost: i + 1})
 	}
-	b.WriteString(`approvals: {public: 0, internal: 0, confidential: 0, restricted: 0}
-rollout:
-  maxPrunePercent: 100
-  healthTimeout: 5m
-`)
-	return b.String()
+	return configrepo.StrataYAML(configrepo.Config{Generator: "bench/peers", Env: env, Clusters: cs,
+		Rollout: "  maxPrunePercent: 100\n  healthTimeout: 5m\n"})
 }
