@@ -9,7 +9,7 @@ LDFLAGS   := -X github.com/strata-gitops/strata/internal/cli.version=$(VERSION) 
 STRATA_BIN ?= $(HOME)/.cache/strata/bin
 export STRATA_BIN
 
-.PHONY: all build test vet fmt-check unit demo tools tools-envtest bench clean
+.PHONY: all build test vet fmt-check unit demo tools tools-envtest bench image clean
 
 all: build
 
@@ -42,6 +42,16 @@ demo: build
 
 bench: build
 	$(GO) run ./bench/render -reps 7 -markdown bench/RESULTS.md
+
+## image: strata's container image without a container engine (hack/image):
+## pushed to $(IMAGE_REPO):$(IMAGE_TAG), or an OCI layout in bin/image when
+## IMAGE_REPO is empty. The same commit gives the same digest.
+IMAGE_REPO ?=
+IMAGE_TAG  ?= $(patsubst v%,%,$(VERSION))
+IMAGE_ARCH ?= amd64
+image:
+	$(GO) run ./hack/image -repo '$(IMAGE_REPO)' -tag '$(IMAGE_TAG)' -arch '$(IMAGE_ARCH)' \
+		-version '$(VERSION)' -commit '$(COMMIT)' -out bin/image
 
 clean:
 	rm -rf bin
