@@ -57,7 +57,7 @@ type ClusterResult struct {
 	windows []string
 	// tree and gate describe the revision for the history.
 	tree string
-	gate *approval.Decision
+	gate *approval.Verdict
 	// current holds the keys of objects healthy in this cluster.
 	current map[string]bool
 }

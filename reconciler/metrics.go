@@ -16,6 +16,9 @@ const (
 	MetricHealthWaitDuration = "strata_health_wait_duration_seconds"
 	MetricReconcileErrors    = "strata_reconcile_errors_total"
 	MetricObjectsMoved       = "strata_objects_moved_total"
+	MetricGateEnforced       = "strata_approval_gate_enforced"
+	MetricTrustPinned        = "strata_trust_root_pinned"
+	MetricGateRefusals       = "strata_approval_gate_refusals_total"
 )
 
 // Metrics are the reconciler's Prometheus metrics.
@@ -29,6 +32,9 @@ type Metrics struct {
 	HealthWaitDuration *prometheus.HistogramVec
 	ReconcileErrors    *prometheus.CounterVec
 	ObjectsMoved       *prometheus.CounterVec
+	GateEnforced       *prometheus.GaugeVec
+	TrustPinned        *prometheus.GaugeVec
+	GateRefusals       *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg when not nil.
@@ -62,10 +68,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ObjectsMoved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricObjectsMoved, Help: "Objects moved out of a cluster after becoming healthy in their new cluster.",
 		}, []string{"environment", "cluster"}),
+		GateEnforced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricGateEnforced, Help: "1 when the approval gate is enforced, 0 when strata.yaml turned it off (alert on 0).",
+		}, []string{"environment"}),
+		TrustPinned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricTrustPinned, Help: "1 when the reviewers' keys are pinned outside the repository (--trusted-keys).",
+		}, []string{"environment"}),
+		GateRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricGateRefusals, Help: "Revisions the approval gate refused to apply.",
+		}, []string{"environment"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.ReconcileDuration, m.ObjectsApplied, m.ObjectsPruned, m.DriftCorrected,
-			m.ClusterReachable, m.RevisionInfo, m.HealthWaitDuration, m.ReconcileErrors, m.ObjectsMoved)
+			m.ClusterReachable, m.RevisionInfo, m.HealthWaitDuration, m.ReconcileErrors, m.ObjectsMoved,
+			m.GateEnforced, m.TrustPinned, m.GateRefusals)
 	}
 	return m
 }

@@ -56,6 +56,9 @@ type Options struct {
 	// WatchInterval is how often Run looks for a newer revision while one
 	// is rolling out.
 	WatchInterval time.Duration
+	// TrustedKeys pins the root of trust: the fingerprints of the reviewers'
+	// keys that may approve a revision with no approved revision before it.
+	TrustedKeys approval.Pin
 	// Identity authors (and may sign) strata's auto-revert commits.
 	Identity rollback.Identity
 	// Now is the clock windows are opened and closed by; nil is time.Now.
@@ -93,10 +96,13 @@ type Reconciler struct {
 	waitMu   sync.Mutex
 	waitCtx  context.Context
 	applying string
-	// approvedTrees were applied successfully before: rollback targets
-	// that need no new approval.
-	approvedTrees []string
-	bootstrapped  bool
+	// chain is the approval gate: it decides from git alone.
+	chain *approval.Chain
+	// recorded are the revisions the clusters' inventories say were applied
+	// (read until every cluster answered): they only make strata more
+	// cautious (the history check), they never approve anything.
+	recorded     map[string]string
+	bootstrapped bool
 	// autoReverted holds the commits strata reverted itself.
 	autoReverted map[string]bool
 	// audit keeps, in each cluster, the record of what strata did there.
@@ -119,7 +125,7 @@ type renderCache struct {
 	cfg             *config.Config
 	plan            *rolloutPlan
 	st              *desired.State
-	gate            *approval.Decision
+	gate            *approval.Verdict
 }
 
 func healthyKey(h map[string]bool) string {
@@ -161,6 +167,7 @@ func New(repo *source.Repository, connect Connector, opts Options) *Reconciler {
 		opts.Now = time.Now
 	}
 	return &Reconciler{repo: repo, connect: connect, opts: opts,
+		chain: &approval.Chain{Repo: repo, Env: opts.Environment, Pin: opts.TrustedKeys},
 		audit: &audit.Writers{Source: "reconciler", Options: audit.WriterOptions{Environment: opts.Environment}}}
 }
 
@@ -191,7 +198,7 @@ type Result struct {
 	// no cluster was touched).
 	Err error
 	// Gate is the approval gate's decision for the revision.
-	Gate *approval.Decision
+	Gate *approval.Verdict
 	// AutoRevert is the commit strata pushed to revert a revision that
 	// failed its health check (rollout.autoRevert).
 	AutoRevert string
@@ -226,7 +233,6 @@ func (r *Result) Failed() bool {
 // every cluster of the environment (or only Self).
 func (r *Reconciler) ReconcileOnce(ctx context.Context) *Result {
 	res := r.reconcile(ctx)
-	r.rememberApproved(res)
 	r.mu.Lock()
 	r.last = res
 	r.mu.Unlock()
@@ -238,7 +244,7 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 	if err := r.repo.Fetch(ctx); err != nil {
 		return &Result{Err: &FetchError{Stage: "fetch", Err: err}}
 	}
-	rev, err := r.repo.Resolve(r.opts.Revision)
+	rev, err := r.repo.ResolveBranch(r.opts.Revision)
 	if err != nil {
 		return &Result{Err: &FetchError{Stage: "fetch", Err: err}}
 	}
@@ -247,6 +253,9 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 	defer func() {
 		if res.Err == nil {
 			r.lastApplied = rev.Commit
+			for c := range r.recorded {
+				r.recorded[c] = "" // an ancestor of lastApplied: checkHistory passed
+			}
 		}
 	}()
 	now := r.opts.Now()
@@ -292,10 +301,15 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		log.Info("windows changed", "open", st.Windows, "before", r.cache.st.Windows)
 	}
 	if err == nil {
-		var d *approval.Decision
-		if d, err = r.gate(ctx, rev, snap, cfg, st); err == nil && d != nil && !d.Allowed {
-			gerr := &GateError{Environment: r.opts.Environment, Revision: rev.Commit, Decision: *d}
+		d, gerr := r.gate(rev)
+		if gerr != nil {
+			log.Error("approval gate could not judge the revision; nothing applied", "commit", rev.Short(), "error", gerr)
+			return r.refuse(ctx, res, env, targets, rev, gerr)
+		}
+		if !d.Allowed {
+			gerr := &GateError{Environment: r.opts.Environment, Revision: rev.Commit, Decision: d.Decision}
 			log.Warn("revision not approved; nothing applied", "commit", rev.Short(), "gate", d.Message)
+			res.Gate = d
 			return r.refuse(ctx, res, env, targets, rev, gerr)
 		}
 		var plan *rolloutPlan
@@ -319,7 +333,7 @@ func (r *Reconciler) refuse(ctx context.Context, res *Result, env config.Environ
 	res.Err = err
 	var ge *GateError
 	for _, c := range env.Clusters {
-		cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: err}
+		cr := &ClusterResult{Name: c.Name, Tier: string(c.Tier), Skipped: !targets[c.Name], Err: err, gate: res.Gate}
 		res.Clusters = append(res.Clusters, cr)
 		if targets[c.Name] && (res.healthy == nil || res.healthy[c.Name]) {
 			r.recordFailure(ctx, cr, rev)
@@ -354,48 +368,68 @@ func (r *Reconciler) recordFailure(ctx context.Context, cr *ClusterResult, rev *
 }
 
 // checkHistory refuses a commit that does not descend from the last
-// applied one (after a restart, the one recorded in the clusters).
+// applied one, nor from any revision a cluster records as applied (after a
+// restart). Cluster records only add refusals here: a forged record can
+// stop strata, never make it apply.
 func (r *Reconciler) checkHistory(rev *source.Revision) error {
-	if r.lastApplied == "" || r.opts.AllowNonFastForward || (r.cache != nil && r.cache.cfg.Rollout.AllowNonFastForward) {
+	if r.opts.AllowNonFastForward || (r.cache != nil && r.cache.cfg.Rollout.AllowNonFastForward) {
 		return nil
 	}
-	ok, err := r.repo.IsAncestor(r.lastApplied, rev.Commit)
-	if err != nil {
-		return &FetchError{Stage: "fetch", Err: err}
-	}
-	if !ok {
-		return &HistoryRewriteError{Branch: r.opts.Revision, Applied: r.lastApplied, New: rev.Commit}
+	seen := map[string]bool{}
+	for _, applied := range append([]string{r.lastApplied}, sortedValues(r.recorded)...) {
+		if applied == "" || seen[applied] {
+			continue
+		}
+		seen[applied] = true
+		ok, err := r.repo.IsAncestor(applied, rev.Commit)
+		if err != nil {
+			return &FetchError{Stage: "fetch", Err: err}
+		}
+		if !ok {
+			return &HistoryRewriteError{Branch: r.opts.Revision, Applied: applied, New: rev.Commit}
+		}
 	}
 	return nil
 }
 
-// bootstrap reads, once per process, what the clusters' inventories
-// remember: the applied revision (for the history check and the gate) and
-// the trees applied before (rollback targets needing no new approval).
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// bootstrap reads what the clusters' inventories say was applied, for the
+// history check, until every cluster has answered once: a cluster down at
+// start-up is read when it comes back.
 func (r *Reconciler) bootstrap(ctx context.Context, env config.Environment) {
 	if r.bootstrapped {
 		return
 	}
-	r.bootstrapped = true
-	var newest time.Time
+	if r.recorded == nil {
+		r.recorded = map[string]string{}
+	}
+	complete := true
 	for _, c := range env.Clusters {
+		if _, done := r.recorded[c.Name]; done || (r.opts.Self != "" && c.Name != r.opts.Self) {
+			continue
+		}
 		cl, err := r.connect.Connect(c.Name)
 		if err != nil {
+			complete = false
 			continue
 		}
 		inv, err := inventory.Load(ctx, cl.Client, r.opts.Environment)
 		if err != nil {
+			complete = false
+			r.opts.Log.Warn("cannot read the applied revision of a cluster yet; will retry", "cluster", c.Name, "error", err)
 			continue
 		}
-		if rv := inv.Status.Revision; rv != "" && (r.lastApplied == "" || inv.Status.LastReconcile.After(newest)) {
-			r.lastApplied, newest = rv, inv.Status.LastReconcile
-		}
-		for _, h := range inv.Status.History {
-			if h.Outcome == ReasonSucceeded && h.Tree != "" && !slices.Contains(r.approvedTrees, h.Tree) {
-				r.approvedTrees = append(r.approvedTrees, h.Tree)
-			}
-		}
+		r.recorded[c.Name] = inv.Status.Revision
 	}
+	r.bootstrapped = complete
 }
 
 func (r *Reconciler) setApplying(commit string) {

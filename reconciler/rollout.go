@@ -198,7 +198,7 @@ func (r *Reconciler) auditGate(cl *Cluster, res *ClusterResult, rev *source.Revi
 	}
 	w := r.auditor(cl)
 	base := audit.Event{Commit: rev.Commit, Cluster: cl.Name, Tier: res.Tier, Sensitivity: string(d.Sensitivity), Message: d.Message}
-	if strings.Contains(d.Message, "applied and approved before") {
+	if d.Restores != "" {
 		ev := base
 		ev.Kind, ev.Actor = audit.Rollback, rev.Author
 		w.Record(ev)

@@ -97,6 +97,10 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	}
 	apimeta.SetStatusCondition(&s.Conditions, cond)
 	s.History = prev.History
+	s.Gate = prev.Gate
+	if res.gate != nil {
+		s.Gate = gateStatusOf(res.gate)
+	}
 	var he *HealthError
 	switch {
 	case res.tree == "":
@@ -183,14 +187,23 @@ func eventsOf(res *ClusterResult, rev *source.Revision) []event {
 	return out
 }
 
-func approversOf(d *approval.Decision) []string {
+func approversOf(d *approval.Verdict) []string {
 	if d == nil {
 		return nil
 	}
 	return d.Have
 }
 
-func gateMessage(d *approval.Decision) string {
+// gateStatusOf is the gate's verdict as stored in a cluster's status.
+func gateStatusOf(v *approval.Verdict) *inventory.GateStatus {
+	if v == nil {
+		return nil
+	}
+	return &inventory.GateStatus{Commit: v.Commit, Allowed: v.Allowed, Enforced: v.Enforced, Pinned: v.Pinned,
+		Sensitivity: string(v.Sensitivity), Need: v.Need, Have: v.Have, Base: v.Base, Restores: v.Restores, Message: v.Message}
+}
+
+func gateMessage(d *approval.Verdict) string {
 	if d == nil {
 		return ""
 	}

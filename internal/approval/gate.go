@@ -40,13 +40,41 @@ type Decision struct {
 // A tree that was applied and approved before (a rollback target) needs no
 // new approval: the caller passes required 0 for it.
 func Gate(trust *config.Trust, env, tree string, highest config.Sensitivity, required int, now time.Time, envs []Envelope) Decision {
-	d := Decision{Sensitivity: highest, Need: max(required, 0), Have: []string{}}
-	valid, rejected := Verify(trust, env, tree, now, envs)
+	return GateWith(GateInput{Trust: trust, Env: env, Tree: tree, Highest: highest, Required: required, Clock: Clock{Now: now}, Envelopes: envs})
+}
+
+// GateInput is everything one gate decision is made from.
+type GateInput struct {
+	// Trust is the trust file of the base (a change of the trust file is
+	// approved under the old one).
+	Trust     *config.Trust
+	Env, Tree string
+	// Highest is the highest sensitivity the change touches and Required
+	// the approvals it needs (see Needed).
+	Highest  config.Sensitivity
+	Required int
+	Clock    Clock
+	// Envelopes are the approvals stored for Tree.
+	Envelopes []Envelope
+	// Excluded maps a reviewer to why their approval does not count for
+	// this change (they authored or committed part of it: four eyes).
+	Excluded map[string]string
+}
+
+// GateWith decides one change; see Gate.
+func GateWith(in GateInput) Decision {
+	trust, env, highest := in.Trust, in.Env, in.Highest
+	d := Decision{Sensitivity: highest, Need: max(in.Required, 0), Have: []string{}}
+	valid, rejected := VerifyAt(trust, env, in.Tree, in.Clock, in.Envelopes)
 	d.Rejected = rejected
 	if trust == nil {
 		trust = &config.Trust{}
 	}
 	for _, a := range valid {
+		if why, ok := in.Excluded[a.Reviewer]; ok {
+			d.Rejected = append(d.Rejected, Rejection{Reviewer: a.Reviewer, Reason: why})
+			continue
+		}
 		r, _ := trust.Reviewer(a.Reviewer)
 		if highest.Valid() && !r.MayApprove(env, highest) {
 			maxS := r.MaxSensitivity

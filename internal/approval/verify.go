@@ -51,6 +51,34 @@ func (r Rejection) String() string {
 //
 // valid is sorted by reviewer; rejected follows the order of envs.
 func Verify(trust *config.Trust, env, tree string, now time.Time, envs []Envelope) (valid []Approval, rejected []Rejection) {
+	return VerifyAt(trust, env, tree, Clock{Now: now}, envs)
+}
+
+// Clock is when approvals are judged.
+type Clock struct {
+	Now time.Time
+	// Past judges a revision of the branch's history as of its commit time
+	// Now: approvals signed after it count (reviewers sign after the push),
+	// approvals already expired then do not.
+	Past bool
+	// MaxLifetime caps an approval's validity whatever expiry it claims
+	// (approvals.maxLifetime); 0 means config.DefaultApprovalLifetime.
+	MaxLifetime time.Duration
+}
+
+func (c Clock) expiry(st *Statement) time.Time {
+	lifetime := c.MaxLifetime
+	if lifetime <= 0 {
+		lifetime = config.DefaultApprovalLifetime
+	}
+	if capped := st.Time.Add(lifetime); capped.Before(st.ExpiresAt()) {
+		return capped
+	}
+	return st.ExpiresAt()
+}
+
+// VerifyAt is Verify with a Clock.
+func VerifyAt(trust *config.Trust, env, tree string, clock Clock, envs []Envelope) (valid []Approval, rejected []Rejection) {
 	if trust == nil {
 		trust = &config.Trust{}
 	}
@@ -63,7 +91,7 @@ func Verify(trust *config.Trust, env, tree string, now time.Time, envs []Envelop
 	var cands []candidate
 	rejectedAt := map[int]Rejection{}
 	for i := range envs {
-		a, key, rej := verifyOne(trust, keys, env, tree, now, &envs[i])
+		a, key, rej := verifyOne(trust, keys, env, tree, clock, &envs[i])
 		if rej != nil {
 			rejectedAt[i] = *rej
 			continue
@@ -96,7 +124,8 @@ func Verify(trust *config.Trust, env, tree string, now time.Time, envs []Envelop
 	return valid, rejected
 }
 
-func verifyOne(trust *config.Trust, keys *keyCache, env, tree string, now time.Time, e *Envelope) (Approval, string, *Rejection) {
+func verifyOne(trust *config.Trust, keys *keyCache, env, tree string, clock Clock, e *Envelope) (Approval, string, *Rejection) {
+	now := clock.Now
 	reject := func(reviewer, format string, args ...any) (Approval, string, *Rejection) {
 		return Approval{}, "", &Rejection{Reviewer: reviewer, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -140,15 +169,22 @@ func verifyOne(trust *config.Trust, keys *keyCache, env, tree string, now time.T
 		return reject(name, "approves environment %s, not %s", st.Environment, env)
 	case !reviewer.MayApprove(env, config.Public):
 		return reject(name, "may not approve environment %s: %s allows only %s", env, config.TrustFile, strings.Join(reviewer.Environments, ", "))
-	case st.Time.After(now.Add(ClockSkew)):
+	case !clock.Past && st.Time.After(now.Add(ClockSkew)):
 		return reject(name, "signed at %s, more than %s in the future: check the signer's clock", formatTime(st.Time), ClockSkew)
-	case !now.Before(st.ExpiresAt()):
-		return reject(name, "expired at %s: approve again", formatTime(st.ExpiresAt()))
+	case !now.Before(clock.expiry(st)):
+		return reject(name, "expired at %s (approvals last at most %s, approvals.maxLifetime): approve again", formatTime(clock.expiry(st)), lifetimeOf(clock))
 	}
 	return Approval{
 		Reviewer: st.Reviewer, Environment: st.Environment, Tree: st.Tree, Commit: st.Commit,
-		Time: st.Time, Expires: st.ExpiresAt(),
+		Time: st.Time, Expires: clock.expiry(st),
 	}, der, nil
+}
+
+func lifetimeOf(c Clock) time.Duration {
+	if c.MaxLifetime <= 0 {
+		return config.DefaultApprovalLifetime
+	}
+	return c.MaxLifetime
 }
 
 // keyCache parses each reviewer's public key once per Verify.

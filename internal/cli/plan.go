@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/placement"
@@ -99,14 +100,31 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 		}
 		envs = []string{o.env}
 	}
-	approvals := plan.StricterApprovals(base.cfg.Approvals, head.cfg.Approvals)
+	approvals := plan.StricterApprovals(base.cfg.Approvals.Required, head.cfg.Approvals.Required)
+	notCounted, err := selfApprovers(repo, base, head)
+	if err != nil {
+		return err
+	}
 	for _, env := range envs {
 		bst := buildSide(base, env)
 		hst, herr := buildOrError(head, env)
 		if herr != nil {
 			report.Errors = append(report.Errors, fmt.Sprintf("%s at %s: %v", env, head.rev.Short(), herr))
 		}
-		report.Environments = append(report.Environments, plan.Compare(env, bst, hst, approvals))
+		pe := plan.Compare(env, bst, hst, approvals)
+		// The gate's own rule decides the approvals (governance files,
+		// windows), so that the PR comment never understates them.
+		if _, ok := head.cfg.Environments[env]; ok && herr == nil {
+			need, err := approval.Needed(env, &approval.Side{Snap: base.snap, Cfg: base.cfg}, &approval.Side{Snap: head.snap, Cfg: head.cfg})
+			if err != nil {
+				return fmt.Errorf("approvals needed by %s: %w", env, err)
+			}
+			pe.Highest, pe.Approvals, pe.ApprovalReasons = need.Sensitivity, need.Count, need.Reasons
+			if need.Count > 0 && !base.cfg.Approvals.AllowSelfApproval {
+				pe.NotCounted = notCounted
+			}
+		}
+		report.Environments = append(report.Environments, pe)
 		if hst != nil && policies != nil {
 			verdicts, err := hst.Verdicts(cmd.Context(), policies)
 			if err != nil {
@@ -137,6 +155,25 @@ func (o *planOptions) run(cmd *cobra.Command) error {
 		return &ExitError{Code: 1}
 	}
 	return nil
+}
+
+// selfApprovers says which reviewers (of base's trust file) authored or
+// committed part of the change, whose approval the gate will not count.
+func selfApprovers(repo *source.Repository, base, head *side) ([]string, error) {
+	trust, err := config.LoadTrust(base.snap.ReadFile, base.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("base %s: %w", base.rev.Short(), err)
+	}
+	m, err := approval.SelfApprovers(repo, base.rev.Commit, head.rev.Commit, trust, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(m))
+	for _, why := range m {
+		out = append(out, why)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // buildSide builds env at a revision; nil when the environment is absent.

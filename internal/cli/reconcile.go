@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/endpoint"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
@@ -32,6 +33,8 @@ type reconcileOptions struct {
 	interval, driftInterval, healthTimeout                                    time.Duration
 	hookAddr, hookSecretFile                                                  string
 	allowForcePush                                                            bool
+	trustedKeys                                                               []string
+	trustedKeysFile                                                           string
 }
 
 func newReconcileCommand() *cobra.Command {
@@ -53,7 +56,7 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.repo, "repo", ".", "config repository: a local path or an http(s) URL")
-	f.StringVar(&o.branch, "branch", "main", "branch (or tag, or commit) to follow")
+	f.StringVar(&o.branch, "branch", "main", "branch to follow: only refs/heads/<branch> and the approvals notes are fetched, never a tag or another ref of that name")
 	f.StringVar(&o.env, "env", "", "environment of strata.yaml")
 	f.StringVar(&o.kubeconfigDir, "kubeconfig-dir", "", "directory with <cluster>.kubeconfig files (push mode)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster strata runs in (leader election, Secrets with cluster credentials, agent mode)")
@@ -68,6 +71,8 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.StringVar(&o.cacheDir, "cache-dir", "", "keep the remote repository's mirror here between runs")
 	f.StringVar(&o.hookAddr, "hook-addr", "", "serve the signed push hook ("+labels.HookPath+") here, e.g. :9292, so a push is applied at once")
 	f.StringVar(&o.hookSecretFile, "hook-secret-file", "", "file with the push hook's shared secret (HMAC)")
+	f.StringSliceVar(&o.trustedKeys, "trusted-keys", nil, "root of trust: fingerprints (SHA256:…) of the reviewers' keys that may approve a revision with no approved revision before it, kept outside the repository so that a rewritten repository cannot bring its own reviewers (strata keygen prints a key's fingerprint)")
+	f.StringVar(&o.trustedKeysFile, "trusted-keys-file", "", "file with --trusted-keys fingerprints, one per line (a mounted ConfigMap)")
 	f.BoolVar(&o.allowForcePush, "allow-force-push", false, "accept a branch whose history was rewritten (otherwise refused, keeping the last good state)")
 	return cmd
 }
@@ -117,7 +122,14 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	}
 	ctx := cmd.Context()
 	log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
-	repo, err := source.Open(ctx, o.repo, source.OpenOptions{Dir: o.cacheDir})
+	pin, err := o.pin()
+	if err != nil {
+		return err
+	}
+	if pin.Empty() {
+		log.Warn("no root of trust pinned (--trusted-keys): a revision with no approved revision before it is refused; reviewers otherwise come from the repository's history alone")
+	}
+	repo, err := source.Open(ctx, o.repo, source.OpenOptions{Dir: o.cacheDir, Branch: o.branch})
 	if err != nil {
 		return err
 	}
@@ -131,6 +143,7 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	opts.Environment, opts.Revision, opts.Self = o.env, o.branch, o.self
 	opts.Interval, opts.DriftInterval, opts.HealthTimeout = o.interval, o.driftInterval, o.healthTimeout
 	opts.AllowMassPrune, opts.AllowNonFastForward, opts.Log = o.allowMassPrune, o.allowForcePush, log
+	opts.TrustedKeys = pin
 	if o.leaderElect {
 		opts.Metrics = reconciler.NewMetrics(crmetrics.Registry)
 	} else {
@@ -163,6 +176,23 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	return rec.Run(ctx, trigger)
 }
 
+// pin reads the root of trust from --trusted-keys and --trusted-keys-file.
+func (o *reconcileOptions) pin() (approval.Pin, error) {
+	keys := append([]string(nil), o.trustedKeys...)
+	if o.trustedKeysFile != "" {
+		data, err := os.ReadFile(o.trustedKeysFile)
+		if err != nil {
+			return approval.Pin{}, fmt.Errorf("--trusted-keys-file: %w", err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				keys = append(keys, l)
+			}
+		}
+	}
+	return approval.ParsePin(keys)
+}
+
 // runElected runs the loop under leader election so that of several
 // replicas only one reconciles.
 func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Reconciler, trigger <-chan struct{}) error {
@@ -182,6 +212,9 @@ func printResult(w io.Writer, env string, res *reconciler.Result) {
 	if res.Err != nil {
 		fmt.Fprintf(w, "error: %v\n", res.Err)
 	}
+	if g := res.Gate; g != nil {
+		fmt.Fprintf(w, "approval gate: %s\n", gateLine(g.Enforced, g.Pinned, g.Message))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tTIER\tOBJECTS\tCREATED\tCONFIGURED\tPRUNED\tMOVED\tDRIFTED\tHEALTHY\tDURATION\tRESULT")
 	for _, c := range res.Clusters {
@@ -198,4 +231,16 @@ func printResult(w io.Writer, env string, res *reconciler.Result) {
 			len(c.Pruned), len(c.MovedOut), c.Drifted, c.Healthy, c.Objects, c.Duration.Round(time.Millisecond), strings.TrimSpace(result))
 	}
 	tw.Flush()
+}
+
+// gateLine says what the approval gate decided and, loudly, when it is off
+// or its trust is not pinned.
+func gateLine(enforced, pinned bool, msg string) string {
+	switch {
+	case !enforced:
+		return "OFF (approvals.enforce: false in strata.yaml) — " + msg
+	case !pinned:
+		return msg + " (trust root not pinned: --trusted-keys)"
+	}
+	return msg
 }

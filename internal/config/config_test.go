@@ -76,9 +76,9 @@ func TestParseValidFull(t *testing.T) {
 				{Name: "onprem", Tier: config.OnPrem, Cost: 5},
 			}},
 		},
-		Approvals: map[config.Sensitivity]int{
+		Approvals: config.Approvals{Required: map[config.Sensitivity]int{
 			config.Public: 0, config.Internal: 1, config.Confidential: 2, config.Restricted: 3,
-		},
+		}},
 		Rollout: config.Rollout{
 			MaxPrunePercent:     intPtr(25),
 			HealthTimeout:       config.Duration{Duration: 90 * time.Second},
@@ -87,7 +87,7 @@ func TestParseValidFull(t *testing.T) {
 		},
 		Webhook: config.Webhook{
 			BreakGlassGroups: []string{"sre-oncall"},
-			DenyUnlabeledIn:  []config.Tier{config.OnPrem},
+			ExemptNamespaces: []string{"kube-system", "kube-public", "kube-node-lease", "strata-system", "cert-manager"},
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -113,11 +113,11 @@ func TestParseAppliesDefaults(t *testing.T) {
 	if diff := cmp.Diff(config.DefaultTiers(), got.Tiers); diff != "" {
 		t.Errorf("Tiers mismatch (-want defaults +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(config.DefaultApprovals(), got.Approvals); diff != "" {
+	if diff := cmp.Diff(config.DefaultApprovals(), got.Approvals.Required); diff != "" {
 		t.Errorf("Approvals mismatch (-want defaults +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(config.DefaultDenyUnlabeledIn(), got.Webhook.DenyUnlabeledIn); diff != "" {
-		t.Errorf("Webhook.DenyUnlabeledIn mismatch (-want defaults +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"kube-system", "kube-public", "kube-node-lease", "strata-system"}, got.Webhook.ExemptNamespaces); diff != "" {
+		t.Errorf("Webhook.ExemptNamespaces mismatch (-want defaults +got):\n%s", diff)
 	}
 	if got.Rollout.MaxPrunePercent != nil {
 		t.Errorf("Rollout.MaxPrunePercent = %d, want nil (unset)", *got.Rollout.MaxPrunePercent)
@@ -251,6 +251,14 @@ func TestParseInvalid(t *testing.T) {
 			file:    "env-path-outside-repository.yaml",
 			want:    []problem{{"environments[prod].path", field.ErrorTypeInvalid}},
 			allowed: []string{`"overlays/../../other-repo/prod"`, "must be a relative path inside the config repository"},
+		},
+		{
+			file: "exempt-namespaces-bad-name-and-duplicate.yaml",
+			want: []problem{
+				{"webhook.exemptNamespaces[1]", field.ErrorTypeInvalid},
+				{"webhook.exemptNamespaces[2]", field.ErrorTypeDuplicate},
+			},
+			allowed: []string{`"Kube_Public"`, "a Namespace name", `Duplicate value: "kube-system"`},
 		},
 		{
 			file: "three-problems.yaml",
@@ -809,5 +817,39 @@ func TestReviewerMayApprove(t *testing.T) {
 				t.Errorf("%+v.MayApprove(%q, %q) = %v, want %v", tt.reviewer, tt.env, tt.s, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestZeroApprovalsForClassifiedDataNeedExplicitGateOff(t *testing.T) {
+	file, data := readTestdata(t, "zero-approvals-for-restricted.yaml")
+	_, err := config.Parse(file, data)
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse(%s) = %v, want a ValidationError", file, err)
+	}
+	var got []string
+	for _, fe := range ve.Errors {
+		got = append(got, fe.Field)
+	}
+	if diff := cmp.Diff([]string{"approvals[confidential]", "approvals[restricted]"}, got); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(err.Error(), "approvals.enforce: false") {
+		t.Errorf("the error does not say how to turn the gate off explicitly: %v", err)
+	}
+
+	file, data = readTestdata(t, "gate-off-explicitly.yaml")
+	cfg, err := config.Parse(file, data)
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", file, err)
+	}
+	if cfg.Approvals.Enforced() || cfg.Approvals.Lifetime() != 168*time.Hour || !cfg.Approvals.AllowSelfApproval {
+		t.Errorf("approvals settings not read: %+v", cfg.Approvals)
+	}
+	if !(config.Approvals{}).Enforced() {
+		t.Error("the gate must be on unless turned off explicitly")
+	}
+	if got := (config.Approvals{}).Lifetime(); got != config.DefaultApprovalLifetime {
+		t.Errorf("default lifetime %v", got)
 	}
 }

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"slices"
 	"sort"
 	"time"
+
+	"github.com/strata-gitops/strata/internal/labels"
 )
 
 const (
@@ -28,19 +31,22 @@ func DefaultApprovals() map[Sensitivity]int {
 	return map[Sensitivity]int{Public: 0, Internal: 1, Confidential: 1, Restricted: 2}
 }
 
-// DefaultDenyUnlabeledIn are the tiers whose webhook denies unlabeled objects.
-func DefaultDenyUnlabeledIn() []Tier { return []Tier{PrivateCloud, OnPrem} }
+// DefaultExemptNamespaces are the namespaces the webhook never judges: the
+// control plane's own and strata's.
+func DefaultExemptNamespaces() []string {
+	return append(slices.Clone(labels.ControlPlaneNamespaces), labels.SystemNamespace)
+}
 
 // SetDefaults fills what strata.yaml left out.
 func (c *Config) SetDefaults() {
 	if c.Tiers == nil {
 		c.Tiers = DefaultTiers()
 	}
-	if c.Approvals == nil {
-		c.Approvals = DefaultApprovals()
+	if c.Approvals.Required == nil {
+		c.Approvals.Required = DefaultApprovals()
 	}
-	if c.Webhook.DenyUnlabeledIn == nil {
-		c.Webhook.DenyUnlabeledIn = DefaultDenyUnlabeledIn()
+	if c.Webhook.ExemptNamespaces == nil {
+		c.Webhook.ExemptNamespaces = DefaultExemptNamespaces()
 	}
 }
 

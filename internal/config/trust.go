@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -21,6 +22,10 @@ type Trust struct {
 type Reviewer struct {
 	Name  string `json:"name"`
 	Email string `json:"email,omitempty"`
+	// Emails are further git identities of the reviewer: a change authored
+	// or committed under any of them cannot count the reviewer's approval
+	// (four eyes).
+	Emails []string `json:"emails,omitempty"`
 	// PublicKey is a PEM "PUBLIC KEY" (ECDSA, Ed25519 or RSA).
 	PublicKey string `json:"publicKey"`
 	// Environments this reviewer may approve; empty means all.
@@ -38,6 +43,17 @@ func (t *Trust) Reviewer(name string) (Reviewer, bool) {
 		}
 	}
 	return Reviewer{}, false
+}
+
+// Identities returns the reviewer's git emails, lower-cased.
+func (r Reviewer) Identities() []string {
+	var out []string
+	for _, e := range append([]string{r.Email}, r.Emails...) {
+		if e = strings.ToLower(strings.TrimSpace(e)); e != "" && !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // MayApprove reports whether r may approve a change of env touching s.

@@ -117,12 +117,14 @@ type Config struct {
 	// Environments maps an environment name to its overlay and clusters.
 	Environments map[string]Environment `json:"environments"`
 	// Approvals is the number of signed approvals a change needs, keyed by
-	// the highest sensitivity it touches.
-	Approvals map[Sensitivity]int `json:"approvals,omitempty"`
+	// the highest sensitivity it touches, and how the gate enforces them.
+	Approvals Approvals `json:"approvals,omitzero"`
 	Rollout   Rollout             `json:"rollout,omitempty"`
 	Webhook   Webhook             `json:"webhook,omitempty"`
 	// Windows add Kustomize components to environments while they are open.
 	Windows map[string]Window `json:"windows,omitempty"`
+	// Audit bounds the audit log each cluster keeps.
+	Audit Audit `json:"audit,omitzero"`
 }
 
 // Environment is one overlay and the clusters it is deployed to.
@@ -156,8 +158,11 @@ type Rollout struct {
 type Webhook struct {
 	// BreakGlassGroups may bypass denials with the break-glass annotation.
 	BreakGlassGroups []string `json:"breakGlassGroups,omitempty"`
-	// DenyUnlabeledIn lists tiers that deny objects without any sensitivity.
-	DenyUnlabeledIn []Tier `json:"denyUnlabeledIn,omitempty"`
+	// ExemptNamespaces are never judged: the webhook registration skips them
+	// and the webhook admits what is in them. Everywhere else an object with
+	// no sensitivity is denied, in every tier (fail closed). Default:
+	// DefaultExemptNamespaces, the control plane's and strata's namespaces.
+	ExemptNamespaces []string `json:"exemptNamespaces,omitempty"`
 }
 
 // Duration is a time.Duration written as "5m" in YAML.

@@ -44,11 +44,8 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, validateApprovals(c.Approvals, field.NewPath("approvals"))...)
 	errs = append(errs, c.Rollout.validate(field.NewPath("rollout"))...)
 	errs = append(errs, validateWindows(c.Windows, c.Environments, field.NewPath("windows"))...)
-	for i, t := range c.Webhook.DenyUnlabeledIn {
-		if !t.Valid() {
-			errs = append(errs, field.NotSupported(field.NewPath("webhook", "denyUnlabeledIn").Index(i), t, tierStrings()))
-		}
-	}
+	errs = append(errs, c.Audit.validate(field.NewPath("audit"))...)
+	errs = append(errs, c.Webhook.validate(field.NewPath("webhook"))...)
 	return errs
 }
 
@@ -145,32 +142,6 @@ func validateEnvironments(envs map[string]Environment, p *field.Path) field.Erro
 	return errs
 }
 
-func validateApprovals(approvals map[Sensitivity]int, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for s := range approvals {
-		if !s.Valid() {
-			errs = append(errs, field.NotSupported(p.Key(string(s)), s, sensitivityStrings()))
-		}
-	}
-	prev := 0
-	for i, s := range Sensitivities {
-		n, ok := approvals[s]
-		switch {
-		case !ok:
-			errs = append(errs, field.Required(p.Key(string(s)), "the number of signed approvals a change touching this sensitivity needs"))
-		case n < 0:
-			errs = append(errs, field.Invalid(p.Key(string(s)), n, "must be 0 or more"))
-		case i > 0 && n < prev:
-			errs = append(errs, field.Invalid(p.Key(string(s)), n,
-				fmt.Sprintf("must be at least %d, the count for %s: more sensitive data never needs fewer approvals", prev, Sensitivities[i-1])))
-		}
-		if ok && n > prev {
-			prev = n
-		}
-	}
-	return errs
-}
-
 func (r Rollout) validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if r.MaxPrunePercent != nil && (*r.MaxPrunePercent < 0 || *r.MaxPrunePercent > 100) {
@@ -178,6 +149,22 @@ func (r Rollout) validate(p *field.Path) field.ErrorList {
 	}
 	if r.HealthTimeout.Duration < 0 {
 		errs = append(errs, field.Invalid(p.Child("healthTimeout"), r.HealthTimeout.String(), "must not be negative"))
+	}
+	return errs
+}
+
+func (w Webhook) validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, ns := range w.ExemptNamespaces {
+		ip := p.Child("exemptNamespaces").Index(i)
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			errs = append(errs, field.Invalid(ip, ns, "a Namespace name: "+msg))
+		}
+		if seen[ns] {
+			errs = append(errs, field.Duplicate(ip, ns))
+		}
+		seen[ns] = true
 	}
 	return errs
 }

@@ -63,6 +63,19 @@ func (c *Config) OpenWindows(env string, t time.Time) []string {
 	return out
 }
 
+// EnvironmentWindows returns, sorted, those of names that are windows of
+// env; with names nil, every window of env.
+func (c *Config) EnvironmentWindows(env string, names []string) []string {
+	out := []string{}
+	for name, w := range c.Windows {
+		if slices.Contains(w.Environments, env) && (names == nil || slices.Contains(names, name)) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // WindowComponents returns the components of the named windows.
 func (c *Config) WindowComponents(names []string) []string {
 	out := make([]string, 0, len(names))

@@ -25,6 +25,10 @@ type Options struct {
 	Healthy map[string]bool
 	// Now decides which windows are open; zero means the current time.
 	Now time.Time
+	// Windows, when not nil, are the windows to open whatever the time (the
+	// approval gate judges a change with and without them); names the
+	// environment does not have are ignored.
+	Windows []string
 }
 
 // DefaultOptions returns Build's defaults.
@@ -65,6 +69,9 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 		now = time.Now()
 	}
 	windows := cfg.OpenWindows(env, now)
+	if opts.Windows != nil {
+		windows = cfg.EnvironmentWindows(env, opts.Windows)
+	}
 	ropts := opts.Render
 	ropts.Components = append(slices.Clone(ropts.Components), cfg.WindowComponents(windows)...)
 	res, err := render.Overlay(snap, env, e.Path, ropts)

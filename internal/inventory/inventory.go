@@ -95,6 +95,28 @@ type Status struct {
 	Windows []string `json:"windows,omitempty"`
 	// History lists the revisions applied here, newest first (bounded).
 	History []Applied `json:"history,omitempty"`
+	// Gate is the approval gate's verdict on the revision last judged, as
+	// data: status and the status page read these fields, not messages.
+	Gate *GateStatus `json:"gateStatus,omitempty"`
+}
+
+// GateStatus is the approval gate's verdict on one revision.
+type GateStatus struct {
+	Commit string `json:"commit"`
+	// Allowed is true when the revision may be applied.
+	Allowed bool `json:"allowed"`
+	// Enforced is false when strata.yaml turned the gate off.
+	Enforced bool `json:"enforced"`
+	// Pinned is true when the root of trust is pinned outside the repository.
+	Pinned      bool     `json:"pinned"`
+	Sensitivity string   `json:"sensitivity,omitempty"`
+	Need        int      `json:"need"`
+	Have        []string `json:"have,omitempty"`
+	// Base is the approved commit the change was judged from.
+	Base string `json:"base,omitempty"`
+	// Restores is the approved commit whose tree a rollback restores.
+	Restores string `json:"restores,omitempty"`
+	Message  string `json:"message"`
 }
 
 // MaxHistory bounds Status.History.

@@ -71,13 +71,19 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\n### Approvals needed\n\n")
 	for _, e := range r.Environments {
 		switch {
-		case !e.Changed():
+		case !e.Changed() && e.Approvals == 0:
 			fmt.Fprintf(&b, "- **%s**: no change\n", e.Name)
 		case e.Approvals == 0:
 			fmt.Fprintf(&b, "- **%s**: highest sensitivity touched is `%s`: no approval needed\n", e.Name, e.Highest)
 		default:
 			fmt.Fprintf(&b, "- **%s**: highest sensitivity touched is `%s`: needs **%d** signed approval(s) from distinct reviewers in `.strata/trust.yaml` (`strata approve %s --env %s --key KEY`)\n",
 				e.Name, e.Highest, e.Approvals, short(r.Head), e.Name)
+		}
+		for _, why := range e.ApprovalReasons {
+			fmt.Fprintf(&b, "  - %s\n", why)
+		}
+		for _, who := range e.NotCounted {
+			fmt.Fprintf(&b, "  - ⚠️ %s\n", who)
 		}
 	}
 	for _, e := range r.Environments {

@@ -85,6 +85,12 @@ type Environment struct {
 	Highest config.Sensitivity `json:"highestSensitivity,omitempty"`
 	// Approvals is the number of signed approvals the change needs.
 	Approvals int `json:"approvals"`
+	// ApprovalReasons say why beyond the objects changed (a governance file,
+	// a window's component).
+	ApprovalReasons []string `json:"approvalReasons,omitempty"`
+	// NotCounted are reviewers whose approval would not count, and why
+	// (they authored or committed part of the change).
+	NotCounted []string `json:"notCounted,omitempty"`
 	// Windows are the windows open at head (their components are included).
 	Windows []string `json:"windows,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
@@ -29,6 +30,9 @@ type Repository struct {
 	WorkDir string
 	remote  bool
 	auth    transport.AuthMethod
+	// refSpecs are what Fetch brings in: everything for a mirror, or only
+	// the followed branch and the approvals notes.
+	refSpecs []config.RefSpec
 	// mu serializes fetches with reads: go-git's storage is not safe for a
 	// fetch running beside a resolve (the reconciler watches for new
 	// revisions while it applies).
@@ -42,6 +46,23 @@ type OpenOptions struct {
 	// Dir keeps a remote repository's mirror on disk (reused between runs);
 	// empty keeps it in memory.
 	Dir string
+	// Branch, when set, fetches only refs/heads/<Branch> and the approvals
+	// notes ref: a pushed tag or another ref named like the branch can then
+	// never stand in for it (the reconciler follows exactly one branch).
+	Branch string
+}
+
+// NotesRef is the git notes ref holding signed approvals; it is fetched
+// beside the followed branch.
+const NotesRef = "refs/notes/strata-approvals"
+
+// fetchSpecs returns the refspecs of a remote's fetch.
+func fetchSpecs(branch string) []config.RefSpec {
+	if branch == "" {
+		return []config.RefSpec{"+refs/*:refs/*"}
+	}
+	head := "refs/heads/" + branch
+	return []config.RefSpec{config.RefSpec("+" + head + ":" + head), config.RefSpec("+" + NotesRef + ":" + NotesRef)}
 }
 
 // Revision is one commit of the config repository.
@@ -116,7 +137,10 @@ func (e *NotARepositoryError) Error() string {
 }
 
 func openRemote(ctx context.Context, url string, opts OpenOptions) (*Repository, error) {
-	r := &Repository{Location: url, remote: true, auth: opts.Auth}
+	if opts.Branch != "" && plumbing.NewBranchReferenceName(opts.Branch).Validate() != nil {
+		return nil, fmt.Errorf("branch %q is not a valid branch name: pass the name without refs/heads/", opts.Branch)
+	}
+	r := &Repository{Location: url, remote: true, auth: opts.Auth, refSpecs: fetchSpecs(opts.Branch)}
 	if opts.Dir != "" {
 		if repo, err := git.PlainOpen(opts.Dir); err == nil {
 			r.repo = repo
@@ -135,7 +159,7 @@ func openRemote(ctx context.Context, url string, opts OpenOptions) (*Repository,
 	if err != nil {
 		return nil, fmt.Errorf("preparing a mirror of %s: %w", url, err)
 	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}, Fetch: []config.RefSpec{"+refs/*:refs/*"}}); err != nil {
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}, Fetch: r.refSpecs}); err != nil {
 		return nil, err
 	}
 	r.repo = repo
@@ -149,26 +173,83 @@ func openRemote(ctx context.Context, url string, opts OpenOptions) (*Repository,
 }
 
 // Fetch brings a remote repository up to date (all branches, tags and
-// notes, forced, as a mirror). It is a no-op for a local repository.
+// notes, forced, as a mirror; or only the followed branch and the approvals
+// notes). It is a no-op for a local repository.
 func (r *Repository) Fetch(ctx context.Context) error {
 	if !r.remote {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	specs := r.refSpecs
+	if r.branchOnly() {
+		var err error
+		if specs, err = r.presentSpecs(ctx); err != nil || len(specs) == 0 {
+			return err
+		}
+	}
 	err := r.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
-		RefSpecs:   []config.RefSpec{"+refs/*:refs/*"},
+		RefSpecs:   specs,
 		Auth:       r.auth,
 		Force:      true,
 		Prune:      true,
-		Tags:       git.AllTags,
+		Tags:       r.tagMode(),
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return fmt.Errorf("fetching %s: %w", r.Location, err)
 	}
-	r.followRemoteHEAD(ctx)
+	if !r.branchOnly() {
+		r.followRemoteHEAD(ctx)
+	}
 	return nil
+}
+
+func (r *Repository) branchOnly() bool { return len(r.refSpecs) == 2 }
+
+// tagMode fetches tags only for a mirror: a branch follower has no use for
+// them, and a tag must never be mistaken for the branch.
+func (r *Repository) tagMode() git.TagMode {
+	if r.branchOnly() {
+		return git.NoTags
+	}
+	return git.AllTags
+}
+
+// presentSpecs returns the branch follower's refspecs whose refs the server
+// has and that moved: the notes ref is absent until somebody approves, and
+// an unchanged branch needs no fetch. A missing branch is an error.
+func (r *Repository) presentSpecs(ctx context.Context) ([]config.RefSpec, error) {
+	remote, err := r.repo.Remote("origin")
+	if err != nil {
+		return nil, err
+	}
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth})
+	if err != nil {
+		return nil, fmt.Errorf("listing the refs of %s: %w", r.Location, err)
+	}
+	have := map[plumbing.ReferenceName]plumbing.Hash{}
+	for _, ref := range refs {
+		have[ref.Name()] = ref.Hash()
+	}
+	var out []config.RefSpec
+	for i, spec := range r.refSpecs {
+		name := plumbing.ReferenceName(spec.Src())
+		h, ok := have[name]
+		if !ok {
+			if i == 0 {
+				return nil, fmt.Errorf("%s has no branch %s", r.Location, name)
+			}
+			// Approvals removed on the server are removed here too.
+			_ = r.repo.Storer.RemoveReference(name)
+			continue
+		}
+		if local, err := r.repo.Reference(name, true); err == nil && local.Hash() == h {
+			continue
+		}
+		out = append(out, spec)
+	}
+	return out, nil
 }
 
 // followRemoteHEAD points the mirror's HEAD where the server's points, when
@@ -226,10 +307,35 @@ func (r *Repository) Resolve(rev string) (*Revision, error) {
 		// A tag may point at a tree or blob rather than a commit.
 		return nil, &RevisionNotFoundError{Revision: rev, Location: r.Location, Err: fmt.Errorf("%s is not a commit: %w", hash, err)}
 	}
+	return revisionOf(rev, c), nil
+}
+
+// ResolveBranch returns the commit at refs/heads/<branch>, and nothing else:
+// unlike Resolve, no tag, remote-tracking ref or refs/<name> is tried, so
+// another ref named like the branch can never be followed in its place.
+func (r *Repository) ResolveBranch(branch string) (*Revision, error) {
+	name := plumbing.NewBranchReferenceName(branch)
+	if err := name.Validate(); err != nil || branch == "" {
+		return nil, &RevisionNotFoundError{Revision: branch, Location: r.Location, Err: fmt.Errorf("not a valid branch name")}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref, err := r.repo.Reference(name, true)
+	if err != nil {
+		return nil, &RevisionNotFoundError{Revision: branch, Location: r.Location, Err: fmt.Errorf("no branch %s: %w", name, err)}
+	}
+	c, err := r.repo.CommitObject(ref.Hash())
+	if err != nil {
+		return nil, &RevisionNotFoundError{Revision: branch, Location: r.Location, Err: fmt.Errorf("%s is not a commit: %w", ref.Hash(), err)}
+	}
+	return revisionOf(branch, c), nil
+}
+
+func revisionOf(ref string, c *object.Commit) *Revision {
 	return &Revision{
-		Ref: rev, Commit: c.Hash.String(), Tree: c.TreeHash.String(),
+		Ref: ref, Commit: c.Hash.String(), Tree: c.TreeHash.String(),
 		Author: c.Author.Name, AuthorEmail: c.Author.Email, Time: c.Author.When, Message: c.Message,
-	}, nil
+	}
 }
 
 // RevisionNotFoundError says a revision does not exist in the repository.
