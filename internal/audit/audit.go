@@ -14,6 +14,12 @@
 // ConfigMap would exceed WriterOptions.MaxBytes (~900 KiB). Every line
 // carries the hash of the line before it in its ConfigMap, so an edited or
 // deleted line is detected when the log is read.
+//
+// Bounds (retention.go): identical denials aggregate into one line of the
+// current part with a count and first/last times, whatever the object's
+// name; the log of a cluster is kept under an age and a size (strata.yaml
+// audit:), the oldest parts rolled off first, each roll-off recorded as an
+// audit-rolled-off event.
 package audit
 
 import (
@@ -75,10 +81,14 @@ const (
 	// Dropped: the writer dropped events because its buffer was full (Count
 	// of them); written by the Writer itself.
 	Dropped Kind = "audit-dropped"
+	// RolledOff: retention deleted a part of the log (Object names the
+	// ConfigMap) holding Count events from From to Until; written by the
+	// Writer that deleted it.
+	RolledOff Kind = "audit-rolled-off"
 )
 
 // Kinds lists every kind, in report order.
-var Kinds = []Kind{Placement, Apply, Prune, Move, Approval, GateRefused, Denial, BreakGlass, Rollback, AutoRevert, Dropped}
+var Kinds = []Kind{Placement, Apply, Prune, Move, Approval, GateRefused, Denial, BreakGlass, Rollback, AutoRevert, Dropped, RolledOff}
 
 // Event is one audited fact.
 type Event struct {
@@ -102,8 +112,15 @@ type Event struct {
 	Message string `json:"message,omitempty"`
 	// To lists the destination clusters of a move, comma-separated.
 	To string `json:"to,omitempty"`
-	// Count > 1 when identical events were aggregated in one flush.
+	// Count > 1 when identical events were aggregated (denials: in one part
+	// of the log, whatever the object's name).
 	Count int `json:"count,omitempty"`
+	// Names samples the object names an aggregated denial stands for (at
+	// most MaxNames) when they differ; Object then ends in "*".
+	Names []string `json:"names,omitempty"`
+	// From and Until span the events a roll-off record stands for.
+	From  time.Time `json:"from,omitzero"`
+	Until time.Time `json:"until,omitzero"`
 	// Source is the writer ("reconciler", "webhook-<pod>"), set by the Writer.
 	Source string `json:"source,omitempty"`
 }
@@ -114,6 +131,15 @@ func (e Event) N() int {
 		return 1
 	}
 	return e.Count
+}
+
+// occurrences is what the event adds to a count of events: a roll-off
+// record is one event, whatever number it reports.
+func (e Event) occurrences() int {
+	if e.Kind == RolledOff {
+		return 1
+	}
+	return e.N()
 }
 
 // key identifies identical events for aggregation: everything but the
@@ -155,6 +181,12 @@ func (e *Event) bound() {
 	e.Message = truncate(e.Message, maxMessage)
 	for _, f := range []*string{&e.Environment, &e.Commit, &e.Cluster, &e.Tier, &e.Object, &e.Sensitivity, &e.Rule, &e.Actor, &e.To} {
 		*f = truncate(*f, maxField)
+	}
+	if len(e.Names) > MaxNames {
+		e.Names = e.Names[:MaxNames]
+	}
+	for i := range e.Names {
+		e.Names[i] = truncate(e.Names[i], maxField)
 	}
 }
 
@@ -217,6 +249,10 @@ func lastLine(data string) string {
 // stored is an event as a line of a ConfigMap.
 type stored struct {
 	Event
-	// Prev is chainHash of the previous line of the ConfigMap ("" for the first).
+	// Merged holds the IDs of the last batches merged into this line, so
+	// that a write retried after an ambiguous failure is not counted twice.
+	Merged []string `json:"merged,omitempty"`
+	// Prev is chainHash of the previous line of the ConfigMap ("" for the
+	// first). It is the last field: rechaining rewrites only it.
 	Prev string `json:"prev,omitempty"`
 }

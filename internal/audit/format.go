@@ -110,6 +110,14 @@ func (r *AuditReport) SummaryLines() []string {
 	for _, g := range r.Gaps {
 		out = append(out, fmt.Sprintf("**Gap:** %s: %s. The record of this cluster is missing or incomplete.", g.Cluster, g.Reason))
 	}
+	switch {
+	case s.RolledOff > 0 && !s.RolledOffUntil.Before(r.Since):
+		out = append(out, fmt.Sprintf("**Gap:** %s from %s to %s were rolled off by retention (strata.yaml audit: maxAge, maxBytes): the record of that time is incomplete.",
+			plural(s.RolledOff, "event", "events"), ts(s.RolledOffFrom), ts(s.RolledOffUntil)))
+	case s.RolledOff > 0:
+		out = append(out, fmt.Sprintf("Retention rolled off %s from %s to %s, before this period: objects applied then and not changed since may be missing from where data ran.",
+			plural(s.RolledOff, "event", "events"), ts(s.RolledOffFrom), ts(s.RolledOffUntil)))
+	}
 	if s.Dropped > 0 {
 		out = append(out, fmt.Sprintf("**Gap:** %s were dropped by a writer whose buffer was full (counted, not recorded).", plural(s.Dropped, "event", "events")))
 	}

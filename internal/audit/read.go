@@ -30,7 +30,10 @@ func (e *IntegrityError) Error() string {
 // Read returns the events of the cluster behind c whose time (or last
 // occurrence) is at or after since, sorted by time, without duplicates.
 // A zero since reads everything. When the log is damaged it returns the
-// readable events and an *IntegrityError.
+// readable events and an *IntegrityError. A missing part is not damage
+// when retention rolled it off: an audit-rolled-off event names it, or it
+// precedes the parts left of its day and is older than the latest roll-off
+// (whose own record may have rolled off since).
 func Read(ctx context.Context, c client.Reader, since time.Time) ([]Event, error) {
 	// An aggregated event is stored on the day of its first occurrence:
 	// read one day more.
@@ -42,6 +45,8 @@ func Read(ctx context.Context, c client.Reader, since time.Time) ([]Event, error
 	var problems []string
 	seen := map[string]bool{}
 	parts := map[string][]int{} // source|day → parts
+	rolled := map[string]bool{} // ConfigMaps named by roll-off records
+	var horizon time.Time       // the latest event rolled off
 	cont := ""
 	for {
 		var list corev1.ConfigMapList
@@ -72,6 +77,13 @@ func Read(ctx context.Context, c client.Reader, since time.Time) ([]Event, error
 					}
 					seen[e.ID] = true
 				}
+				if e.Kind == RolledOff {
+					_, _, name := splitObject(e.Object)
+					rolled[name] = true
+					if e.Until.After(horizon) {
+						horizon = e.Until
+					}
+				}
 				if !since.IsZero() && e.Time.Before(since) && e.Last.Before(since) {
 					continue
 				}
@@ -91,12 +103,22 @@ func Read(ctx context.Context, c client.Reader, since time.Time) ([]Event, error
 	for _, k := range keys {
 		ps := parts[k]
 		sort.Ints(ps)
-		for i, p := range ps {
-			if p != i+1 {
-				src, day, _ := strings.Cut(k, "|")
-				problems = append(problems, fmt.Sprintf("source %s day %s: part %d is missing (deleted?)", src, day, i+1))
-				break
+		src, day, _ := strings.Cut(k, "|")
+		if sinceDay != "" && len(day) == len(DayFormat) && day < sinceDay {
+			continue // not read: its roll-off records were not read either
+		}
+		horizonDay := horizon.UTC().Format(DayFormat)
+		have := map[int]bool{}
+		for _, p := range ps {
+			have[p] = true
+		}
+		for p := 1; p < ps[len(ps)-1]; p++ {
+			if have[p] || rolled[fmt.Sprintf("%s%s-%s-%d", NamePrefix, src, day, p)] ||
+				(p < ps[0] && !horizon.IsZero() && day <= horizonDay) {
+				continue
 			}
+			problems = append(problems, fmt.Sprintf("source %s day %s: part %d is missing (deleted?)", src, day, p))
+			break
 		}
 	}
 	Sort(out)

@@ -79,6 +79,11 @@ type Summary struct {
 	Prunes             int          `json:"prunes"`
 	Moves              int          `json:"moves"`
 	Dropped            int          `json:"dropped"`
+	// RolledOff counts the events retention rolled off up to the end of the
+	// period, from RolledOffFrom to RolledOffUntil.
+	RolledOff      int       `json:"rolledOff"`
+	RolledOffFrom  time.Time `json:"rolledOffFrom,omitzero"`
+	RolledOffUntil time.Time `json:"rolledOffUntil,omitzero"`
 }
 
 // Residency is one object's stay in one cluster.
@@ -224,6 +229,18 @@ func BuildReport(events []Event, opts ReportOptions) *AuditReport {
 	b := builder{r: r, tiers: opts.Tiers, stays: map[string]*Residency{}, approvals: map[string]*CommitApproval{},
 		denials: map[string]*denialAcc{}, rollbacks: map[string]*RollbackEntry{}}
 	for _, e := range evs {
+		if e.Kind == RolledOff {
+			// Not an occurrence: a note that the record is shorter.
+			s := &r.Summary
+			s.RolledOff += e.Count
+			if s.RolledOffFrom.IsZero() || e.From.Before(s.RolledOffFrom) {
+				s.RolledOffFrom = e.From
+			}
+			if e.Until.After(s.RolledOffUntil) {
+				s.RolledOffUntil = e.Until
+			}
+			continue
+		}
 		b.residency(e)
 		if !inPeriod(e) {
 			continue

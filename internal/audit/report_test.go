@@ -358,3 +358,34 @@ func TestRecordBoundsAndSourceName(t *testing.T) {
 		t.Errorf("ConfigMapName = %q", got)
 	}
 }
+
+// TestReportRollOff: roll-off records are not occurrences; the summary
+// says the record is incomplete, as a gap when the period lost events.
+func TestReportRollOff(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		want     string
+	}{
+		{"in the period", at(11), at(13), "**Gap:** 120 events from 2026-03-12 00:00 UTC to 2026-03-14 00:00 UTC were rolled off by retention"},
+		{"before the period", at(1), at(3), "Retention rolled off 120 events from 2026-03-02 00:00 UTC to 2026-03-04 00:00 UTC, before this period"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := build([]Event{
+				{Time: at(12), Kind: Denial, Cluster: "public", Rule: "tier-not-allowed", Count: 3},
+				{Time: at(20), Kind: RolledOff, Cluster: "public", Count: 100, From: tc.from, Until: tc.to.Add(-time.Hour)},
+				{Time: at(21), Kind: RolledOff, Cluster: "public", Count: 20, From: tc.from.Add(time.Hour), Until: tc.to},
+			})
+			if r.Summary.Events != 3 || r.Summary.ByKind[RolledOff] != 0 || r.Summary.RolledOff != 120 {
+				t.Errorf("summary %+v: want 3 events in the period and 120 rolled off, not counted as occurrences", r.Summary)
+			}
+			var md bytes.Buffer
+			if err := r.WriteMarkdown(&md); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(md.String(), tc.want) {
+				t.Errorf("markdown lacks %q:\n%s", tc.want, md.String())
+			}
+		})
+	}
+}

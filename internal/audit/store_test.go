@@ -87,6 +87,10 @@ func TestStore(t *testing.T) {
 	t.Run("tampering detected", func(t *testing.T) { reset(t); testTamper(t, c) })
 	t.Run("since and retention", func(t *testing.T) { reset(t); testSinceRetention(t, c) })
 	t.Run("writers per cluster", func(t *testing.T) { reset(t); testWriters(t, c) })
+	t.Run("denial flood stays bounded", func(t *testing.T) { reset(t); testDenialFlood(t, c) })
+	t.Run("segment aggregation", func(t *testing.T) { reset(t); testSegmentAggregation(t, c) })
+	t.Run("size bound", func(t *testing.T) { reset(t); testSizeBound(t, c) })
+	t.Run("age roll-off", func(t *testing.T) { reset(t); testAgeRollOff(t, c) })
 }
 
 func countBy(evs []Event, f func(Event) string) map[string]int {
@@ -111,7 +115,7 @@ func auditConfigMaps(t *testing.T, c client.Client) []string {
 	return names
 }
 
-// testConcurrent: 50 goroutines record 40 distinct denials each, 10 times
+// testConcurrent: 50 goroutines record 40 distinct events each, 10 times
 // every one (identical events aggregate), plus a flush racing them.
 func testConcurrent(t *testing.T, c client.Client) {
 	ctx := context.Background()
@@ -124,7 +128,9 @@ func testConcurrent(t *testing.T, c client.Client) {
 			defer wg.Done()
 			for r := 0; r < repeats; r++ {
 				for d := 0; d < distinct; d++ {
-					w.Record(Event{Kind: Denial, Rule: "tier-not-allowed", Sensitivity: "restricted",
+					// Placements: identical only when every field is (denials
+					// merge across names, see testDenialFlood).
+					w.Record(Event{Kind: Placement, Rule: "tier-not-allowed", Sensitivity: "restricted",
 						Object: fmt.Sprintf("ConfigMap ns/obj-%d-%d", g, d), Actor: fmt.Sprintf("user-%d", g%5),
 						Message: "restricted data is not allowed in public-cloud"})
 				}
@@ -193,7 +199,7 @@ func testConcurrent(t *testing.T, c client.Client) {
 func testRotation(t *testing.T, c client.Client) {
 	ctx := context.Background()
 	day := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	w := NewWriter(c, "reconciler", WriterOptions{FlushInterval: time.Hour, MaxBytes: 8 << 10})
+	w := NewWriter(c, "reconciler", WriterOptions{FlushInterval: time.Hour, MaxBytes: 8 << 10, Retention: -1})
 	for i := 0; i < 200; i++ {
 		w.Record(Event{Time: day.Add(time.Duration(i) * time.Second), Kind: Apply, Cluster: "onprem", Tier: "on-prem",
 			Object: fmt.Sprintf("ConfigMap ledger/cm-%03d", i), Sensitivity: "restricted", Commit: strings.Repeat("a", 40)})
@@ -237,7 +243,7 @@ func testRotationDefault(t *testing.T, c client.Client) {
 	const n = 700 // ~1.4 MB
 	now := time.Now().UTC()
 	for i := 0; i < n; i++ {
-		w.Record(Event{Time: now, Kind: Denial, Object: fmt.Sprintf("Secret ns/s-%d", i), Message: msg})
+		w.Record(Event{Time: now, Kind: Apply, Object: fmt.Sprintf("Secret ns/s-%d", i), Message: msg})
 	}
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -411,7 +417,7 @@ func testBoundedBuffer(t *testing.T, c client.Client) {
 	ctx := context.Background()
 	w := NewWriter(c, "webhook-pod-2", WriterOptions{FlushInterval: time.Hour, MaxBuffer: 100})
 	for i := 0; i < 80; i++ {
-		w.Record(Event{Kind: Denial, Object: fmt.Sprintf("Pod ns/p-%d", i)})
+		w.Record(Event{Kind: Apply, Object: fmt.Sprintf("Pod ns/p-%d", i)})
 	}
 	dead, cancel := context.WithCancel(ctx)
 	cancel()
@@ -420,11 +426,11 @@ func testBoundedBuffer(t *testing.T, c client.Client) {
 	}
 	start := time.Now()
 	for i := 80; i < 250; i++ {
-		w.Record(Event{Kind: Denial, Object: fmt.Sprintf("Pod ns/p-%d", i)})
+		w.Record(Event{Kind: Apply, Object: fmt.Sprintf("Pod ns/p-%d", i)})
 	}
 	// Identical to a buffered event, but that one waits for a retry and
 	// takes no more occurrences: this one is new, and dropped.
-	w.Record(Event{Kind: Denial, Object: "Pod ns/p-0"})
+	w.Record(Event{Kind: Apply, Object: "Pod ns/p-0"})
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("Record blocked for %v", d)
 	}
@@ -437,8 +443,8 @@ func testBoundedBuffer(t *testing.T, c client.Client) {
 	}
 	byKind := countBy(evs, func(e Event) string { return string(e.Kind) })
 	st := w.Stats()
-	if byKind[string(Denial)] != 100 || byKind[string(Dropped)] != st.Dropped || st.Dropped != 151 {
-		t.Fatalf("by kind %v, stats %+v: want 100 denials kept and 151 dropped", byKind, st)
+	if byKind[string(Apply)] != 100 || byKind[string(Dropped)] != st.Dropped || st.Dropped != 151 {
+		t.Fatalf("by kind %v, stats %+v: want 100 applies kept and 151 dropped", byKind, st)
 	}
 }
 
@@ -446,7 +452,7 @@ func testBoundedBuffer(t *testing.T, c client.Client) {
 func testTamper(t *testing.T, c client.Client) {
 	ctx := context.Background()
 	day := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
-	w := NewWriter(c, "reconciler", WriterOptions{FlushInterval: time.Hour, MaxBytes: 2 << 10})
+	w := NewWriter(c, "reconciler", WriterOptions{FlushInterval: time.Hour, MaxBytes: 2 << 10, Retention: -1})
 	for i := 0; i < 30; i++ {
 		w.Record(Event{Time: day.Add(time.Duration(i) * time.Minute), Kind: Apply, Object: fmt.Sprintf("Deployment ns/d-%d", i)})
 	}
@@ -480,11 +486,12 @@ func testTamper(t *testing.T, c client.Client) {
 	}
 }
 
-// testSinceRetention: Read filters by time; Retention deletes old days.
+// testSinceRetention: Read filters by time; Retention rolls off old parts
+// and records it.
 func testSinceRetention(t *testing.T, c client.Client) {
 	ctx := context.Background()
 	now := time.Date(2026, 5, 20, 12, 0, 0, 0, time.UTC)
-	w := NewWriter(c, "reconciler", WriterOptions{FlushInterval: time.Hour, Now: func() time.Time { return now }})
+	w := NewWriter(c, "reconciler", WriterOptions{FlushInterval: time.Hour, Retention: -1, Now: func() time.Time { return now }})
 	for _, d := range []int{100, 40, 10, 1, 0} {
 		w.Record(Event{Time: now.AddDate(0, 0, -d), Kind: Apply, Object: fmt.Sprintf("ConfigMap ns/d%d", d)})
 	}
@@ -501,12 +508,15 @@ func testSinceRetention(t *testing.T, c client.Client) {
 		t.Fatal(err)
 	}
 	evs, err = Read(ctx, c, time.Time{})
-	if err != nil || len(evs) != 5 {
-		t.Fatalf("after retention Read = %v, %v; want 5 events (the 100-day-old one deleted)", evs, err)
+	if err != nil || len(evs) != 6 {
+		t.Fatalf("after retention Read = %v, %v; want 5 events and a roll-off record (the 100-day-old one rolled off)", evs, err)
 	}
 	for _, e := range evs {
 		if e.Object == "ConfigMap ns/d100" {
 			t.Fatal("retention kept an event older than 60 days")
+		}
+		if e.Kind == RolledOff && (e.Count != 1 || !e.From.Equal(now.AddDate(0, 0, -100)) || e.Source != "webhook-x") {
+			t.Fatalf("roll-off record %+v", e)
 		}
 	}
 }

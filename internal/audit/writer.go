@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -34,11 +35,20 @@ type WriterOptions struct {
 	// written as an audit-dropped event.
 	MaxBuffer int
 	// MaxBytes is the size at which a ConfigMap is full and the next part
-	// starts (default 900 KiB; the apiserver's limit is 1 MiB).
+	// starts (default 900 KiB; the apiserver's limit is 1 MiB), at most an
+	// eighth of RetainBytes so that roll-off is gradual.
 	MaxBytes int
-	// Retention, when > 0, deletes audit ConfigMaps (of any source) whose
-	// day is older, once a day. 0 keeps everything.
+	// Retention rolls off parts of the log (of any writer of the cluster)
+	// whose last event is older (default config.DefaultAuditMaxAge; < 0
+	// keeps every age).
 	Retention time.Duration
+	// RetainBytes bounds the size of the cluster's whole audit log, all
+	// writers together: the parts with the oldest last event are rolled off
+	// first (default config.DefaultAuditMaxBytes; < 0 is unbounded).
+	RetainBytes int64
+	// RetentionEvery is how often retention runs when nothing is written
+	// (default 1m); it runs after every write too.
+	RetentionEvery time.Duration
 	// Cluster, Tier and Environment fill the fields of recorded events that
 	// leave them empty.
 	Cluster, Tier, Environment string
@@ -62,6 +72,18 @@ func (o *WriterOptions) defaults() {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Retention == 0 {
+		o.Retention = config.DefaultAuditMaxAge
+	}
+	if o.RetainBytes == 0 {
+		o.RetainBytes = int64(config.DefaultAuditMaxBytes)
+	}
+	if o.RetainBytes > 0 && int64(o.MaxBytes) > o.RetainBytes/8 {
+		o.MaxBytes = max(int(o.RetainBytes/8), 1)
+	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = time.Minute
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -89,6 +111,9 @@ type Stats struct {
 	Flushes, Failures int
 	// Parts counts ConfigMaps this writer created.
 	Parts int
+	// RolledOff counts the parts retention deleted; RolledOffEvents the
+	// events they held.
+	RolledOff, RolledOffEvents int
 }
 
 // Writer appends events to the audit log in one cluster. Record never
@@ -116,9 +141,16 @@ type Writer struct {
 	parts     map[string]int // day → current part
 	cache     *corev1.ConfigMap
 	nsChecked bool
-	pruned    string // day of the last retention pass
 	failing   bool
 	lastLog   time.Time
+	// retained is when retention last ran; a new part or growth (bytes
+	// written since) asks for a pass now.
+	retained time.Time
+	newPart  bool
+	grown    int64
+	// legacy caches the summaries of parts without annotations, by name
+	// and resourceVersion.
+	legacy map[string]legacyStats
 
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -168,19 +200,13 @@ func (w *Writer) Record(e Event) {
 	if e.Environment == "" {
 		e.Environment = w.opts.Environment
 	}
-	e.ID, e.Source, e.Last = "", w.source, time.Time{}
+	e.ID, e.Source, e.Last, e.Names = "", w.source, time.Time{}, nil
 	e.bound()
-	k := e.key()
+	k := e.aggKey()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p, ok := w.pending[k]; ok && !w.closed {
-		p.Count += e.Count
-		if e.Time.Before(p.Time) {
-			p.Time, e.Time = e.Time, p.Time
-		}
-		if e.Time.After(p.Last) {
-			p.Last = e.Time
-		}
+		p.merge(e)
 		w.stats.Recorded += e.Count
 		return
 	}
@@ -228,17 +254,23 @@ func (w *Writer) loop(ctx context.Context) {
 	}
 }
 
-// Flush writes the buffered events now. On error the events stay buffered
-// and are written by a later flush.
+// Flush writes the buffered events now, then applies retention. On error
+// the events stay buffered and are written by a later flush.
 func (w *Writer) Flush(ctx context.Context) error {
 	if w == nil {
 		return nil
 	}
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
-	batch := w.take()
+	if err := w.writeBatch(ctx, w.take()); err != nil {
+		return err
+	}
+	return w.retention(ctx)
+}
+
+// writeBatch writes batch; what it could not write waits for the next flush.
+func (w *Writer) writeBatch(ctx context.Context, batch []Event) error {
 	if len(batch) == 0 {
-		w.retention(ctx)
 		return nil
 	}
 	rest, err := w.write(ctx, batch)
@@ -250,18 +282,14 @@ func (w *Writer) Flush(ctx context.Context) error {
 		w.stats.Flushes++
 	}
 	for _, e := range batch[:len(batch)-len(rest)] {
-		w.stats.Written += e.N()
+		w.stats.Written += e.occurrences()
 		w.stats.Lines++
 	}
 	w.mu.Unlock()
 	if !errors.Is(err, context.Canceled) {
 		w.logOutcome(err, len(rest))
 	}
-	if err != nil {
-		return err
-	}
-	w.retention(ctx)
-	return nil
+	return err
 }
 
 // take moves the buffered events (and a drop record) into a batch with
@@ -379,12 +407,15 @@ func (w *Writer) appendDay(ctx context.Context, day string, events []Event) (int
 			}
 		}
 		if cm == nil {
-			data, k := w.encode("", events)
+			data, k, added := w.compose("", events)
 			nc := w.newConfigMap(name, day, data)
+			annotate(nc, added, data)
 			err := w.c.Create(ctx, nc)
 			switch {
 			case err == nil:
 				w.cache, w.parts[day] = nc, n
+				w.newPart = true
+				w.grown += int64(len(data))
 				w.mu.Lock()
 				w.stats.Parts++
 				w.mu.Unlock()
@@ -403,7 +434,7 @@ func (w *Writer) appendDay(ctx context.Context, day string, events []Event) (int
 			}
 		}
 		existing := cm.Data[DataKey]
-		data, k := w.encode(existing, events)
+		data, k, added := w.compose(existing, events)
 		if k == 0 {
 			// Full: go on with the next part.
 			n++
@@ -415,11 +446,18 @@ func (w *Writer) appendDay(ctx context.Context, day string, events []Event) (int
 		if uc.Data == nil {
 			uc.Data = map[string]string{}
 		}
-		uc.Data[DataKey] = existing + data
+		uc.Data[DataKey] = data
+		prior, _, ok := statsOf(cm)
+		if !ok {
+			prior = statsOfData(existing)
+		}
+		prior.addAll(added)
+		annotate(uc, prior, data)
 		err := w.c.Update(ctx, uc)
 		switch {
 		case err == nil:
 			w.cache = uc
+			w.grown += int64(len(data) - len(existing))
 			return k, nil
 		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 			w.cache = nil
@@ -523,37 +561,6 @@ func (w *Writer) ensureNamespace(ctx context.Context) error {
 		return fmt.Errorf("creating namespace %s for the audit log: %w", labels.SystemNamespace, err)
 	}
 	return nil
-}
-
-// retention deletes, once a day, audit ConfigMaps older than Retention.
-func (w *Writer) retention(ctx context.Context) {
-	if w.opts.Retention <= 0 {
-		return
-	}
-	now := w.opts.Now().UTC()
-	today := now.Format(DayFormat)
-	if w.pruned == today {
-		return
-	}
-	w.pruned = today // once a day, also when it fails (no log storm)
-	cutoff := now.Add(-w.opts.Retention).Format(DayFormat)
-	var list corev1.ConfigMapList
-	if err := w.c.List(ctx, &list, client.InNamespace(labels.SystemNamespace), client.MatchingLabels{Label: "true"}); err != nil {
-		w.opts.Log.Warn("audit retention: could not list", "error", err)
-		return
-	}
-	var errs []error
-	for i := range list.Items {
-		cm := &list.Items[i]
-		if d := cm.Labels[DayLabel]; len(d) == len(DayFormat) && d < cutoff {
-			if err := w.c.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		w.opts.Log.Warn("audit retention: could not delete", "error", errors.Join(errs...))
-	}
 }
 
 func newID() string {
