@@ -282,6 +282,7 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		log.Error("strata.yaml invalid; nothing applied or pruned", "commit", rev.Short(), "error", err)
 		return res
 	}
+	r.audit.SetRetention(cfg.Audit.MaxAgeOrDefault(), cfg.Audit.MaxBytesOrDefault())
 	env, err := cfg.Environment(r.opts.Environment)
 	if err != nil {
 		res.Err = &FetchError{Stage: "render", Err: err}

@@ -81,7 +81,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	host, _ := os.Hostname()
 	aw := audit.NewWriter(ac, "webhook-"+firstNonEmpty(os.Getenv("POD_NAME"), host), audit.WriterOptions{
-		Cluster: o.Cluster, Tier: string(o.Tier), MaxBytes: 256 << 10, Log: log})
+		Cluster: o.Cluster, Tier: string(o.Tier), MaxBytes: 256 << 10, Log: log,
+		Retention: o.Config.Audit.MaxAgeOrDefault(), RetainBytes: o.Config.Audit.MaxBytesOrDefault()})
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
