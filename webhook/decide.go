@@ -5,129 +5,133 @@ package webhook
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/placement"
 )
 
-// Rules of the sensitivity check, as they appear in denials and metrics.
-const (
-	RuleTierNotAllowed     = "tier-not-allowed"
-	RuleUnknownSensitivity = "unknown-sensitivity"
-	RuleUnlabeled          = "unlabeled"
-	RuleBreakGlassDenied   = "break-glass-not-allowed"
-)
-
-// ExcludedNamespaces are never checked: the control plane's and strata's own.
-var ExcludedNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", labels.SystemNamespace}
-
-// exemptKinds are records the cluster writes about itself (events, leases):
-// they carry no workload data and denying them would blind or stall the
-// control plane, so the sensitivity check lets them through.
-var exemptKinds = map[string]bool{"Event": true, "Lease": true}
-
-// Subject is what the sensitivity check needs of one request.
-type Subject struct {
-	Kind      string
-	Namespace string
-	Name      string
-	// ClusterScoped is true for objects outside any Namespace.
-	ClusterScoped bool
-	Labels        map[string]string
-	// NamespaceLabels are the live Namespace's labels; nil when unknown.
-	NamespaceLabels map[string]string
-}
-
-func (s Subject) String() string {
-	if s.Namespace == "" {
-		return s.Kind + " " + s.Name
-	}
-	return s.Kind + " " + s.Namespace + "/" + s.Name
-}
-
-// Check is the outcome of the sensitivity check.
-type Check struct {
-	Allowed     bool
-	Rule        string
-	Sensitivity config.Sensitivity
-	Message     string
-}
-
-// Checker applies the tier table of one cluster.
+// Checker holds what the sensitivity check of one cluster needs from
+// strata.yaml. The rule itself is placement's (Classify, Allowed), the same
+// that strata render places objects by.
 type Checker struct {
 	Cluster string
 	Tier    config.Tier
 	Tiers   map[config.Sensitivity][]config.Tier
-	// DenyUnlabeled denies namespaced objects with no sensitivity at all.
-	DenyUnlabeled bool
+	// ExemptNamespaces are admitted unjudged (webhook.exemptNamespaces).
+	ExemptNamespaces []string
 }
 
 // NewChecker returns the checker of a cluster from strata.yaml.
 func NewChecker(cfg *config.Config, cluster string, tier config.Tier) *Checker {
-	return &Checker{Cluster: cluster, Tier: tier, Tiers: cfg.Tiers, DenyUnlabeled: slices.Contains(cfg.Webhook.DenyUnlabeledIn, tier)}
+	exempt := cfg.Webhook.ExemptNamespaces
+	if exempt == nil {
+		exempt = config.DefaultExemptNamespaces()
+	}
+	return &Checker{Cluster: cluster, Tier: tier, Tiers: cfg.Tiers, ExemptNamespaces: exempt}
 }
 
-// Check decides whether s may exist in this cluster. Sensitivity is the
-// higher of the object's label and its Namespace's (a Namespace is checked
-// by its own label). Unlabeled Namespaces and cluster-scoped objects carry
-// no data of their own and pass; unlabeled namespaced objects in
-// unlabeled Namespaces pass unless DenyUnlabeled.
-func (c *Checker) Check(s Subject) Check {
-	if exemptKinds[s.Kind] || !s.ClusterScoped && slices.Contains(ExcludedNamespaces, s.Namespace) {
-		return Check{Allowed: true}
+// subject describes the object of a request for the decision core. Scope
+// comes from the request's resource: the apiserver sets request.namespace
+// to a Namespace's own name, so a Namespace is recognised by its resource
+// (or kind), never by an empty namespace; for any other resource the
+// apiserver sets request.namespace exactly when the resource is namespaced.
+func subject(req *request) placement.Object {
+	o := placement.Object{Group: req.Kind.Group, Kind: req.Kind.Kind, Namespace: req.Namespace, Name: req.Name}
+	if isNamespaceRequest(req) {
+		o.Group, o.Kind, o.Namespace, o.ClusterScoped = "", "Namespace", "", true
+	} else {
+		o.ClusterScoped = req.Namespace == ""
 	}
-	own, hasOwn := s.Labels[labels.Sensitivity]
-	if hasOwn && !config.Sensitivity(own).Valid() {
-		return c.deny(RuleUnknownSensitivity, "", fmt.Sprintf("%s has label %s=%q, which is not a sensitivity; use one of %s",
-			s, labels.Sensitivity, own, config.JoinSensitivities(config.Sensitivities)))
-	}
-	floor, hasFloor := "", false
-	if !s.ClusterScoped {
-		floor, hasFloor = s.NamespaceLabels[labels.Sensitivity]
-		if hasFloor && !config.Sensitivity(floor).Valid() {
-			return c.deny(RuleUnknownSensitivity, "", fmt.Sprintf("Namespace %s has label %s=%q, which is not a sensitivity: fix the Namespace's label (one of %s)",
-				s.Namespace, labels.Sensitivity, floor, config.JoinSensitivities(config.Sensitivities)))
+	if req.Object != nil {
+		md, _ := req.Object["metadata"].(map[string]any)
+		o.Labels = placement.StringMap(md["labels"])
+		o.Annotations = placement.StringMap(md["annotations"])
+		if o.Name == "" {
+			o.Name, _ = md["name"].(string)
 		}
-	}
-	var sens config.Sensitivity
-	var from string
-	switch {
-	case hasOwn && hasFloor:
-		sens, from = config.Max(config.Sensitivity(own), config.Sensitivity(floor)), "label on the object"
-		if sens != config.Sensitivity(own) {
-			from = "floor of Namespace " + s.Namespace
+		if o.Name == "" {
+			o.Name, _ = md["generateName"].(string)
 		}
-	case hasOwn:
-		sens, from = config.Sensitivity(own), "label on the object"
-	case hasFloor:
-		sens, from = config.Sensitivity(floor), "floor of Namespace "+s.Namespace
-	case s.ClusterScoped:
-		return Check{Allowed: true}
-	case c.DenyUnlabeled:
-		return c.deny(RuleUnlabeled, "", fmt.Sprintf("%s has no %s label and Namespace %s has none: the %s tier of cluster %s accepts only classified data; label the object or its Namespace (one of %s)",
-			s, labels.Sensitivity, s.Namespace, c.Tier, c.Cluster, config.JoinSensitivities(config.Sensitivities)))
-	default:
-		return Check{Allowed: true}
+		o.TemplateLabels = placement.TemplateLabels(o.Group, o.Kind, req.Object)
 	}
-	allowed := c.Tiers[sens]
-	if slices.Contains(allowed, c.Tier) {
-		return Check{Allowed: true, Sensitivity: sens}
+	if o.Name == "" {
+		o.Name = "(unnamed)"
 	}
-	return c.deny(RuleTierNotAllowed, sens, fmt.Sprintf(
-		"%s is %s (%s), but cluster %s is in tier %s and %s data is allowed only in %s: deploy it through strata, which places it in the %s tier (strata render shows where), or lower %s if the data really is less sensitive",
-		s, sens, from, c.Cluster, c.Tier, sens, config.JoinTiers(allowed), strings.Join(tierNames(allowed), " or "), labels.Sensitivity))
+	return o
 }
 
-func (c *Checker) deny(rule string, s config.Sensitivity, msg string) Check {
-	return Check{Rule: rule, Sensitivity: s, Message: msg}
+func isNamespaceRequest(req *request) bool {
+	return req.Resource.Group == "" && req.Resource.Resource == "namespaces" ||
+		req.Resource.Resource == "" && req.Kind.Group == "" && req.Kind.Kind == "Namespace"
 }
 
-func tierNames(ts []config.Tier) []string {
-	out := make([]string, len(ts))
+// sensitivity is the link of the chain that classifies the object with
+// placement's core and checks its level against the cluster's tier. An
+// object it cannot classify is denied (fail closed), except the unlabeled
+// cluster-scoped kinds that hold no data.
+func (h *Handler) sensitivity(next decider) decider {
+	return func(a *attempt) *response {
+		if a.req.Object == nil {
+			msg := "the request carries no object"
+			if a.req.objectErr != nil {
+				msg = "the object is not a JSON object: " + a.req.objectErr.Error()
+			}
+			a.deny(placement.RuleMalformedObject, fmt.Sprintf("%s %s: %s; strata cannot classify it, so it is denied (fail closed)",
+				a.object.Kind, a.object.Name, msg))
+			return next(a)
+		}
+		ns := placement.Namespace{}
+		if !a.object.ClusterScoped {
+			l, ok := h.namespace(a.req.Namespace)
+			ns = placement.Namespace{Labels: l, Unknown: !ok}
+			if ok {
+				a.namespace = namespaceObject(a.req.Namespace, l)
+			}
+		}
+		a.class = placement.Classify(a.object, ns)
+		c := h.Checker
+		switch {
+		case a.class.Rule == placement.RuleUnlabeled && a.object.ClusterScoped && placement.HoldsNoData(a.object.Group, a.object.Kind):
+			// A Namespace, a ClusterRole, ...: no data of its own.
+		case a.class.Rule == placement.RuleUnlabeled:
+			a.deny(a.class.Rule, fmt.Sprintf("%s has no sensitivity, and cluster %s (tier %s) admits only classified data: %s",
+				a.object, c.Cluster, c.Tier, a.class.Message))
+		case a.class.Rule != "":
+			a.deny(a.class.Rule, fmt.Sprintf("%s cannot be classified: %s", a.object, a.class.Message))
+		case !placement.Allowed(c.Tiers, a.class.Level, c.Tier):
+			s, allowed := a.class.Level, c.Tiers[a.class.Level]
+			a.deny(placement.RuleTierNotAllowed, fmt.Sprintf(
+				"%s is %s (%s), but cluster %s is in tier %s and %s data is allowed only in %s: deploy it through strata, which places it in the %s tier (strata render shows where), or lower %s if the data really is less sensitive",
+				a.object, s, a.class.Describe(a.object), c.Cluster, c.Tier, s, config.JoinTiers(allowed), joinTiers(allowed, " or "), labels.Sensitivity))
+		}
+		return next(a)
+	}
+}
+
+// namespace returns the labels of a live Namespace; ok is false when it
+// could not be read (no lookup configured counts as that: fail closed).
+func (h *Handler) namespace(name string) (map[string]string, bool) {
+	if h.Namespaces == nil {
+		return nil, false
+	}
+	return h.Namespaces(name)
+}
+
+// namespaceObject is the Namespace as policies see it (namespaceObject).
+func namespaceObject(name string, l map[string]string) map[string]any {
+	la := make(map[string]any, len(l))
+	for k, v := range l {
+		la[k] = v
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name, "labels": la}}
+}
+
+func joinTiers(ts []config.Tier, sep string) string {
+	s := make([]string, len(ts))
 	for i, t := range ts {
-		out[i] = string(t)
+		s[i] = string(t)
 	}
-	return out
+	return strings.Join(s, sep)
 }

@@ -20,13 +20,15 @@ import (
 
 func testHandler(tier config.Tier, cluster string) *Handler {
 	return &Handler{
-		Checker: &Checker{Cluster: cluster, Tier: tier, Tiers: config.DefaultTiers(), DenyUnlabeled: tier != config.PublicCloud},
+		Checker: &Checker{Cluster: cluster, Tier: tier, Tiers: config.DefaultTiers(), ExemptNamespaces: config.DefaultExemptNamespaces()},
 		Namespaces: func(name string) (map[string]string, bool) {
 			switch name {
 			case "ledger":
 				return map[string]string{"strata.dev/sensitivity": "restricted"}, true
 			case "ml-training":
 				return map[string]string{"strata.dev/sensitivity": "public"}, true
+			case "scratch":
+				return map[string]string{}, true
 			}
 			return nil, false
 		},
@@ -113,7 +115,7 @@ func TestHandlerDecisions(t *testing.T) {
 			[]string{"break-glass needs", "platform-oncall", "dev@example.com"}, ""},
 		{"unlabeled object in an unlabeled namespace is denied on-prem", config.OnPrem,
 			review("admission.k8s.io/v1", admissionv1.Create, "scratch", deployment("scratch", "x", "", nil)), false,
-			[]string{"no strata.dev/sensitivity label"}, ""},
+			[]string{"has no sensitivity", "label the object or the Namespace"}, ""},
 		{"an object that is not a JSON object is denied (fail closed)", config.OnPrem,
 			review("admission.k8s.io/v1", admissionv1.Create, "ledger", []byte(`[1, 2]`)), false,
 			[]string{"not a JSON object"}, ""},

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -105,10 +106,13 @@ type Target struct {
 	ServiceNamespace string
 	ServiceName      string
 	ServicePort      int32
+	// ExemptNamespaces are not sent to the webhook (strata.yaml
+	// webhook.exemptNamespaces); nil: config.DefaultExemptNamespaces.
+	ExemptNamespaces []string
 }
 
 // Configuration returns the ValidatingWebhookConfiguration that sends every
-// CREATE and UPDATE (not DELETE: it is never denied) outside the excluded
+// CREATE and UPDATE (not DELETE: it is never denied) outside the exempt
 // namespaces to the webhook, failing closed.
 func Configuration(t Target, caBundle []byte) *admissionregistrationv1.ValidatingWebhookConfiguration {
 	fail := admissionregistrationv1.Fail
@@ -116,6 +120,10 @@ func Configuration(t Target, caBundle []byte) *admissionregistrationv1.Validatin
 	equivalent := admissionregistrationv1.Equivalent
 	scope := admissionregistrationv1.AllScopes
 	timeout := int32(TimeoutSeconds)
+	exempt := t.ExemptNamespaces
+	if exempt == nil {
+		exempt = config.DefaultExemptNamespaces()
+	}
 	cc := admissionregistrationv1.WebhookClientConfig{CABundle: caBundle}
 	if t.URL != "" {
 		u := t.URL + labels.WebhookPath
@@ -135,7 +143,7 @@ func Configuration(t Target, caBundle []byte) *admissionregistrationv1.Validatin
 				Rule:       admissionregistrationv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*"}, Scope: &scope},
 			}},
 			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: ExcludedNamespaces,
+				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: exempt,
 			}}},
 			FailurePolicy: &fail, SideEffects: &none, MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
 			AdmissionReviewVersions: []string{"v1", "v1beta1"},

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/resource"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/strata-gitops/strata/internal/placement"
 )
@@ -30,6 +31,13 @@ func Objects(res []*resource.Resource) []placement.Object {
 		}
 		if o.ClusterScoped {
 			o.Namespace = ""
+		}
+		for _, path := range placement.TemplatePaths(gvk.Group, gvk.Kind) {
+			var l map[string]string
+			if t, err := r.Pipe(yaml.Lookup(path...)); err == nil && t != nil {
+				l = t.GetLabels()
+			}
+			o.TemplateLabels = append(o.TemplateLabels, l)
 		}
 		if isCRD(r) {
 			o.DefinesGroup, _ = r.GetString("spec.group")

@@ -48,6 +48,11 @@ const (
 	ApprovalsNotesRef = "refs/notes/strata-approvals"
 )
 
+// ControlPlaneNamespaces are the Kubernetes control plane's own namespaces.
+// With SystemNamespace they are the webhook's default exempt namespaces
+// (strata.yaml webhook.exemptNamespaces, the chart's values).
+var ControlPlaneNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
+
 // InventoryName returns the name of the inventory ConfigMap of env.
 func InventoryName(env string) string { return InventoryPrefix + env }
 

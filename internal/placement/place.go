@@ -39,10 +39,9 @@ func Place(in Input) *Result {
 type placer struct {
 	in  Input
 	res *Result
-	// floors maps a Namespace of the render to its label ("" if unlabeled);
-	// badFloor marks Namespaces whose label is not a known sensitivity.
-	floors   map[string]config.Sensitivity
-	badFloor map[string]string
+	// nsLabels maps a Namespace of the render to its labels: the floor of
+	// the objects in it. A Namespace outside the render gives no floor.
+	nsLabels map[string]map[string]string
 }
 
 func (p *placer) violate(i int, rule Rule, format string, args ...any) *Decision {
@@ -53,69 +52,32 @@ func (p *placer) violate(i int, rule Rule, format string, args ...any) *Decision
 }
 
 func (p *placer) indexNamespaces() {
-	p.floors = map[string]config.Sensitivity{}
-	p.badFloor = map[string]string{}
+	p.nsLabels = map[string]map[string]string{}
 	for _, o := range p.in.Objects {
-		if !o.isNamespace() {
-			continue
-		}
-		v, ok := o.Labels[labels.Sensitivity]
-		if !ok {
-			p.floors[o.Name] = ""
-			continue
-		}
-		if s := config.Sensitivity(v); s.Valid() {
-			p.floors[o.Name] = s
-		} else {
-			p.badFloor[o.Name] = v
+		if o.isNamespace() {
+			p.nsLabels[o.Name] = o.Labels
 		}
 	}
 }
 
-// sensitivity applies rule 1: the higher of the object's own label and its
-// Namespace's label. note says where the value came from, for the reason.
-func (p *placer) sensitivity(i int, o Object) (s config.Sensitivity, note string, ok bool) {
-	own, hasOwn := o.Labels[labels.Sensitivity]
-	if hasOwn && !config.Sensitivity(own).Valid() {
-		p.violate(i, RuleUnknownSensitivity, "label %s=%q is not a known sensitivity: use one of %s",
-			labels.Sensitivity, own, config.JoinSensitivities(config.Sensitivities))
-		return "", "", false
+// classify applies rule 1 through the decision core shared with the
+// webhook; an object it cannot classify is a violation.
+func (p *placer) classify(i int, o Object) (Classification, bool) {
+	c := Classify(o, Namespace{Labels: p.nsLabels[o.Namespace]})
+	if c.Rule != "" {
+		p.violate(i, c.Rule, "%s", c.Message)
+		return c, false
 	}
-	var floor config.Sensitivity
-	if !o.ClusterScoped && o.Namespace != "" {
-		if bad, isBad := p.badFloor[o.Namespace]; isBad {
-			p.violate(i, RuleUnknownSensitivity, "its Namespace %s has label %s=%q, not a known sensitivity: fix the Namespace's label (one of %s)",
-				o.Namespace, labels.Sensitivity, bad, config.JoinSensitivities(config.Sensitivities))
-			return "", "", false
-		}
-		floor = p.floors[o.Namespace]
-	}
-	switch {
-	case !hasOwn && floor == "":
-		switch {
-		case o.ClusterScoped:
-			p.violate(i, RuleUnlabeled, "cluster-scoped objects need their own %s label (no Namespace floor applies): add one of %s",
-				labels.Sensitivity, config.JoinSensitivities(config.Sensitivities))
-		default:
-			p.violate(i, RuleUnlabeled, "neither the object nor its Namespace %s has a %s label, so strata will not guess where its data may go: label the object or the Namespace with one of %s",
-				o.Namespace, labels.Sensitivity, config.JoinSensitivities(config.Sensitivities))
-		}
-		return "", "", false
-	case !hasOwn:
-		return floor, " (from namespace " + o.Namespace + ")", true
-	case floor.Rank() > config.Sensitivity(own).Rank():
-		return floor, " (namespace " + o.Namespace + " floor, object says " + own + ")", true
-	default:
-		return config.Sensitivity(own), "", true
-	}
+	return c, true
 }
 
 // placeObject applies rules 1-4 and 6 to an object that carries data.
 func (p *placer) placeObject(i int, o Object) *Decision {
-	s, note, ok := p.sensitivity(i, o)
+	c, ok := p.classify(i, o)
 	if !ok {
 		return nil
 	}
+	s, note := c.Level, c.Note(o)
 	allowed := p.in.Tiers[s]
 	if len(allowed) == 0 {
 		return p.violate(i, RuleNoCluster, "sensitivity %s has no allowed tiers in the tier table: add a tiers.%s list to strata.yaml", s, s)
@@ -128,7 +90,7 @@ func (p *placer) placeObject(i int, o Object) *Decision {
 	candidates := allowed
 	reason := fmt.Sprintf("%s%s → allowed %s", s, note, config.JoinTiers(allowed))
 	if v, has := o.Annotations[labels.Tiers]; has {
-		requested, ok := p.requestedTiers(i, s, allowed, v)
+		requested, ok := p.requestedTiers(i, c, allowed, v)
 		if !ok {
 			return nil
 		}
@@ -163,10 +125,13 @@ func restrictedNote(only []string) string {
 }
 
 // requestedTiers validates a strata.dev/tiers annotation (rule 2).
-func (p *placer) requestedTiers(i int, s config.Sensitivity, allowed []config.Tier, v string) ([]config.Tier, bool) {
-	where := " on the object"
-	if o := p.in.Objects[i]; o.Labels[labels.Sensitivity] != string(s) && !o.ClusterScoped {
-		where = " on Namespace " + o.Namespace
+func (p *placer) requestedTiers(i int, c Classification, allowed []config.Tier, v string) ([]config.Tier, bool) {
+	s, where := c.Level, " on the object"
+	switch c.Source {
+	case FromNamespace:
+		where = " on Namespace " + p.in.Objects[i].Namespace
+	case FromPodTemplate:
+		where = " on its pod template"
 	}
 	var out []config.Tier
 	ok := true
@@ -273,32 +238,34 @@ func (p *placer) chooseTier(candidates []config.Tier, only []string, failover bo
 // go; with no contents placed it is placed by its own label like any object.
 func (p *placer) placeFollower(i int, o Object, placed []*Decision) *Decision {
 	var contents int
+	var highest config.Sensitivity
 	set := map[string]bool{}
 	for _, d := range placed {
-		if d == nil || !follows(o, d.Object) {
+		if d == nil || !Follows(o, d.Object) {
 			continue
 		}
 		contents++
+		highest = config.Max(highest, d.Touches())
 		for _, c := range d.Clusters {
 			set[c] = true
 		}
 	}
+	// A Namespace or CRD has no floor: only its own label counts.
+	own := Classify(o, Namespace{})
 	if contents == 0 {
-		if o.isNamespace() {
-			if _, bad := p.badFloor[o.Name]; !bad && o.Labels[labels.Sensitivity] == "" {
-				return p.violate(i, RuleUnlabeled, "a Namespace without a %s label and with no placed object in it has nowhere to go: label it, or place the objects in it", labels.Sensitivity)
-			}
+		if own.Rule == RuleUnlabeled && o.isNamespace() {
+			return p.violate(i, RuleUnlabeled, "a Namespace without a %s label and with no placed object in it has nowhere to go: label it, or place the objects in it", labels.Sensitivity)
 		}
 		return p.placeObject(i, o)
 	}
-	var s config.Sensitivity
-	if v, has := o.Labels[labels.Sensitivity]; has {
-		if s = config.Sensitivity(v); !s.Valid() {
-			return p.violate(i, RuleUnknownSensitivity, "label %s=%q is not a known sensitivity: use one of %s",
-				labels.Sensitivity, v, config.JoinSensitivities(config.Sensitivities))
-		}
+	if own.Rule == RuleUnknownSensitivity {
+		return p.violate(i, own.Rule, "%s", own.Message)
 	}
+	s := own.Level
 	d := &Decision{Index: i, Object: o, Sensitivity: s}
+	if s == "" {
+		d.Contents = highest
+	}
 	for _, c := range p.in.Clusters {
 		if !set[c.Name] {
 			continue
@@ -325,11 +292,17 @@ func (p *placer) placeFollower(i int, o Object, placed []*Decision) *Decision {
 	return d
 }
 
-func follows(leader, o Object) bool {
-	if leader.isNamespace() {
+// Follows reports whether o is among the contents leader (a Namespace or a
+// CustomResourceDefinition) follows: an object in the Namespace, or a
+// custom resource the CRD defines.
+func Follows(leader, o Object) bool {
+	switch {
+	case leader.isNamespace():
 		return !o.ClusterScoped && o.Namespace == leader.Name
+	case leader.isCRD():
+		return leader.DefinesKind != "" && o.Group == leader.DefinesGroup && o.Kind == leader.DefinesKind
 	}
-	return o.Group == leader.DefinesGroup && o.Kind == leader.DefinesKind
+	return false
 }
 
 func (p *placer) healthy(name string) bool { return p.in.Healthy == nil || p.in.Healthy[name] }

@@ -259,7 +259,7 @@ func TestPlaceSensitivity(t *testing.T) {
 			name:    "only own label, namespace in the render is unlabeled",
 			objects: []Object{namespace("app", nil), deploy("app", "web", sens("public"), nil)},
 			want: []Decision{
-				{Index: 0, Sensitivity: "", Tiers: tiers(config.PublicCloud), Clusters: names("public"),
+				{Index: 0, Sensitivity: "", Contents: config.Public, Tiers: tiers(config.PublicCloud), Clusters: names("public"),
 					Reason: "unlabeled Namespace follows the objects in it → public"},
 				{Index: 1, Sensitivity: config.Public, Tiers: tiers(config.PublicCloud), Clusters: names("public"),
 					Reason: "public → allowed [public-cloud private-cloud on-prem] → public (preferred)"},
@@ -834,7 +834,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 					Reason: "restricted → allowed [on-prem] → onprem (preferred)"},
 				{Index: 2, Sensitivity: config.Internal, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "internal → allowed [private-cloud on-prem] → private (preferred)"},
-				{Index: 3, Sensitivity: "", Tiers: tiers(config.PublicCloud, config.PrivateCloud, config.OnPrem),
+				{Index: 3, Sensitivity: "", Contents: config.Restricted, Tiers: tiers(config.PublicCloud, config.PrivateCloud, config.OnPrem),
 					Clusters: names("public", "private", "onprem"),
 					Reason:   "unlabeled Namespace follows the objects in it → public, private, onprem"},
 			},
@@ -847,7 +847,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 				deploy("shop", "b", sens("confidential"), nil),
 			},
 			want: []Decision{
-				{Index: 0, Sensitivity: "", Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
+				{Index: 0, Sensitivity: "", Contents: config.Confidential, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "unlabeled Namespace follows the objects in it → private"},
 				{Index: 1, Sensitivity: config.Internal, Tiers: tiers(config.PrivateCloud), Clusters: names("private"),
 					Reason: "internal → allowed [private-cloud on-prem] → private (preferred)"},
@@ -860,7 +860,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 			env:     "prod2",
 			objects: []Object{namespace("shop", nil), deploy("shop", "a", sens("confidential"), nil)},
 			want: []Decision{
-				{Index: 0, Sensitivity: "", Tiers: tiers(config.PrivateCloud), Clusters: names("private-a", "private-b"),
+				{Index: 0, Sensitivity: "", Contents: config.Confidential, Tiers: tiers(config.PrivateCloud), Clusters: names("private-a", "private-b"),
 					Reason: "unlabeled Namespace follows the objects in it → private-a, private-b"},
 				{Index: 1, Sensitivity: config.Confidential, Tiers: tiers(config.PrivateCloud), Clusters: names("private-a", "private-b"),
 					Reason: "confidential → allowed [private-cloud on-prem] → private-a, private-b (preferred)"},
@@ -945,7 +945,7 @@ func TestPlaceFollowersAndClusterScoped(t *testing.T) {
 				custom("other.io", "Widget", "y", "d", sens("internal")),
 			},
 			want: []Decision{
-				{Index: 0, Sensitivity: "", Tiers: tiers(config.PublicCloud, config.OnPrem), Clusters: names("public", "onprem"),
+				{Index: 0, Sensitivity: "", Contents: config.Restricted, Tiers: tiers(config.PublicCloud, config.OnPrem), Clusters: names("public", "onprem"),
 					Reason: "unlabeled CustomResourceDefinition follows its Widget resources → public, onprem"},
 				{Index: 1, Sensitivity: config.Restricted, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
 					Reason: "restricted → allowed [on-prem] → onprem (preferred)"},
@@ -1108,7 +1108,7 @@ func TestPlaceReportsAllViolations(t *testing.T) {
 	res := Place(in)
 	checkResult(t, in, res,
 		[]Decision{
-			{Index: 0, Sensitivity: "", Tiers: tiers(config.PublicCloud), Clusters: names("public"),
+			{Index: 0, Sensitivity: "", Contents: config.Public, Tiers: tiers(config.PublicCloud), Clusters: names("public"),
 				Reason: "unlabeled Namespace follows the objects in it → public"},
 			{Index: 5, Sensitivity: config.Public, Tiers: tiers(config.PublicCloud), Clusters: names("public"),
 				Reason: "public → allowed [public-cloud private-cloud on-prem] → public (preferred)"},

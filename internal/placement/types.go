@@ -20,6 +20,9 @@ type Object struct {
 	ClusterScoped bool
 	Labels        map[string]string
 	Annotations   map[string]string
+	// TemplateLabels are the labels of the templates a workload creates
+	// objects from (see TemplateLabels); they count towards its sensitivity.
+	TemplateLabels []map[string]string
 	// DefinesGroup and DefinesKind are set on a CustomResourceDefinition to
 	// the group and kind it serves, so that it can follow its resources.
 	DefinesGroup string
@@ -63,6 +66,9 @@ type Decision struct {
 	// Sensitivity is the effective sensitivity ("" for an unlabeled Namespace
 	// or CRD that only follows its contents).
 	Sensitivity config.Sensitivity
+	// Contents is, for a Namespace or CRD that follows its contents, the
+	// highest sensitivity among them.
+	Contents config.Sensitivity
 	// Tiers holds the chosen tier; a Namespace or CRD that follows its
 	// contents may span several.
 	Tiers    []config.Tier
@@ -72,18 +78,39 @@ type Decision struct {
 	Reason string
 }
 
-// Rule names the placement rule a violation breaks.
+// Touches is the sensitivity a change to the object touches: its own, or
+// for an unlabeled Namespace or CRD that follows its contents the highest of
+// those contents; restricted when neither is known (fail closed).
+func (d Decision) Touches() config.Sensitivity {
+	switch {
+	case d.Sensitivity != "":
+		return d.Sensitivity
+	case d.Contents != "":
+		return d.Contents
+	}
+	return config.Restricted
+}
+
+// Rule names the rule a violation (render, plan) or a denial (webhook)
+// breaks. It is the one set of names shown in messages, audit events and
+// the webhook's metrics.
 type Rule string
 
 const (
 	RuleUnlabeled          Rule = "unlabeled"
 	RuleUnknownSensitivity Rule = "unknown-sensitivity"
-	RuleUnknownTier        Rule = "unknown-tier"
-	RuleTierNotAllowed     Rule = "tier-not-allowed"
-	RuleUnknownCluster     Rule = "unknown-cluster"
-	RuleClusterNotAllowed  Rule = "cluster-not-allowed"
-	RuleNoCluster          Rule = "no-cluster"
-	RuleInvalidAnnotation  Rule = "invalid-annotation"
+	// RuleNamespaceUnknown: the webhook could not read the object's Namespace.
+	RuleNamespaceUnknown Rule = "namespace-unknown"
+	// RuleMalformedObject: the webhook got no object it could read.
+	RuleMalformedObject Rule = "malformed-object"
+	// RuleBreakGlassDenied: a break-glass annotation that does not count.
+	RuleBreakGlassDenied  Rule = "break-glass-not-allowed"
+	RuleUnknownTier       Rule = "unknown-tier"
+	RuleTierNotAllowed    Rule = "tier-not-allowed"
+	RuleUnknownCluster    Rule = "unknown-cluster"
+	RuleClusterNotAllowed Rule = "cluster-not-allowed"
+	RuleNoCluster         Rule = "no-cluster"
+	RuleInvalidAnnotation Rule = "invalid-annotation"
 )
 
 // Violation is an object that cannot be placed, the rule it breaks and what
