@@ -120,7 +120,8 @@ func index(st *desired.State) map[string]map[string]*entry {
 		return out
 	}
 	for _, d := range st.Placement.Decisions {
-		d.Sensitivity = effectiveSensitivity(st, d)
+		// A change to an unlabeled Namespace or CRD touches its contents.
+		d.Sensitivity = d.Touches()
 		e := &entry{res: st.Resources[d.Index], decision: d}
 		for _, c := range d.Clusters {
 			if out[c] == nil {
@@ -322,25 +323,4 @@ func maskOf(v string) string {
 	mac := hmac.New(sha256.New, maskKey)
 	mac.Write([]byte(v))
 	return hex.EncodeToString(mac.Sum(nil))[:12]
-}
-
-// effectiveSensitivity is the sensitivity a change to d touches: its own,
-// or for an unlabeled Namespace or CRD that follows its contents, the
-// highest of those contents (restricted when there are none: fail closed).
-func effectiveSensitivity(st *desired.State, d placement.Decision) config.Sensitivity {
-	if d.Sensitivity != "" {
-		return d.Sensitivity
-	}
-	var highest config.Sensitivity
-	for _, o := range st.Placement.Decisions {
-		follows := d.Object.Kind == "Namespace" && !o.Object.ClusterScoped && o.Object.Namespace == d.Object.Name ||
-			d.Object.DefinesKind != "" && o.Object.Group == d.Object.DefinesGroup && o.Object.Kind == d.Object.DefinesKind
-		if follows && o.Sensitivity.Rank() > highest.Rank() {
-			highest = o.Sensitivity
-		}
-	}
-	if highest == "" {
-		return config.Restricted
-	}
-	return highest
 }
