@@ -34,7 +34,7 @@ func Objects(res []*resource.Resource) []placement.Object {
 		}
 		for _, path := range placement.TemplatePaths(gvk.Group, gvk.Kind) {
 			var l map[string]string
-			if t, err := r.Pipe(yaml.Lookup(path...)); err == nil && t != nil {
+			if t, err := r.Pipe(yaml.Lookup(path...)); err == nil && t != nil && len(t.GetLabels()) > 0 {
 				l = t.GetLabels()
 			}
 			o.TemplateLabels = append(o.TemplateLabels, l)
