@@ -67,17 +67,15 @@ pids+=($!)
 for _ in $(seq 50); do [ -s "$demo/git.addr" ] && break; sleep 0.1; done
 url=$(cat "$demo/git.addr")/platform/config.git
 
-step "Reviewers alice and bob make signing keys; the trust file lists them"
-$strata keygen --out "$demo/keys/alice" --name alice >/dev/null
-$strata keygen --out "$demo/keys/bob" --name bob >/dev/null
+step "Reviewers alice and bob: .strata/trust.yaml lists their keys (demo keys from hack/demo-keys); the reconciler pins their fingerprints"
+cp hack/demo-keys/alice.key hack/demo-keys/bob.key hack/demo-keys/alice.pub hack/demo-keys/bob.pub "$demo/keys/"
+chmod 600 "$demo/keys/"*.key
+trusted="$($strata keygen --fingerprint "$demo/keys/alice.pub"),$($strata keygen --fingerprint "$demo/keys/bob.pub")"
+echo "  --trusted-keys $trusted"
 work=$demo/work
 git clone -q "$url" "$work" 2>/dev/null
-cp -r strata.yaml overlays policies "$work/"
-mkdir -p "$work/.strata"
-{ echo "apiVersion: strata.dev/v1alpha1"; echo "kind: Trust"; echo "reviewers:"
-  for r in alice bob; do echo "  - name: $r"; echo "    publicKey: |"; sed 's/^/      /' "$demo/keys/$r.pub"; done
-} >"$work/.strata/trust.yaml"
-head -8 "$work/.strata/trust.yaml"; echo "  ..."
+cp -r strata.yaml overlays policies .strata "$work/"
+sed -n '6,12p' "$work/.strata/trust.yaml"; echo "  ..."
 # The on-call engineer's git identity in this clone (strata rollback uses the
 # git CLI, so the user's own config, signing and hooks apply).
 git -C "$work" config user.name "Sam (on-call)"
@@ -92,6 +90,7 @@ step "The first revision touches restricted data: strata.yaml asks for 2 approva
 step "The reconciler follows main on the git server; pushes reach it through the signed hook"
 $strata reconcile --repo "$url" --branch main --env prod --kubeconfig-dir "$kcdir" --interval 1m \
   --hook-addr "127.0.0.1:$hook_port" --hook-secret-file "$demo/hook.secret" --metrics-addr 127.0.0.1:0 \
+  --trusted-keys "$trusted" \
   --cache-dir "$demo/mirror" 2>"$demo/reconcile.log" &
 pids+=($!)
 waitfor() { # revision
@@ -145,6 +144,18 @@ g checkout -q main && g merge -q --ff-only month-end && g push -q origin main
 waitfor "$(g rev-parse HEAD)"
 "$kubectl" --kubeconfig "$kcdir/private.kubeconfig" get deployment fraud-scoring -n fraud
 
+step "An unapproved restricted change pushed straight to main: the approval gate refuses it, every cluster stays as it was"
+sed -i 's/cpu: 500m/cpu: 750m/' "$work/overlays/base/ledger/audit-trail.yaml"
+g commit -qam "audit-trail: a little more CPU (not reviewed)"
+g push -q origin main
+unapproved=$(g rev-parse HEAD)
+for _ in $(seq 100); do
+  $strata status --repo "$work" --env prod --kubeconfig-dir "$kcdir" -o json 2>/dev/null | grep -q "not approved" && break; sleep 0.2
+done
+$strata status --repo "$work" --env prod --kubeconfig-dir "$kcdir" | sed -n '1,8p'
+g revert -q --no-edit "$unapproved" && g push -q origin main
+waitfor "$(g rev-parse HEAD)"
+
 step "A bad commit: audit-trail asks for more CPU than any node has; approved and pushed, its rollout hangs"
 sed -i 's/cpu: 500m/cpu: "600"/; s/cpu: 250m/cpu: "500"/' "$work/overlays/base/ledger/audit-trail.yaml"
 g commit -qam "audit-trail: more CPU"
@@ -167,8 +178,9 @@ $strata audit --repo "$work" --env prod --kubeconfig-dir "$kcdir" --since 1h -o 
 cat <<EOF
 
 Summary: three clusters, each with its webhook; placement by sensitivity; a
-restricted object refused by the public cluster; a pull request planned,
-approved and merged; a bad commit reverted and every cluster restored.
+restricted object refused by the public cluster; an unapproved change refused
+by the approval gate; a pull request planned, approved and merged; a bad
+commit reverted and every cluster restored.
 
 The clusters and webhooks keep running (the reconciler and git server stop now). Try:
   export KUBECONFIG=$kcdir/onprem.kubeconfig; $kubectl get pods -A

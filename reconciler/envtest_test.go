@@ -130,8 +130,18 @@ func (g *gitRepo) branch() string {
 	return h.Name().Short()
 }
 
-// strataYAML returns a strata.yaml with environment env on the three test clusters.
+// strataYAML returns a strata.yaml with environment env on the three test
+// clusters and the approval gate explicitly off (tests of other things).
 func strataYAML(env string, maxPrune int) string {
+	return clustersYAML(env, maxPrune) + "approvals: {public: 0, internal: 0, confidential: 0, restricted: 0, enforce: false}\n"
+}
+
+// gatedStrataYAML is strataYAML with the approval gate on.
+func gatedStrataYAML(env string) string {
+	return clustersYAML(env, 100) + "approvals: {public: 0, internal: 1, confidential: 1, restricted: 2}\n"
+}
+
+func clustersYAML(env string, maxPrune int) string {
 	return `apiVersion: strata.dev/v1alpha1
 kind: Config
 environments:

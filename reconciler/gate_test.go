@@ -33,6 +33,24 @@ func newReviewer(t *testing.T, name string) reviewer {
 	return reviewer{name: name, signer: s, pub: string(pub)}
 }
 
+// pinned pins the reviewers' keys as the root of trust.
+func pinned(t *testing.T, rs ...reviewer) func(*Options) {
+	t.Helper()
+	var fps []string
+	for _, r := range rs {
+		fp, err := approval.Fingerprint([]byte(r.pub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fps = append(fps, fp)
+	}
+	pin, err := approval.ParsePin(fps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(o *Options) { o.TrustedKeys = pin }
+}
+
 func trustYAML(rs ...reviewer) string {
 	var b strings.Builder
 	b.WriteString("apiVersion: strata.dev/v1alpha1\nkind: Trust\nreviewers:\n")
@@ -88,9 +106,9 @@ func TestApprovalGate(t *testing.T) {
 		})
 	}
 	g := newGitRepo(t)
-	strata := strataYAML(env, 100) + "approvals: {public: 0, internal: 1, confidential: 1, restricted: 2}\n"
+	strata := gatedStrataYAML(env)
 	first := g.commit("first", merge(map[string]string{"strata.yaml": strata, ".strata/trust.yaml": trustYAML(alice, bob)}, objs("v1", "v1")))
-	r, cls := newTestReconciler(t, g, env, nil)
+	r, cls := newTestReconciler(t, g, env, pinned(t, alice, bob))
 	ctx := context.Background()
 	onprem := cls[env+"-onprem"]
 

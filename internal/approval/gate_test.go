@@ -59,7 +59,7 @@ func TestGate(t *testing.T) {
 		envs: []Envelope{alice, bobExpired, forged},
 		have: []string{"alice"},
 		message: "restricted change needs 2 approvals, has 1: alice" +
-			"; rejected bob: expired at 2026-02-28T12:00:00Z: approve again" +
+			"; rejected bob: expired at 2026-02-28T12:00:00Z: approve again (an approval counts for at most 720h0m0s, approvals.maxLifetime)" +
 			"; rejected bob: bad signature: it does not verify with bob's key in .strata/trust.yaml, so it is forged or was altered after signing",
 	}, {
 		name: "duplicate approvals of one reviewer count once", highest: config.Restricted, required: 2,

@@ -172,7 +172,7 @@ func verifyOne(trust *config.Trust, keys *keyCache, env, tree string, clock Cloc
 	case !clock.Past && st.Time.After(now.Add(ClockSkew)):
 		return reject(name, "signed at %s, more than %s in the future: check the signer's clock", formatTime(st.Time), ClockSkew)
 	case !now.Before(clock.expiry(st)):
-		return reject(name, "expired at %s (approvals last at most %s, approvals.maxLifetime): approve again", formatTime(clock.expiry(st)), lifetimeOf(clock))
+		return reject(name, "expired at %s: approve again (an approval counts for at most %s, approvals.maxLifetime)", formatTime(clock.expiry(st)), lifetimeOf(clock))
 	}
 	return Approval{
 		Reviewer: st.Reviewer, Environment: st.Environment, Tree: st.Tree, Commit: st.Commit,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,9 +16,10 @@ import (
 )
 
 type keygenOptions struct {
-	out   string
-	name  string
-	force bool
+	out         string
+	name        string
+	force       bool
+	fingerprint string
 }
 
 func newKeygenCommand() *cobra.Command {
@@ -37,11 +39,26 @@ signs with it.`,
 	cmd.Flags().StringVar(&o.out, "out", "", "write OUT.key and OUT.pub")
 	cmd.Flags().StringVar(&o.name, "name", "", "reviewer name for the trust.yaml entry (default: the base name of --out)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace existing key files")
-	_ = cmd.MarkFlagRequired("out")
+	cmd.Flags().StringVar(&o.fingerprint, "fingerprint", "", "print the fingerprint of this public key file (for strata reconcile --trusted-keys) and exit")
 	return cmd
 }
 
 func (o *keygenOptions) run(cmd *cobra.Command) error {
+	if o.fingerprint != "" {
+		data, err := os.ReadFile(o.fingerprint)
+		if err != nil {
+			return err
+		}
+		fp, err := approval.Fingerprint(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.fingerprint, err)
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), fp)
+		return nil
+	}
+	if o.out == "" {
+		return fmt.Errorf("--out is required: keygen writes OUT.key and OUT.pub")
+	}
 	kf, err := approval.WriteKeyPair(o.out, o.force)
 	if err != nil {
 		return err
@@ -54,6 +71,9 @@ func (o *keygenOptions) run(cmd *cobra.Command) error {
 	fmt.Fprintf(out, "wrote %s (private: keep it secret, never commit it) and %s\n", kf.Private, kf.Public)
 	fmt.Fprintf(out, "Add the reviewer to %s (environments: and maxSensitivity: limit what they may approve):\n\n", config.TrustFile)
 	fmt.Fprint(out, approval.TrustSnippet(name, kf.PublicPEM))
+	if fp, err := approval.Fingerprint(kf.PublicPEM); err == nil {
+		fmt.Fprintf(out, "\nKey fingerprint, for the reconciler's root of trust (--trusted-keys): %s\n", fp)
+	}
 	return nil
 }
 
