@@ -168,14 +168,14 @@ func TestChangeFlow(t *testing.T) {
 
 	// The reconciler follows the server's main branch; pushes trigger it
 	// through the signed hook.
-	repo, err := source.Open(ctx, url, source.OpenOptions{Dir: t.TempDir() + "/mirror"})
+	repo, err := source.Open(ctx, url, source.OpenOptions{Dir: t.TempDir() + "/mirror", Branch: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	connect := &reconciler.KubeconfigDir{Dir: lc.KubeconfigDir()}
 	t.Cleanup(connect.Close)
 	opts := reconciler.DefaultOptions()
-	opts.Environment, opts.Revision = env, "main"
+	opts.Environment, opts.Revision, opts.TrustedKeys = env, "main", pinOf(t, alice.pub, bob.pub)
 	opts.Interval, opts.DriftInterval = time.Minute, time.Minute
 	opts.WatchInterval, opts.PollInterval = 300*time.Millisecond, 300*time.Millisecond
 	opts.HealthTimeout = 2 * time.Minute

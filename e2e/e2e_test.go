@@ -18,12 +18,14 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/labels"
@@ -43,7 +45,7 @@ func demoRepo(t *testing.T) (string, *git.Repository) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command("cp", "-r", filepath.Join(root, "strata.yaml"), filepath.Join(root, "overlays"), filepath.Join(root, "policies"), dir)
+	cmd := exec.Command("cp", "-r", filepath.Join(root, "strata.yaml"), filepath.Join(root, "overlays"), filepath.Join(root, "policies"), filepath.Join(root, ".strata"), dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("copying the demo: %v: %s", err, out)
 	}
@@ -51,8 +53,65 @@ func demoRepo(t *testing.T) (string, *git.Repository) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commitAll(t, r, "demo")
+	approveDemo(t, r, commitAll(t, r, "demo"))
 	return dir, r
+}
+
+// demoReviewers are the demo's reviewers, whose keys ship in hack/demo-keys.
+var demoReviewers = []string{"alice", "bob"}
+
+// approveDemo signs commit's tree for env as every demo reviewer.
+func approveDemo(t *testing.T, r *git.Repository, commit string) {
+	t.Helper()
+	c, err := r.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range demoReviewers {
+		signer, err := approval.LoadSignerFile(filepath.Join("..", "hack", "demo-keys", name+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := approval.Sign(signer, approval.Statement{Tree: c.TreeHash.String(), Environment: env, Reviewer: name, Commit: commit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (approval.Store{}).Add(r, c.TreeHash.String(), env, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pinOf is the root of trust of these public keys (PEM).
+func pinOf(t *testing.T, pubs ...[]byte) approval.Pin {
+	t.Helper()
+	var fps []string
+	for _, p := range pubs {
+		fp, err := approval.Fingerprint(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fps = append(fps, fp)
+	}
+	pin, err := approval.ParsePin(fps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pin
+}
+
+// demoPin pins the demo reviewers' keys.
+func demoPin(t *testing.T) approval.Pin {
+	t.Helper()
+	var pubs [][]byte
+	for _, name := range demoReviewers {
+		b, err := os.ReadFile(filepath.Join("..", "hack", "demo-keys", name+".pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, b)
+	}
+	return pinOf(t, pubs...)
 }
 
 func commitAll(t *testing.T, r *git.Repository, msg string) string {
@@ -190,7 +249,11 @@ func TestDemoOnThreeClusters(t *testing.T) {
 		clients[name] = cl.Client
 	}
 	opts := reconciler.DefaultOptions()
-	opts.Environment, opts.Revision = env, "HEAD"
+	head, err := gitRepo.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Environment, opts.Revision, opts.TrustedKeys = env, head.Name().Short(), demoPin(t)
 	opts.HealthTimeout = 3 * time.Minute
 	opts.PollInterval = 500 * time.Millisecond
 	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -265,7 +328,7 @@ func TestDemoOnThreeClusters(t *testing.T) {
 		// Restricted images come from the on-prem registry (policy restricted-images-onprem-registry).
 		editFile(t, filepath.Join(dir, "overlays/prod/kustomization.yaml"),
 			"{name: registry.example.com/finance-ai/risk-dashboard,", "{name: registry.example.com/finance-ai/risk-dashboard, newName: registry.onprem.example.internal/finance-ai/risk-dashboard,")
-		commitAll(t, gitRepo, "risk-dashboard holds restricted data now")
+		approveDemo(t, gitRepo, commitAll(t, gitRepo, "risk-dashboard holds restricted data now"))
 		res := rec.ReconcileOnce(ctx)
 		mustSucceed(t, res)
 		if c := res.Cluster("private"); !slices.ContainsFunc(c.MovedOut, func(r inventoryRef) bool { return r.Name == "risk-dashboard" && r.Kind == "Deployment" }) {
@@ -279,7 +342,7 @@ func TestDemoOnThreeClusters(t *testing.T) {
 			t.Fatal(err)
 		}
 		editFile(t, filepath.Join(dir, "overlays/prod/kustomization.yaml"), "{name: ledger,           count: 3}", "{name: ledger,           count: 2}")
-		commitAll(t, gitRepo, "ledger: 2 replicas")
+		approveDemo(t, gitRepo, commitAll(t, gitRepo, "ledger: 2 replicas"))
 		res := rec.ReconcileOnce(ctx)
 		mustSucceed(t, res, "private")
 		var ue *reconciler.UnreachableError

@@ -83,7 +83,7 @@ func (r *Reconciler) newerRevision(ctx context.Context) bool {
 	if err := r.repo.Fetch(ctx); err != nil {
 		return false
 	}
-	rev, err := r.repo.Resolve(r.opts.Revision)
+	rev, err := r.repo.ResolveBranch(r.opts.Revision)
 	if err != nil {
 		return false
 	}

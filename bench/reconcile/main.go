@@ -273,7 +273,7 @@ func run(ctx context.Context, o options) error {
 	kcdir := cl.M.KubeconfigDir()
 	meter := &cpuMeter{tmp: tmp}
 
-	strataArgs := []string{strata, "reconcile", "--once", "--repo", repo.Dir, "--branch", "HEAD", "--env", benchEnv,
+	strataArgs := []string{strata, "reconcile", "--once", "--repo", repo.Dir, "--branch", "main", "--env", benchEnv,
 		"--kubeconfig-dir", kcdir, "--metrics-addr", "0"}
 
 	if o.memory {

@@ -67,7 +67,7 @@ func profileReconcile(ctx context.Context, dir, repoDir, kcdir string) (*profile
 		conn := &tracingConnector{dir: kcdir, trace: &requestTrace{start: time.Now()}}
 		defer conn.Close()
 		opts := reconciler.DefaultOptions()
-		opts.Environment, opts.Revision, opts.Log = benchEnv, "HEAD", log
+		opts.Environment, opts.Revision, opts.Log = benchEnv, "main", log
 		rec := reconciler.New(repo, conn, opts)
 		f, err := os.Create(filepath.Join(dir, name+".cpu.pprof"))
 		if err != nil {

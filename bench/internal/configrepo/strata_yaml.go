@@ -20,6 +20,10 @@ type Config struct {
 	Clusters  []Cluster
 	// Approvals per sensitivity: public, internal, confidential, restricted.
 	Approvals [4]int
+	// Gated keeps the approval gate on; benchmarks measure apply speed, so
+	// by default they turn it off explicitly (approvals.enforce: false), as
+	// their peers have no gate.
+	Gated bool
 	// Rollout is the body of a rollout: section (indented lines), if any.
 	Rollout string
 }
@@ -53,6 +57,9 @@ environments:
 	}
 	a := c.Approvals
 	fmt.Fprintf(&b, "approvals:\n  public: %d\n  internal: %d\n  confidential: %d\n  restricted: %d\n", a[0], a[1], a[2], a[3])
+	if !c.Gated {
+		b.WriteString("  enforce: false\n")
+	}
 	if c.Rollout != "" {
 		b.WriteString("rollout:\n" + c.Rollout)
 	}

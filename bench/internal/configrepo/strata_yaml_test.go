@@ -31,7 +31,7 @@ func TestStrataYAMLParses(t *testing.T) {
 	if env.Path != "overlays/bench" || cfg.Rollout.MaxPrunePercent == nil || *cfg.Rollout.MaxPrunePercent != 100 {
 		t.Errorf("path %q, maxPrunePercent %d", env.Path, cfg.Rollout.MaxPrunePercent)
 	}
-	if got := cfg.Approvals["restricted"]; got != 2 {
+	if got := cfg.Approvals.Required["restricted"]; got != 2 {
 		t.Errorf("restricted approvals %d, want 2", got)
 	}
 }
