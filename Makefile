@@ -9,7 +9,7 @@ LDFLAGS   := -X github.com/strata-gitops/strata/internal/cli.version=$(VERSION) 
 STRATA_BIN ?= $(HOME)/.cache/strata/bin
 export STRATA_BIN
 
-.PHONY: all build test vet fmt-check unit demo tools tools-envtest bench image clean
+.PHONY: all build test vet fmt-check unit race demo tools tools-envtest bench image clean
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/strata
 
 ## test: go vet, gofmt check, go test ./... (the README's test command)
-test: vet fmt-check unit
+test: vet fmt-check unit race
 
 vet:
 	$(GO) vet ./...
@@ -28,6 +28,10 @@ fmt-check:
 
 unit: tools
 	KUBEBUILDER_ASSETS=$(STRATA_BIN) $(GO) test -count=1 -timeout 30m ./...
+
+## race: the reconciler's and the approval gate's tests under the race detector
+race: tools
+	KUBEBUILDER_ASSETS=$(STRATA_BIN) $(GO) test -race -count=1 -timeout 20m ./reconciler/ ./internal/approval/ ./internal/source/
 
 ## tools: build the control-plane binaries and kwok into $(STRATA_BIN) (cached)
 tools:

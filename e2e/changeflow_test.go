@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -221,6 +222,27 @@ func TestChangeFlow(t *testing.T) {
 		if n := replicas("ledger"); n != 3 {
 			t.Fatalf("unapproved change applied: ledger has %d replicas", n)
 		}
+
+		// An attacker with write access to strata-system in the public
+		// cluster forges its inventory (the unapproved commit applied and
+		// succeeded, newest of all), then the reconciler restarts.
+		forgeInventory(ctx, t, connect, "public", w, change)
+		repo2, err := source.Open(ctx, url, source.OpenOptions{Dir: t.TempDir() + "/mirror", Branch: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := reconciler.New(repo2, connect, opts).ReconcileOnce(ctx)
+		var ge *reconciler.GateError
+		if !errors.As(res.Err, &ge) {
+			t.Fatalf("restarted reconciler after the forgery: %v, want the gate's refusal", res.Err)
+		}
+		if n := replicas("ledger"); n != 3 {
+			t.Fatalf("forged inventory got the unapproved change applied: ledger has %d replicas", n)
+		}
+		if e := lastError(ctx, t, connect, "onprem"); !strings.Contains(e, "restricted change needs 2 approvals, has 0") {
+			t.Errorf("on-prem status after the forgery does not say why: %q", e)
+		}
+
 		w.approve(env, change, alice)
 		notify()
 		waitUntil(t, 30*time.Second, func() bool {
@@ -305,6 +327,27 @@ func TestChangeFlow(t *testing.T) {
 			t.Errorf("applied revision %s, want the last good %s", inv.Status.Revision, good)
 		}
 	})
+}
+
+// forgeInventory writes, as a cluster admin could, that commit was applied
+// to cluster and succeeded, dated after every real record.
+func forgeInventory(ctx context.Context, t *testing.T, connect reconciler.Connector, cluster string, w *workClone, commit string) {
+	t.Helper()
+	cl, err := connect.Connect(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(ctx, cl.Client, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	tree := w.git("rev-parse", commit+"^{tree}")
+	inv.Status.Revision, inv.Status.LastReconcile, inv.Status.LastError = commit, future, ""
+	inv.Status.Record(inventory.Applied{Revision: commit, Tree: tree, Time: future, Outcome: reconciler.ReasonSucceeded, Approvers: []string{"alice", "bob"}})
+	if _, err := inventory.Save(ctx, cl.Client, inv); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // unschedulable asks audit-trail for more CPU than the fake node has: its

@@ -514,6 +514,13 @@ func IsTransient(err error) bool {
 	return !errors.As(err, &mp) && !errors.As(err, &hr) && !errors.As(err, &ge)
 }
 
+// healthTimeout reads the override under the lock SetHealthTimeout takes.
+func (r *Reconciler) healthTimeout() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opts.HealthTimeout
+}
+
 // SetHealthTimeout overrides strata.yaml's rollout.healthTimeout (0 uses it).
 func (r *Reconciler) SetHealthTimeout(d time.Duration) {
 	r.mu.Lock()

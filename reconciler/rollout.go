@@ -25,7 +25,7 @@ import (
 // up the others.
 func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desired.State, rev *source.Revision, plan *rolloutPlan, healthy map[string]bool) []*ClusterResult {
 	maxPct := cfg.Rollout.MaxPrunePercentOrDefault()
-	timeout := r.opts.HealthTimeout
+	timeout := r.healthTimeout()
 	if timeout <= 0 {
 		timeout = cfg.Rollout.HealthTimeoutOrDefault()
 	}

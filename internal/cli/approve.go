@@ -199,6 +199,14 @@ func (o *approveOptions) run(cmd *cobra.Command, rev string) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "approved tree %s of %s %q for %s as %s, valid until %s\n",
 		r.Tree[:12], r.Short(), r.Subject(), env, reviewer, st.ExpiresAt().UTC().Format(time.RFC3339))
+	// What the reconciler's gate will say, by the same rule (approval.Chain).
+	if v, err := (&approval.Chain{Repo: repo, Env: env}).Decide(r.Commit, now); err != nil {
+		warn("cannot tell what the gate will decide: %v", err)
+	} else if v.Base != "" {
+		fmt.Fprintf(out, "gate, judged from the approved revision %s: %s\n", v.Base[:12], v.Message)
+	} else {
+		fmt.Fprintf(out, "gate: no approved revision precedes %s, so only reviewers whose keys the reconciler pins (--trusted-keys) count: %s\n", r.Short(), v.Message)
+	}
 	if !o.push {
 		fmt.Fprintf(out, "stored in %s; share it: git push %s %s (or approve with --push)\n", labels.ApprovalsNotesRef, o.remote, labels.ApprovalsNotesRef)
 		return nil

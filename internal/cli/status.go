@@ -130,4 +130,21 @@ func writeStatusTable(w io.Writer, rows []ClusterStatus) {
 			dash(strings.Join(s.Windows, ",")), last, ready, dash(msg))
 	}
 	tw.Flush()
+	if g := newestGate(rows); g != nil {
+		fmt.Fprintf(w, "\napproval gate: %s\n", gateLine(g.Enforced, g.Pinned, g.Message))
+	}
+}
+
+// newestGate is the gate verdict the clusters recorded last.
+func newestGate(rows []ClusterStatus) *inventory.GateStatus {
+	var newest *ClusterStatus
+	for i := range rows {
+		if rows[i].Status.Gate != nil && (newest == nil || rows[i].Status.LastReconcile.After(newest.Status.LastReconcile)) {
+			newest = &rows[i]
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	return newest.Status.Gate
 }

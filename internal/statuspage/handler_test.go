@@ -392,3 +392,14 @@ func TestRollbackCommandQuotesAndRepo(t *testing.T) {
 		t.Errorf("rollbackCommand = %q, want %q", got, want)
 	}
 }
+
+// A gate switched off in strata.yaml shows on the page, as a warning.
+func TestGateOffIsShown(t *testing.T) {
+	snap := greenProd()
+	snap.Environments[0].Clusters[2].Status.Gate = &inventory.GateStatus{Enforced: false, Allowed: true, Message: "approvals are not enforced"}
+	_, body := get(t, snap, nil)
+	if class, _ := verdictOf(t, body); class != "warn" {
+		t.Errorf("verdict %s, want warn", class)
+	}
+	mustContain(t, body, "approval gate is OFF")
+}

@@ -402,6 +402,10 @@ func buildRow(s *Snapshot, c Cluster, o Options, now time.Time) (rowView, level,
 		r.Error, r.ErrorFull = truncate(st.LastError, maxErrorRunes), st.LastError
 	}
 	ready, readyReason := readyOf(st)
+	if g := st.Gate; g != nil && !g.Enforced {
+		add(levelWarn, "approval gate OFF",
+			"the approval gate is OFF (approvals.enforce: false in strata.yaml): revisions are applied without signed approvals")
+	}
 	gate, gated := ParseGate(st.LastError)
 	health, healthFailed := healthFailure(st)
 	if healthFailed {
