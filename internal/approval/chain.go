@@ -59,7 +59,7 @@ type Verdict struct {
 	// Pinned says the root of trust is pinned outside the repository.
 	Pinned bool `json:"pinned"`
 	// Restores names the approved commit whose tree this commit restores.
-	Restores string `json:"restores,omitempty"`
+	Restores string   `json:"restores,omitempty"`
 	Reasons  []string `json:"reasons,omitempty"`
 }
 

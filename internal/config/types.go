@@ -119,8 +119,8 @@ type Config struct {
 	// Approvals is the number of signed approvals a change needs, keyed by
 	// the highest sensitivity it touches, and how the gate enforces them.
 	Approvals Approvals `json:"approvals,omitzero"`
-	Rollout   Rollout             `json:"rollout,omitempty"`
-	Webhook   Webhook             `json:"webhook,omitempty"`
+	Rollout   Rollout   `json:"rollout,omitempty"`
+	Webhook   Webhook   `json:"webhook,omitempty"`
 	// Windows add Kustomize components to environments while they are open.
 	Windows map[string]Window `json:"windows,omitempty"`
 	// Audit bounds the audit log each cluster keeps.
