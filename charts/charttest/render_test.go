@@ -64,6 +64,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"typo in a key", []string{"--set", "webhook.teir=on-prem"}, []string{"/webhook", "teir"}},
 		{"bad interval", []string{"--set", "reconciler.interval=often"}, []string{"/reconciler/interval"}},
 		{"pdb blocks drains", []string{"--set", "webhook.replicas=1"}, []string{"webhook.pdb.minAvailable"}},
+		{"trusted key not a fingerprint", []string{"--set", "reconciler.trustedKeys[0]=alice"}, []string{"/reconciler/trustedKeys/0"}},
 		{"unknown issuer kind", []string{"--set", "certManager.issuerRef.kind=Vault"}, []string{"/certManager/issuerRef/kind"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,5 +79,17 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The approval gate's root of trust reaches the reconciler's arguments.
+func TestTrustedKeysReachTheReconciler(t *testing.T) {
+	fp := "SHA256:" + strings.Repeat("ab", 32)
+	out, err := template(t, "--set", "reconciler.trustedKeys[0]="+fp, "--set", "webhook.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "- --trusted-keys="+fp) {
+		t.Errorf("rendered reconciler lacks --trusted-keys=%s", fp)
 	}
 }
