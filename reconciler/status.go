@@ -99,7 +99,7 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	s.History = prev.History
 	s.Gate = prev.Gate
 	if res.gate != nil {
-		s.Gate = gateStatusOf(res.gate)
+		s.Gate = GateStatusOf(res.gate)
 	}
 	var he *HealthError
 	switch {
@@ -194,13 +194,17 @@ func approversOf(d *approval.Verdict) []string {
 	return d.Have
 }
 
-// gateStatusOf is the gate's verdict as stored in a cluster's status.
-func gateStatusOf(v *approval.Verdict) *inventory.GateStatus {
+// GateStatusOf is the gate's verdict as stored in a cluster's status.
+func GateStatusOf(v *approval.Verdict) *inventory.GateStatus {
 	if v == nil {
 		return nil
 	}
-	return &inventory.GateStatus{Commit: v.Commit, Allowed: v.Allowed, Enforced: v.Enforced, Pinned: v.Pinned,
+	g := &inventory.GateStatus{Commit: v.Commit, Allowed: v.Allowed, Enforced: v.Enforced, Pinned: v.Pinned,
 		Sensitivity: string(v.Sensitivity), Need: v.Need, Have: v.Have, Base: v.Base, Restores: v.Restores, Message: v.Message}
+	for _, r := range v.Rejected {
+		g.Rejected = append(g.Rejected, r.String())
+	}
+	return g
 }
 
 func gateMessage(d *approval.Verdict) string {

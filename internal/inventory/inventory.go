@@ -116,7 +116,9 @@ type GateStatus struct {
 	Base string `json:"base,omitempty"`
 	// Restores is the approved commit whose tree a rollback restores.
 	Restores string `json:"restores,omitempty"`
-	Message  string `json:"message"`
+	// Rejected are approvals that did not count, each with its reason.
+	Rejected []string `json:"rejected,omitempty"`
+	Message  string   `json:"message"`
 }
 
 // MaxHistory bounds Status.History.

@@ -127,17 +127,20 @@ func TestGreenPageShowsEveryClusterRow(t *testing.T) {
 	}
 }
 
-// gateError is the last error the reconciler stores when the gate refuses
-// a revision, built with the reconciler's own types.
-func gateError(msg string) string {
-	return (&reconciler.GateError{Environment: "prod", Revision: badRev, Decision: approval.Decision{Message: msg}}).Error()
+// refuse records in st what the reconciler stores when the gate refuses
+// badRev: the error text and the verdict as data, built with its own types.
+func refuse(st *inventory.Status, d approval.Decision) {
+	st.LastError = (&reconciler.GateError{Environment: "prod", Revision: badRev, Decision: d}).Error()
+	st.Gate = reconciler.GateStatusOf(&approval.Verdict{Decision: d, Commit: badRev, Enforced: true})
 }
 
 func TestAmberPendingApprovals(t *testing.T) {
 	snap := greenProd()
-	msg := "restricted change needs 2 approvals, has 1: alice; rejected bob: may approve changes up to internal, this one is restricted"
+	d := approval.Decision{Sensitivity: config.Restricted, Need: 2, Have: []string{"alice"},
+		Rejected: []approval.Rejection{{Reviewer: "bob", Reason: "may approve changes up to internal, this one is restricted"}},
+		Message:  "restricted change needs 2 approvals, has 1: alice; rejected bob: may approve changes up to internal, this one is restricted"}
 	for i := range snap.Environments[0].Clusters {
-		snap.Environments[0].Clusters[i].Status.LastError = gateError(msg)
+		refuse(&snap.Environments[0].Clusters[i].Status, d)
 	}
 	_, body := get(t, snap, nil)
 	class, headline := verdictOf(t, body)
@@ -159,24 +162,27 @@ func TestAmberPendingApprovals(t *testing.T) {
 	mustNotContain(t, body, "Revert this")
 }
 
-func TestParseGateOfTheRealGateMessage(t *testing.T) {
-	// The message approval.Gate writes with no approvals at all.
-	d := approval.Gate(&config.Trust{}, "prod", "tree", config.Restricted, 2, now, nil)
-	g, ok := ParseGate(gateError(d.Message))
+func TestGateOfReadsTheStoredVerdict(t *testing.T) {
+	// The verdict approval.Gate makes with no approvals at all.
+	var st inventory.Status
+	refuse(&st, approval.Gate(&config.Trust{}, "prod", "tree", config.Restricted, 2, now, nil))
+	g, ok := GateOf("prod", st)
 	if !ok || !g.Parsed || g.Revision != "3f2a9c1d0e4b" || g.Environment != "prod" || g.Sensitivity != "restricted" ||
 		g.Need != 2 || len(g.Have) != 0 || g.Missing() != 2 || g.Command != "strata approve 3f2a9c1d0e4b --env prod --key KEY --push" {
-		t.Errorf("ParseGate(%q) = %+v, %t", gateError(d.Message), g, ok)
+		t.Errorf("GateOf = %+v, %t", g, ok)
 	}
-	g, ok = ParseGate(gateError("confidential change needs 1 approval, has 0"))
-	if !ok || !g.Parsed || g.Need != 1 || g.Missing() != 1 {
-		t.Errorf("one approval: %+v %t", g, ok)
-	}
-	g, ok = ParseGate(gateError(`change of unknown sensitivity "secret" cannot be approved`))
-	if !ok || g.Parsed || g.Message != `change of unknown sensitivity "secret" cannot be approved` {
+	refuse(&st, approval.Gate(&config.Trust{}, "prod", "tree", config.Sensitivity("secret"), 2, now, nil))
+	if g, ok := GateOf("prod", st); !ok || g.Parsed || !strings.Contains(g.Message, "cannot be approved") {
 		t.Errorf("unknown sensitivity: %+v %t", g, ok)
 	}
-	if _, ok := ParseGate("cluster onprem: health check failed: timeout"); ok {
-		t.Error("a health error parsed as a gate refusal")
+	// An error that merely looks like a refusal is not one: only data counts.
+	st = inventory.Status{LastError: "revision 3f2a9c1d0e4b is not approved for prod: restricted change needs 2 approvals, has 0; reviewers sign it with `x`"}
+	if _, ok := GateOf("prod", st); ok {
+		t.Error("a last error's text was taken for a gate refusal")
+	}
+	st.Gate = &inventory.GateStatus{Commit: badRev, Allowed: true, Enforced: true}
+	if _, ok := GateOf("prod", st); ok {
+		t.Error("an allowed verdict was shown as pending")
 	}
 }
 

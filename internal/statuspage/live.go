@@ -96,7 +96,7 @@ func (l *Live) Snapshot(ctx context.Context) (*Snapshot, error) {
 				if len(c.Status.History) > 0 {
 					revs = append(revs, c.Status.History[0].Revision)
 				}
-				if g, ok := ParseGate(c.Status.LastError); ok {
+				if g, ok := GateOf(e.Name, c.Status); ok {
 					revs = append(revs, g.Revision)
 				}
 				for _, r := range revs {

@@ -171,7 +171,7 @@ func build(s *Snapshot, err error, o Options, now time.Time) *page {
 			if c.Error != "" || !c.Reconciled {
 				continue
 			}
-			if g, ok := ParseGate(c.Status.LastError); ok {
+			if g, ok := GateOf(e.Name, c.Status); ok {
 				key := e.Name + "\x00" + g.Revision
 				pv := pending[key]
 				if pv == nil {
@@ -406,7 +406,7 @@ func buildRow(s *Snapshot, c Cluster, o Options, now time.Time) (rowView, level,
 		add(levelWarn, "approval gate OFF",
 			"the approval gate is OFF (approvals.enforce: false in strata.yaml): revisions are applied without signed approvals")
 	}
-	gate, gated := ParseGate(st.LastError)
+	gate, gated := GateOf("", st)
 	health, healthFailed := healthFailure(st)
 	if healthFailed {
 		r.ErrorClass = "bad"
