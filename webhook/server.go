@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -36,8 +39,24 @@ type Options struct {
 	Policies Policies
 	// Addr is host:port of the TLS listener.
 	Addr string
-	// CertDir holds tls.crt and tls.key.
+	// CertDir holds tls.crt and tls.key; the server reloads them when they
+	// change. When it also holds ca.key (strata dev, strata webhook
+	// install), the webhook renews them itself (see Rotator).
 	CertDir string
+	// CertSecret, when set, names the Secret of strata-system that holds
+	// the webhook's CA and serving certificate (the chart): the webhook
+	// issues them when missing, renews them, keeps the registration's
+	// caBundle current and serves them from CertDir.
+	CertSecret string
+	// CertHosts are the serving certificate's IPs and DNS names (default:
+	// the current certificate's).
+	CertHosts []string
+	// CertLifetime and CALifetime are the lifetimes of renewed
+	// certificates (defaults DefaultServingLifetime, DefaultCALifetime).
+	CertLifetime, CALifetime time.Duration
+	// Registration is the ValidatingWebhookConfiguration whose caBundle
+	// follows the CA (default ConfigurationName).
+	Registration string
 	// MetricsAddr serves Prometheus metrics ("" or "0" disables).
 	MetricsAddr string
 	// RESTConfig reaches this cluster's apiserver (Namespace informer, events).
@@ -119,7 +138,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("--addr %q: %w", o.Addr, err)
 	}
-	srv := crwebhook.NewServer(crwebhook.Options{Host: host, Port: port, CertDir: o.CertDir})
+	cw, err := serveCertificates(ctx, o, ac, log)
+	if err != nil {
+		return err
+	}
+	srv := crwebhook.NewServer(crwebhook.Options{Host: host, Port: port, CertDir: o.CertDir,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = cw.GetCertificate }}})
 	srv.Register(labels.WebhookPath, h)
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer endpoint.Metrics(o.MetricsAddr, reg, log)()
@@ -169,4 +193,46 @@ func (r *eventRecorder) RecordBreakGlass(_ context.Context, e BreakGlassEvent) {
 			r.log.Error("could not record break-glass event", "error", err, "user", e.User, "object", e.Object)
 		}
 	}()
+}
+
+// serveCertificates returns the watcher the TLS server takes its
+// certificate from: it reloads CertDir when the files change (a Secret
+// volume cert-manager renews) and, when the webhook keeps its own
+// certificates, a Rotator renews them before they expire. A renewal that
+// fails is retried while the served certificate is still valid; without a
+// valid certificate the webhook does not start.
+func serveCertificates(ctx context.Context, o Options, c client.Client, log *slog.Logger) (*certwatcher.CertWatcher, error) {
+	var rot *Rotator
+	_, err := os.Stat(filepath.Join(o.CertDir, CAKeyFile))
+	switch {
+	case o.CertSecret != "":
+		rot = &Rotator{Store: SecretStore{Client: c, Namespace: labels.SystemNamespace, Name: o.CertSecret}, Dir: o.CertDir}
+	case err == nil:
+		rot = &Rotator{Store: DirStore{Dir: o.CertDir}}
+	}
+	if rot != nil {
+		rot.Hosts, rot.Lifetime, rot.CALifetime = o.CertHosts, o.CertLifetime, o.CALifetime
+		rot.Client, rot.Registration, rot.Log = c, o.Registration, log
+		if _, err := rot.Tick(ctx); err != nil {
+			crt, _ := os.ReadFile(filepath.Join(o.CertDir, CertFile))
+			if leaf := (Material{Cert: crt}).leaf(); leaf == nil || time.Now().After(leaf.NotAfter) {
+				return nil, fmt.Errorf("no valid serving certificate in %s, and none could be issued: %w", o.CertDir, err)
+			}
+			log.Error("could not bring the webhook's certificates up to date; serving what there is", "store", rot.Store.String(), "error", err)
+		}
+	}
+	cw, err := certwatcher.New(filepath.Join(o.CertDir, CertFile), filepath.Join(o.CertDir, KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("--cert-dir %s: no usable %s and %s: %w", o.CertDir, CertFile, KeyFile, err)
+	}
+	go func() {
+		if err := cw.Start(ctx); err != nil {
+			log.Error("certificate watch stopped; the certificate is no longer reloaded from disk", "certDir", o.CertDir, "error", err)
+		}
+	}()
+	if rot != nil {
+		rot.Reload = cw.ReadCertificate
+		go rot.Run(ctx)
+	}
+	return cw, nil
 }

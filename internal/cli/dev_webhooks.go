@@ -63,17 +63,23 @@ func (d *devWebhooks) start(ctx context.Context, m *localcluster.Manager, names 
 		}
 		start := time.Now()
 		dir := d.dir(name)
-		ca, err := webhook.EnsureCertificates(dir, []string{"127.0.0.1", "localhost"})
-		if err != nil {
-			return err
-		}
 		port, alive := d.running(name)
 		if !alive {
+			// The CA's key stays in dir: the webhook process renews its
+			// certificates itself, for as long as the clusters run.
+			if _, err := webhook.EnsureCertificates(dir, []string{"127.0.0.1", "localhost"}); err != nil {
+				return fmt.Errorf("webhook %s: certificates in %s: %w", name, dir, err)
+			}
 			if port, err = d.spawn(self, name, tier, env, dir, m.KubeconfigPath(name)); err != nil {
 				return err
 			}
 		}
 		url := "https://127.0.0.1:" + strconv.Itoa(port)
+		// The running webhook owns dir and may have renewed: read what it serves.
+		ca, err := os.ReadFile(filepath.Join(dir, webhook.CAFile))
+		if err != nil {
+			return fmt.Errorf("webhook %s: %w (remove %s and run strata dev up again)", name, err, dir)
+		}
 		if err := waitHealthy(ctx, url, ca, 30*time.Second); err != nil {
 			return fmt.Errorf("webhook %s did not answer at %s: %w (log: %s)", name, url, err, filepath.Join(dir, "webhook.log"))
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
@@ -18,6 +19,9 @@ import (
 
 type webhookOptions struct {
 	tier, env, cluster, configPath, policiesDir, certDir, addr, metricsAddr, kubeconfig string
+	certSecret, registration                                                            string
+	certHosts                                                                           []string
+	certLifetime, caLifetime                                                            time.Duration
 }
 
 func newWebhookCommand() *cobra.Command {
@@ -41,7 +45,12 @@ members of webhook.breakGlassGroups, and are recorded.`,
 	f.StringVar(&o.cluster, "cluster", "", "name of this cluster (for messages and metrics)")
 	f.StringVar(&o.configPath, "config", config.ConfigFile, "strata.yaml with the tier table and webhook settings")
 	f.StringVar(&o.policiesDir, "policies", "", "directory of Kyverno ValidatingPolicy files (empty: sensitivity check only)")
-	f.StringVar(&o.certDir, "cert-dir", "", "directory with tls.crt and tls.key")
+	f.StringVar(&o.certDir, "cert-dir", "", "directory with tls.crt and tls.key, reloaded when they change; with ca.key too (strata webhook install, strata dev), the webhook renews them itself")
+	f.StringVar(&o.certSecret, "cert-secret", "", "Secret in strata-system where the webhook keeps its own CA and serving certificate: issued when missing, renewed before expiry, served from --cert-dir, the registration's caBundle kept current")
+	f.StringSliceVar(&o.certHosts, "cert-host", nil, "IP or DNS name of the serving certificate (repeatable; default: the current certificate's)")
+	f.DurationVar(&o.certLifetime, "cert-lifetime", webhook.DefaultServingLifetime, "lifetime of a renewed serving certificate (renewed when a third is left)")
+	f.DurationVar(&o.caLifetime, "ca-lifetime", webhook.DefaultCALifetime, "lifetime of a renewed CA")
+	f.StringVar(&o.registration, "registration", webhook.ConfigurationName, "ValidatingWebhookConfiguration whose caBundle follows a renewed CA")
 	f.StringVar(&o.addr, "addr", ":9443", "TLS listen address")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8081", "Prometheus metrics address (\"0\" disables)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of this cluster (default: in-cluster)")
@@ -105,6 +114,8 @@ func (o *webhookOptions) run(cmd *cobra.Command) error {
 	opts := webhook.Options{
 		Cluster: firstNonEmptyString(o.cluster, string(tier)), Tier: tier, Config: cfg,
 		Addr: o.addr, CertDir: o.certDir, MetricsAddr: o.metricsAddr, RESTConfig: rc,
+		CertSecret: o.certSecret, CertHosts: o.certHosts, CertLifetime: o.certLifetime, CALifetime: o.caLifetime,
+		Registration: o.registration,
 		Log: slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)),
 	}
 	if set != nil {
@@ -129,7 +140,12 @@ func newWebhookInstallCommand() *cobra.Command {
 	o := &webhookInstallOptions{}
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Create the webhook's certificates (if missing) and register it with a cluster",
+		Short: "Create (or renew) the webhook's certificates and register it with a cluster",
+		Long: `install makes a CA and a serving certificate in --cert-dir when they are missing
+(renewing whichever has less than a third of its lifetime left) and registers
+the webhook with the CA bundle. The CA's key stays in --cert-dir, so that
+strata webhook serving from it renews its certificates and the registration's
+caBundle itself before they expire.`,
 		Example: `  strata webhook install --cluster onprem --kubeconfig ~/.strata/clusters/onprem.kubeconfig \
     --tier on-prem --url https://127.0.0.1:9443 --cert-dir ~/.strata/webhooks/onprem`,
 		Args: cobra.NoArgs,
@@ -176,7 +192,7 @@ func newWebhookInstallCommand() *cobra.Command {
 	f.StringVar(&o.tier, "tier", "", "tier of the cluster")
 	f.StringVar(&o.url, "url", "", "https URL of a webhook running outside the cluster, e.g. https://127.0.0.1:9443")
 	f.StringVar(&o.service, "service", "", "NAMESPACE/NAME of the webhook's Service when it runs in the cluster")
-	f.StringVar(&o.certDir, "cert-dir", "", "where the CA and serving certificate are (created when missing)")
+	f.StringVar(&o.certDir, "cert-dir", "", "where the CA, its key and the serving certificate are (created when missing, renewed when due)")
 	f.StringSliceVar(&o.hosts, "host", nil, "extra IPs or DNS names for the serving certificate")
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("tier")
