@@ -116,7 +116,7 @@ func (o *webhookOptions) run(cmd *cobra.Command) error {
 		Addr: o.addr, CertDir: o.certDir, MetricsAddr: o.metricsAddr, RESTConfig: rc,
 		CertSecret: o.certSecret, CertHosts: o.certHosts, CertLifetime: o.certLifetime, CALifetime: o.caLifetime,
 		Registration: o.registration,
-		Log: slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)),
+		Log:          slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)),
 	}
 	if set != nil {
 		opts.Policies = set
