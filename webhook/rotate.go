@@ -136,6 +136,8 @@ func (s SecretStore) Save(ctx context.Context, m Material, version string) error
 	switch {
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("%s: %w", s, errStale)
+	case err != nil && version == "":
+		return fmt.Errorf("creating %s: %w (the chart creates it empty: helm upgrade restores it)", s, err)
 	case err != nil:
 		return fmt.Errorf("writing %s: %w (the webhook's ServiceAccount needs get and update on it)", s, err)
 	}

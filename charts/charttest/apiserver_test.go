@@ -14,12 +14,19 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/localcluster"
 	"github.com/strata-gitops/strata/reconciler"
+	"github.com/strata-gitops/strata/webhook"
 )
 
 // kube runs kubectl against one cluster.
@@ -152,35 +159,6 @@ func TestRenderedObjectsAcceptedByAPIServer(t *testing.T) {
 		})
 	}
 
-	// An upgrade must keep the self-signed CA and serving certificate in the
-	// cluster (Helm's lookup), or the CA bundle and the Secret the running
-	// pods serve would part ways.
-	t.Run("self-signed-certificate-kept-on-upgrade", func(t *testing.T) {
-		installed := one(t, rs[0].objs, "Secret", releaseName+"-webhook-tls")
-		k.must(ctx, manifest(t, []*unstructured.Unstructured{installed}), "apply", "-f", "-")
-		out, err := helm(t, "template", releaseName, "strata", "--namespace", labels.SystemNamespace,
-			"--dry-run=server", "--kubeconfig", k.kubeconfig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := decode(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again := one(t, objs, "Secret", installed.GetName())
-		wantData, _, _ := unstructured.NestedStringMap(installed.Object, "data")
-		gotData, _, _ := unstructured.NestedStringMap(again.Object, "data")
-		if !maps.Equal(wantData, gotData) {
-			t.Error("an upgrade made new certificates instead of keeping the installed ones")
-		}
-		vwc := one(t, objs, "ValidatingWebhookConfiguration", "")
-		hooks, _, _ := unstructured.NestedSlice(vwc.Object, "webhooks")
-		ca, _, _ := unstructured.NestedString(hooks[0].(map[string]any), "clientConfig", "caBundle")
-		if ca != wantData["ca.crt"] {
-			t.Error("after an upgrade the CA bundle is not the installed CA")
-		}
-	})
-
 	// RBAC, for real: what may each ServiceAccount do?
 	rbacOf := func(objs []*unstructured.Unstructured) string {
 		var keep []*unstructured.Unstructured
@@ -228,8 +206,18 @@ func TestRenderedObjectsAcceptedByAPIServer(t *testing.T) {
 			{wh, "create", "events", "default", false},
 			{wh, "get", "secrets", ns, false},
 			{wh, "create", "pods", "default", false},
+			// Its own certificates and registration, nothing else.
+			{wh, "get", "secrets/" + releaseName + "-webhook-certs", ns, true},
+			{wh, "update", "secrets/" + releaseName + "-webhook-certs", ns, true},
+			{wh, "update", "secrets/" + labels.ClusterSecretName("public"), ns, false},
+			{wh, "create", "secrets", ns, false},
+			{wh, "update", "validatingwebhookconfigurations.admissionregistration.k8s.io/" + webhook.ConfigurationName, "", true},
+			{wh, "update", "validatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses", "", false},
+			{wh, "delete", "configmaps", ns, true},
+			{rec, "get", "secrets/" + releaseName + "-webhook-certs", ns, false},
 		})
 	})
+	t.Run("webhook-issues-its-certificates", func(t *testing.T) { testSelfIssued(ctx, t, k, rs[0].objs) })
 	t.Run("rbac/agent", func(t *testing.T) {
 		k.must(ctx, rbacOf(rs[1].objs), "apply", "-f", "-")
 		runChecks(t, []check{
@@ -241,10 +229,77 @@ func TestRenderedObjectsAcceptedByAPIServer(t *testing.T) {
 			{rec, "bind", "clusterroles.rbac.authorization.k8s.io", "", false},
 			{rec, "impersonate", "users", "", false},
 			{rec, "deletecollection", "pods", "default", false},
+			// cert-manager's cainjector keeps the caBundle, not the webhook.
+			{wh, "update", "validatingwebhookconfigurations.admissionregistration.k8s.io/" + webhook.ConfigurationName, "", false},
 		})
 	})
 	if t.Failed() {
 		logs, _ := os.ReadDir(dir + "/logs")
 		t.Logf("cluster logs in %s (%d files) are removed at cleanup", dir, len(logs))
+	}
+}
+
+// testSelfIssued applies the default rendering's empty certificate Secret
+// and registration (its RBAC is applied), then runs the webhook's Rotator as
+// the webhook's ServiceAccount with the flags the chart gives it: the RBAC
+// must let it issue, store and register its certificates. Applying the
+// chart's objects again (an upgrade) leaves them as the webhook made them.
+func testSelfIssued(ctx context.Context, t *testing.T, k *kube, objs []*unstructured.Unstructured) {
+	ns, wh := labels.SystemNamespace, releaseName+"-webhook"
+	dep := typed[appsv1.Deployment](t, one(t, objs, "Deployment", wh))
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	secret, _ := flagValue(args, "cert-secret")
+	var hosts []string
+	for _, a := range args {
+		if h, ok := strings.CutPrefix(a, "--cert-host="); ok {
+			hosts = append(hosts, h)
+		}
+	}
+	chart := manifest(t, []*unstructured.Unstructured{one(t, objs, "Secret", secret),
+		one(t, objs, "ValidatingWebhookConfiguration", webhook.ConfigurationName)})
+	k.must(ctx, chart, "apply", "-f", "-")
+	// It sends every request to a Service without pods: gone before the next test.
+	t.Cleanup(func() { k.must(ctx, "", "delete", "validatingwebhookconfiguration", webhook.ConfigurationName) })
+
+	admin, err := clientcmd.BuildConfigFromFlags("", k.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := rest.CopyConfig(admin)
+	as.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + wh}
+	c, err := client.New(as, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := flagValue(args, "registration")
+	rot := &webhook.Rotator{Store: webhook.SecretStore{Client: c, Namespace: ns, Name: secret}, Dir: t.TempDir(),
+		Hosts: hosts, Client: c, Registration: reg}
+	if _, err := rot.Tick(ctx); err != nil {
+		t.Fatalf("as %s with the chart's RBAC: %v", wh, err)
+	}
+	ac, err := client.New(admin, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() (*corev1.Secret, []byte) {
+		sec := &corev1.Secret{}
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if err := ac.Get(ctx, client.ObjectKey{Namespace: ns, Name: secret}, sec); err != nil {
+			t.Fatal(err)
+		}
+		if err := ac.Get(ctx, client.ObjectKey{Name: webhook.ConfigurationName}, vwc); err != nil {
+			t.Fatal(err)
+		}
+		return sec, vwc.Webhooks[0].ClientConfig.CABundle
+	}
+	sec, bundle := read()
+	checkSelfSigned(t, sec, bundle, wh+"."+ns+".svc")
+	if len(sec.Data[webhook.CAKeyFile]) == 0 {
+		t.Error("no CA key in the Secret: no replica could renew")
+	}
+	k.must(ctx, chart, "apply", "-f", "-")
+	again, bundle2 := read()
+	if !maps.EqualFunc(sec.Data, again.Data, bytes.Equal) || !bytes.Equal(bundle, bundle2) {
+		t.Error("applying the chart again reset the certificates or the caBundle the webhook made")
 	}
 }

@@ -130,7 +130,7 @@ func renderings(t testing.TB) []rendering {
 		{name: "agent-certmanager-monitoring", args: full, kinds: map[string]int{
 			"Deployment": 2, "Service": 3, "ServiceAccount": 2, "Role": 2, "RoleBinding": 2, "ClusterRole": 2,
 			"ClusterRoleBinding": 2, "ConfigMap": 3, "Secret": 1, "PodDisruptionBudget": 1, "ValidatingWebhookConfiguration": 1,
-			"Certificate": 1, "Issuer": 1, "ServiceMonitor": 1, "PrometheusRule": 1,
+			"Certificate": 2, "Issuer": 2, "ServiceMonitor": 1, "PrometheusRule": 1,
 		}},
 		{name: "webhook-only", args: []string{"--set", "reconciler.enabled=false", "--set", "webhook.tier=on-prem", "--set", "webhook.cluster=onprem"},
 			kinds: map[string]int{

@@ -182,36 +182,76 @@ func TestWebhookConfigurationMatchesCode(t *testing.T) {
 			if svc.Spec.Ports[0].Port != 443 || svc.Spec.Ports[0].TargetPort.String() != "https" || dep.Spec.Template.Spec.Containers[0].Ports[0].Name != "https" {
 				t.Errorf("Service %s ports %+v do not reach the webhook's https port", svcName, svc.Spec.Ports)
 			}
-			tlsSecret := ""
+			var tlsVolume corev1.Volume
 			for _, v := range dep.Spec.Template.Spec.Volumes {
 				if v.Name == "tls" {
-					tlsSecret = v.Secret.SecretName
+					tlsVolume = v
 				}
 			}
+			if len(caBundle) != 0 {
+				t.Error("the chart renders a caBundle: the webhook (or cert-manager's cainjector) keeps it, an upgrade must not reset it")
+			}
 
-			if cert := find(objs, "Certificate"); len(cert) > 0 {
-				if len(caBundle) != 0 {
-					t.Error("with cert-manager the chart must leave the CA bundle to the cainjector")
+			if len(find(objs, "Certificate")) > 0 {
+				if tlsVolume.Secret == nil {
+					t.Fatalf("with cert-manager the webhook must mount the Certificate's Secret, not %+v", tlsVolume.VolumeSource)
 				}
-				if want := labels.SystemNamespace + "/" + cert[0].GetName(); got.Annotations["cert-manager.io/inject-ca-from"] != want {
+				var cert *unstructured.Unstructured
+				for _, c := range find(objs, "Certificate") {
+					if s, _, _ := unstructured.NestedString(c.Object, "spec", "secretName"); s == tlsVolume.Secret.SecretName {
+						cert = c
+					}
+				}
+				if cert == nil {
+					t.Fatalf("no Certificate writes Secret %s, which the webhook mounts", tlsVolume.Secret.SecretName)
+				}
+				if want := labels.SystemNamespace + "/" + cert.GetName(); got.Annotations["cert-manager.io/inject-ca-from"] != want {
 					t.Errorf("inject-ca-from = %q, want %q", got.Annotations["cert-manager.io/inject-ca-from"], want)
 				}
-				if s, _, _ := unstructured.NestedString(cert[0].Object, "spec", "secretName"); s != tlsSecret {
-					t.Errorf("Certificate writes Secret %q, the webhook mounts %q", s, tlsSecret)
-				}
-				dns, _, _ := unstructured.NestedStringSlice(cert[0].Object, "spec", "dnsNames")
+				dns, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
 				if !slices.Contains(dns, svcName+"."+labels.SystemNamespace+".svc") {
 					t.Errorf("Certificate dnsNames %v lack the Service's name", dns)
 				}
+				if issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name"); issuer == releaseName+"-selfsigned" {
+					t.Error("the serving Certificate is self-signed: every renewal would change the caBundle; sign it with a CA")
+				}
 				return
 			}
-			checkSelfSigned(t, typed[corev1.Secret](t, one(t, objs, "Secret", tlsSecret)), caBundle, svcName+"."+labels.SystemNamespace+".svc")
+			checkSelfIssued(t, objs, dep, tlsVolume, svcName)
 		})
 	}
 }
 
-// checkSelfSigned checks that the chart's serving certificate is valid for
-// host under the CA bundle the apiserver is given, and matches its key.
+// checkSelfIssued checks the default mode: the webhook issues and renews
+// its certificates into an empty Secret the chart makes, serves them from
+// memory and keeps the registration's caBundle.
+func checkSelfIssued(t *testing.T, objs []*unstructured.Unstructured, dep *appsv1.Deployment, tls corev1.Volume, svcName string) {
+	t.Helper()
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	secret, _ := flagValue(args, "cert-secret")
+	sec := typed[corev1.Secret](t, one(t, objs, "Secret", secret))
+	if len(sec.Data)+len(sec.StringData) != 0 || sec.Type != corev1.SecretTypeOpaque {
+		t.Errorf("Secret %s: type %s with %d keys; want an empty Opaque Secret the webhook fills", secret, sec.Type, len(sec.Data)+len(sec.StringData))
+	}
+	if reg, _ := flagValue(args, "registration"); reg != webhook.ConfigurationName {
+		t.Errorf("--registration=%s, the chart registers %s", reg, webhook.ConfigurationName)
+	}
+	var hosts []string
+	for _, a := range args {
+		if h, ok := strings.CutPrefix(a, "--cert-host="); ok {
+			hosts = append(hosts, h)
+		}
+	}
+	if !slices.Contains(hosts, svcName+"."+labels.SystemNamespace+".svc") {
+		t.Errorf("--cert-host %v lacks the name the apiserver calls, %s.%s.svc", hosts, svcName, labels.SystemNamespace)
+	}
+	if tls.EmptyDir == nil || tls.EmptyDir.Medium != corev1.StorageMediumMemory {
+		t.Errorf("the serving certificate's volume is %+v; want an in-memory emptyDir", tls.VolumeSource)
+	}
+}
+
+// checkSelfSigned checks that a serving certificate is valid for host
+// under the CA bundle the apiserver is given, and matches its key.
 func checkSelfSigned(t *testing.T, sec *corev1.Secret, caBundle []byte, host string) {
 	t.Helper()
 	for _, k := range []string{webhook.CAFile, webhook.CertFile, webhook.KeyFile} {

@@ -75,6 +75,21 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "strata.componentName" (dict "ctx" . "component" "webhook") }}-tls
 {{- end }}
 
+{{- /* The Secret where the webhook keeps the CA and serving certificate it issues itself. */}}
+{{- define "strata.webhookCertsSecretName" -}}
+{{ include "strata.componentName" (dict "ctx" . "component" "webhook") }}-certs
+{{- end }}
+
+{{- /* The DNS names of the webhook's Service, one per line. */}}
+{{- define "strata.webhookDNSNames" -}}
+{{- $svc := include "strata.webhookServiceName" . }}
+{{- $ns := include "strata.namespace" . }}
+{{ $svc }}
+{{ $svc }}.{{ $ns }}
+{{ $svc }}.{{ $ns }}.svc
+{{ $svc }}.{{ $ns }}.svc.cluster.local
+{{- end }}
+
 {{- define "strata.webhookCluster" -}}
 {{- if .Values.webhook.cluster -}}
 {{ .Values.webhook.cluster }}
