@@ -9,15 +9,15 @@ LDFLAGS   := -X github.com/strata-gitops/strata/internal/cli.version=$(VERSION) 
 STRATA_BIN ?= $(HOME)/.cache/strata/bin
 export STRATA_BIN
 
-.PHONY: all build test vet fmt-check unit race demo tools tools-envtest bench image clean
+.PHONY: all build test vet fmt-check unit race fuzz-short demo tools tools-envtest bench image clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/strata
 
-## test: go vet, gofmt check, go test ./... (the README's test command)
-test: vet fmt-check unit race
+## test: go vet, gofmt check, go test ./..., race, a short fuzz run (the README's test command)
+test: vet fmt-check unit race fuzz-short
 
 vet:
 	$(GO) vet ./...
@@ -32,6 +32,16 @@ unit: tools
 ## race: the reconciler's and the approval gate's tests under the race detector
 race: tools
 	KUBEBUILDER_ASSETS=$(STRATA_BIN) $(GO) test -race -count=1 -timeout 20m ./reconciler/ ./internal/approval/ ./internal/source/
+
+## fuzz-short: each fuzz target for FUZZTIME, one target per go test -fuzz
+## (seeds: webhook/testdata/admission and webhook/testdata/fuzz)
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzDecodeAdmissionReview FuzzDecide
+fuzz-short:
+	@for f in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$f for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x ./webhook/ || exit 1; \
+	done
 
 ## tools: build the control-plane binaries and kwok into $(STRATA_BIN) (cached)
 tools:

@@ -49,7 +49,11 @@ type attackRecords struct {
 	reg        *prometheus.Registry
 }
 
-func (r *attackRecords) Record(e audit.Event) { r.mu.Lock(); r.audit = append(r.audit, e); r.mu.Unlock() }
+func (r *attackRecords) Record(e audit.Event) {
+	r.mu.Lock()
+	r.audit = append(r.audit, e)
+	r.mu.Unlock()
+}
 func (r *attackRecords) RecordBreakGlass(_ context.Context, e BreakGlassEvent) {
 	r.mu.Lock()
 	r.breakGlass = append(r.breakGlass, e)
@@ -79,7 +83,7 @@ func attackHandler(tier config.Tier) (*Handler, *attackRecords) {
 	cfg.SetDefaults()
 	rec := &attackRecords{reg: prometheus.NewRegistry()}
 	return &Handler{
-		Checker: NewChecker(cfg, map[config.Tier]string{config.PublicCloud: "public", config.PrivateCloud: "private", config.OnPrem: "onprem"}[tier], tier),
+		Checker:    NewChecker(cfg, map[config.Tier]string{config.PublicCloud: "public", config.PrivateCloud: "private", config.OnPrem: "onprem"}[tier], tier),
 		Namespaces: attackLookup, BreakGlassGroups: []string{"platform-oncall"},
 		Recorder: rec, Audit: rec, Metrics: NewMetrics(rec.reg), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, rec

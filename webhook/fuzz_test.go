@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
@@ -50,7 +51,7 @@ func FuzzDecodeAdmissionReview(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body)))
 		var typed admissionv1.AdmissionReview
-		typedErr := json.Unmarshal(body, &typed)
+		typedErr := utiljson.Unmarshal(body, &typed) // case-sensitive, as the apiserver decodes
 		switch rec.Code {
 		case http.StatusOK:
 			var out admissionv1.AdmissionReview

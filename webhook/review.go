@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"encoding/json"
-
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,8 +46,10 @@ func decodeReview(body []byte) (*decodedReview, error) {
 	if err := utiljson.Unmarshal(body, &r); err == nil {
 		return &r, nil
 	}
+	// Case-sensitive like the first pass and the apiserver: a key in the
+	// wrong case is no key at all, whichever pass reads it.
 	var typed admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &typed); err != nil {
+	if err := utiljson.Unmarshal(body, &typed); err != nil {
 		return nil, err
 	}
 	r = decodedReview{APIVersion: typed.APIVersion}

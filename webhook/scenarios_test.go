@@ -59,7 +59,9 @@ type scenario struct {
 }
 
 func create(doc string, opts ...client.CreateOption) func(context.Context, *testing.T, client.Client) error {
-	return func(ctx context.Context, t *testing.T, c client.Client) error { return c.Create(ctx, obj(t, doc), opts...) }
+	return func(ctx context.Context, t *testing.T, c client.Client) error {
+		return c.Create(ctx, obj(t, doc), opts...)
+	}
 }
 
 // updateCM reads a ConfigMap, changes it and writes it back.
