@@ -276,6 +276,7 @@ func (r *AuditReport) WriteMarkdown(out io.Writer) error {
 	w.WriteString("## About this record\n\n")
 	fmt.Fprintf(w, "Each cluster keeps the audit of what strata did and refused there in ConfigMaps `%s*` (label `%s=true`) of namespace `strata-system`, written by the reconciler and by the cluster's admission webhook. "+
 		"Every line carries a hash of the line before it, so edited or deleted lines are reported as gaps. "+
+		"The log is bounded (strata.yaml audit: maxAge, maxBytes): the oldest parts roll off, each roll-off recorded; denials that differ only in the object's name are counted on one line with a sample of the names. "+
 		"Where data ran is reconstructed from placements, applies and break-glass admissions up to the end of the period and from prunes and moves; objects applied before the audit log existed are not in it.\n", NamePrefix, Label)
 	return w.Flush()
 }
