@@ -531,16 +531,18 @@ func testWriters(t *testing.T, c client.Client) {
 		t.Fatal("For returned a second writer for one cluster")
 	}
 	a.Record(Event{Kind: Apply, Object: "Deployment ledger/ledger"})
-	// strata.yaml's audit: reaches present and future writers.
+	// strata.yaml's audit: reaches present and future writers, from their
+	// next flush on.
 	ws.SetRetention(time.Hour, 4<<20)
-	for _, w := range []*Writer{a, ws.For("private", c)} {
+	b := ws.For("private", c)
+	b.Record(Event{Kind: Prune, Object: "ConfigMap x/y"})
+	if err := ws.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*Writer{a, b} {
 		if w.opts.Retention != time.Hour || w.opts.RetainBytes != 4<<20 || w.opts.MaxBytes != 512<<10 {
 			t.Fatalf("after SetRetention: retention %v, bound %d, parts of %d", w.opts.Retention, w.opts.RetainBytes, w.opts.MaxBytes)
 		}
-	}
-	ws.For("private", c).Record(Event{Kind: Prune, Object: "ConfigMap x/y"})
-	if err := ws.Close(ctx); err != nil {
-		t.Fatal(err)
 	}
 	if w := ws.For("onprem", c); w != nil {
 		t.Fatal("For after Close returned a writer")

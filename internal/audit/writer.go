@@ -65,21 +65,36 @@ func (o *WriterOptions) boundParts() {
 	}
 }
 
-// SetRetention changes the retention of the writer (strata.yaml changed);
-// maxAge or maxBytes 0 keep the current value.
+// SetRetention changes the retention of the writer (strata.yaml changed)
+// from its next flush on; maxAge or maxBytes 0 keep the current value. It
+// never waits for a flush (one to an unreachable cluster can take long).
 func (w *Writer) SetRetention(maxAge time.Duration, maxBytes int64) {
 	if w == nil {
 		return
 	}
-	w.flushMu.Lock()
-	defer w.flushMu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if maxAge != 0 {
-		w.opts.Retention = maxAge
+		w.setAge = maxAge
 	}
 	if maxBytes != 0 {
-		w.opts.RetainBytes = maxBytes
+		w.setBytes = maxBytes
 	}
-	w.opts.boundParts()
+}
+
+// applyRetention takes what SetRetention set; under flushMu.
+func (w *Writer) applyRetention() {
+	w.mu.Lock()
+	age, bytes := w.setAge, w.setBytes
+	w.setAge, w.setBytes = 0, 0
+	w.mu.Unlock()
+	if age != 0 {
+		w.opts.Retention = age
+	}
+	if bytes != 0 {
+		w.opts.RetainBytes = bytes
+		w.opts.boundParts()
+	}
 }
 
 // DefaultMaxBytes is the default size of a full audit ConfigMap.
@@ -159,6 +174,9 @@ type Writer struct {
 	droppedLast  time.Time
 	closed       bool
 	stats        Stats
+	// setAge and setBytes are retention changes for the next flush.
+	setAge   time.Duration
+	setBytes int64
 
 	// flushMu serializes writes; the fields below belong to it.
 	flushMu   sync.Mutex
@@ -286,6 +304,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
+	w.applyRetention()
 	if err := w.writeBatch(ctx, w.take()); err != nil {
 		return err
 	}
