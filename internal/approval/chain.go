@@ -172,7 +172,9 @@ func (c *Chain) judge(head source.Commit, ancestors []source.Commit, clock Clock
 			if a.Tree != head.Tree {
 				continue
 			}
-			if av, err := c.judge(a, ancestors[i+1:], Clock{Now: a.CommitTime, Past: true}, depth+1); err == nil && av.Allowed {
+			// Only a tree that passed an enforced gate: one applied while
+			// the gate was off was never approved.
+			if av, err := c.judge(a, ancestors[i+1:], Clock{Now: a.CommitTime, Past: true}, depth+1); err == nil && av.Allowed && av.Enforced {
 				d := PreviouslyApproved(need.Sensitivity, head.Tree)
 				d.Rejected = v.Rejected
 				v.Decision, v.Restores = d, a.Commit

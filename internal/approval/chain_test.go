@@ -322,3 +322,21 @@ func TestGateIsOnByDefault(t *testing.T) {
 		t.Error("all-zero thresholds validated without enforce: false")
 	}
 }
+
+// A tree applied while the gate was off was never approved: returning to
+// it once the gate is on is no rollback that skips approval.
+func TestTreeFromUngatedTimesIsNoRollbackTarget(t *testing.T) {
+	g := newChainRepo(t)
+	off := chainStrata("approvals: {public: 0, internal: 0, confidential: 0, restricted: 0, enforce: false}\n")
+	root := g.commit("ops@bank.example", "gate off", map[string]string{"strata.yaml": off, ".strata/trust.yaml": chainTrust(t, "alice", "bob")}, objects("v1", "v1"))
+	g.approve("alice", root, g.when, 0)
+	g.approve("bob", root, g.when, 0)
+	g.commit("ops@bank.example", "ledger dump, ungated", objects("dump", "v1"))
+	on := g.commit("ops@bank.example", "gate on", map[string]string{"strata.yaml": gated}, objects("v1", "v1"))
+	g.approve("alice", on, g.when, 0)
+	g.approve("bob", on, g.when, 0)
+	c := g.chain("alice", "bob")
+	wantVerdict(t, decide(t, c, on, now), true)
+	back := g.commit("mallory@bank.example", "back to the ungated ledger", map[string]string{"strata.yaml": off}, objects("dump", "v1"))
+	wantVerdict(t, decide(t, c, back, now), false, "restricted change needs 2 approvals")
+}
