@@ -30,6 +30,12 @@ type Repository struct {
 	WorkDir string
 	remote  bool
 	auth    transport.AuthMethod
+	// url is the remote without secrets; creds are re-read at every fetch
+	// into auth and ca.
+	url      *remoteURL
+	creds    Credentials
+	ca       []byte
+	baseAuth transport.AuthMethod // Auth or the URL's, when no file holds any
 	// refSpecs are what Fetch brings in: everything for a mirror, or only
 	// the followed branch and the approvals notes.
 	refSpecs []config.RefSpec
@@ -43,6 +49,9 @@ type Repository struct {
 type OpenOptions struct {
 	// Auth authenticates to a remote repository.
 	Auth transport.AuthMethod
+	// Credentials name the files of a deploy key, known_hosts, basic auth,
+	// bearer token or CA bundle, read again at every fetch (rotation).
+	Credentials Credentials
 	// Dir keeps a remote repository's mirror on disk (reused between runs);
 	// empty keeps it in memory.
 	Dir string
@@ -107,6 +116,9 @@ func Open(ctx context.Context, location string, opts OpenOptions) (*Repository, 
 	if IsRemote(location) {
 		return openRemote(ctx, location, opts)
 	}
+	if !opts.Credentials.IsZero() {
+		return nil, fmt.Errorf("git credentials are given but %s is a local repository: drop them, or pass the remote's URL", location)
+	}
 	path := strings.TrimPrefix(location, "file://")
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -136,21 +148,33 @@ func (e *NotARepositoryError) Error() string {
 	return fmt.Sprintf("%s is not in a git repository: strata renders committed content only; run git init and commit, or pass --worktree to render the files as they are", e.Path)
 }
 
-func openRemote(ctx context.Context, url string, opts OpenOptions) (*Repository, error) {
+func openRemote(ctx context.Context, location string, opts OpenOptions) (*Repository, error) {
 	if opts.Branch != "" && plumbing.NewBranchReferenceName(opts.Branch).Validate() != nil {
 		return nil, fmt.Errorf("branch %q is not a valid branch name: pass the name without refs/heads/", opts.Branch)
 	}
-	r := &Repository{Location: url, remote: true, auth: opts.Auth, refSpecs: fetchSpecs(opts.Branch)}
+	u, err := remoteOf(location, opts)
+	if err != nil {
+		return nil, err
+	}
+	// From here on only the URL without secrets is shown or stored.
+	url := u.clean
+	auth := opts.Auth
+	if auth == nil {
+		auth = u.urlAuth
+	}
+	r := &Repository{Location: url, remote: true, auth: auth, baseAuth: auth, url: u, creds: opts.Credentials, refSpecs: fetchSpecs(opts.Branch)}
 	if opts.Dir != "" {
 		if repo, err := git.PlainOpen(opts.Dir); err == nil {
 			r.repo = repo
+			if err := pointOrigin(repo, url); err != nil {
+				return nil, err
+			}
 			return r, r.Fetch(ctx)
 		}
 	}
 	// An empty repository plus a mirror fetch, rather than a clone: a clone
 	// fails when the server's HEAD names a branch that does not exist.
 	var repo *git.Repository
-	var err error
 	if opts.Dir != "" {
 		repo, err = git.PlainInit(opts.Dir, true)
 	} else {
@@ -175,23 +199,27 @@ func openRemote(ctx context.Context, url string, opts OpenOptions) (*Repository,
 // Fetch brings a remote repository up to date (all branches, tags and
 // notes, forced, as a mirror; or only the followed branch and the approvals
 // notes). It is a no-op for a local repository.
-func (r *Repository) Fetch(ctx context.Context) error {
+func (r *Repository) Fetch(ctx context.Context) (err error) {
 	if !r.remote {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer func() { err = explainRefusal(err, r.url) }()
+	if err := r.loadCredentials(); err != nil {
+		return fmt.Errorf("fetching %s: %w", r.Location, err)
+	}
 	specs := r.refSpecs
 	if r.branchOnly() {
-		var err error
 		if specs, err = r.presentSpecs(ctx); err != nil || len(specs) == 0 {
 			return err
 		}
 	}
-	err := r.repo.FetchContext(ctx, &git.FetchOptions{
+	err = r.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RefSpecs:   specs,
 		Auth:       r.auth,
+		CABundle:   r.ca,
 		Force:      true,
 		Prune:      true,
 		Tags:       r.tagMode(),
@@ -224,7 +252,7 @@ func (r *Repository) presentSpecs(ctx context.Context) ([]config.RefSpec, error)
 	if err != nil {
 		return nil, err
 	}
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth, CABundle: r.ca})
 	if err != nil {
 		return nil, fmt.Errorf("listing the refs of %s: %w", r.Location, err)
 	}
@@ -262,7 +290,7 @@ func (r *Repository) followRemoteHEAD(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth, CABundle: r.ca})
 	if err != nil {
 		return
 	}
