@@ -28,6 +28,10 @@ var ControlPlaneRecords = []GroupVersionKind{
 	{Group: "", Version: "v1", Kind: "Event"},
 	{Group: "events.k8s.io", Version: "v1", Kind: "Event"},
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"},
+	// The apiserver's record of a Service's allocated cluster IP: denying
+	// it fails every Service create in a labeled namespace.
+	{Group: "networking.k8s.io", Version: "v1", Kind: "IPAddress"},
+	{Group: "networking.k8s.io", Version: "v1beta1", Kind: "IPAddress"},
 }
 
 // IsControlPlaneRecord reports whether group/version/kind is one of
