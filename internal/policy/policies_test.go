@@ -86,12 +86,21 @@ func TestPolicies(t *testing.T) {
 			msg:   []string{"Pod ledger-migrate is restricted: container(s) wait-for-db may run as root", "runAsNonRoot: true"},
 		}},
 
+		{"nonroot-readonly-rootfs/denied-pod-template-confidential.yaml", config.PrivateCloud, want{
+			rules: []string{"nonroot-readonly-rootfs validations[0]"},
+			msg:   []string{"Deployment risk-scorer is confidential: container(s) scorer may run as root"},
+		}},
+
 		// restricted-images-onprem-registry
 		{"restricted-images-onprem-registry/allowed-onprem-images.yaml", config.OnPrem, want{}},
 		{"restricted-images-onprem-registry/allowed-confidential-external-registry.yaml", config.PrivateCloud, want{}},
 		{"restricted-images-onprem-registry/denied-public-registry-image.yaml", config.OnPrem, want{
 			rules: []string{"restricted-images-onprem-registry validations[0]"},
 			msg:   []string{"ledger-db=docker.io/library/postgres:16.4", "mirror the image to the on-prem registry"},
+		}},
+		{"restricted-images-onprem-registry/denied-cronjob-job-template-restricted.yaml", config.OnPrem, want{
+			rules: []string{"restricted-images-onprem-registry validations[0]"},
+			msg:   []string{"CronJob ledger-snapshot is restricted", "snapshot=docker.io/library/postgres:16.4"},
 		}},
 		{"restricted-images-onprem-registry/denied-init-container-lookalike-registry.yaml", config.OnPrem, want{
 			rules: []string{"restricted-images-onprem-registry validations[0]"},
