@@ -35,6 +35,7 @@ type reconcileOptions struct {
 	allowForcePush                                                            bool
 	trustedKeys                                                               []string
 	trustedKeysFile                                                           string
+	git                                                                       source.Credentials
 }
 
 func newReconcileCommand() *cobra.Command {
@@ -55,7 +56,7 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.repo, "repo", ".", "config repository: a local path or an http(s) URL")
+	f.StringVar(&o.repo, "repo", ".", "config repository: a local path, an https URL or an ssh URL (credentials: --git-*)")
 	f.StringVar(&o.branch, "branch", "main", "branch to follow: only refs/heads/<branch> and the approvals notes are fetched, never a tag or another ref of that name")
 	f.StringVar(&o.env, "env", "", "environment of strata.yaml")
 	f.StringVar(&o.kubeconfigDir, "kubeconfig-dir", "", "directory with <cluster>.kubeconfig files (push mode)")
@@ -73,6 +74,7 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.StringVar(&o.hookSecretFile, "hook-secret-file", "", "file with the push hook's shared secret (HMAC)")
 	f.StringSliceVar(&o.trustedKeys, "trusted-keys", nil, "root of trust: fingerprints (SHA256:…) of the reviewers' keys that may approve a revision with no approved revision before it, kept outside the repository so that a rewritten repository cannot bring its own reviewers (strata keygen prints a key's fingerprint)")
 	f.StringVar(&o.trustedKeysFile, "trusted-keys-file", "", "file with --trusted-keys fingerprints, one per line (a mounted ConfigMap)")
+	addGitCredentialFlags(f, &o.git)
 	f.BoolVar(&o.allowForcePush, "allow-force-push", false, "accept a branch whose history was rewritten (otherwise refused, keeping the last good state)")
 	return cmd
 }
@@ -129,7 +131,7 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	if pin.Empty() {
 		log.Warn("no root of trust pinned (--trusted-keys): a revision with no approved revision before it is refused; reviewers otherwise come from the repository's history alone")
 	}
-	repo, err := source.Open(ctx, o.repo, source.OpenOptions{Dir: o.cacheDir, Branch: o.branch})
+	repo, err := source.Open(ctx, o.repo, source.OpenOptions{Dir: o.cacheDir, Branch: o.branch, Credentials: o.git})
 	if err != nil {
 		return err
 	}
