@@ -36,15 +36,11 @@ func newReviewer(t *testing.T, name string) reviewer {
 // pinned pins the reviewers' keys as the root of trust.
 func pinned(t *testing.T, rs ...reviewer) func(*Options) {
 	t.Helper()
-	var fps []string
+	var pubs [][]byte
 	for _, r := range rs {
-		fp, err := approval.Fingerprint([]byte(r.pub))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fps = append(fps, fp)
+		pubs = append(pubs, []byte(r.pub))
 	}
-	pin, err := approval.ParsePin(fps)
+	pin, err := approval.PinKeys(pubs...)
 	if err != nil {
 		t.Fatal(err)
 	}

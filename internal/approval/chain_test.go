@@ -129,15 +129,11 @@ func (g *chainRepo) chain(pinned ...string) *Chain {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	var fps []string
+	var pubs [][]byte
 	for _, n := range pinned {
-		fp, err := Fingerprint([]byte(key(g.t, n).pub))
-		if err != nil {
-			g.t.Fatal(err)
-		}
-		fps = append(fps, fp)
+		pubs = append(pubs, []byte(key(g.t, n).pub))
 	}
-	pin, err := ParsePin(fps)
+	pin, err := PinKeys(pubs...)
 	if err != nil {
 		g.t.Fatal(err)
 	}

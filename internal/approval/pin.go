@@ -79,3 +79,16 @@ func (p Pin) Filter(t *config.Trust) *config.Trust {
 	}
 	return out
 }
+
+// PinKeys pins these PEM public keys.
+func PinKeys(pubPEMs ...[]byte) (Pin, error) {
+	fps := make([]string, 0, len(pubPEMs))
+	for _, p := range pubPEMs {
+		fp, err := Fingerprint(p)
+		if err != nil {
+			return Pin{}, err
+		}
+		fps = append(fps, fp)
+	}
+	return ParsePin(fps)
+}
