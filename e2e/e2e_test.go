@@ -322,6 +322,10 @@ func TestDemoOnThreeClusters(t *testing.T) {
 		_, _ = kubectl(t, lc, "public", "", "delete", "deployment", "ledger-glass", "-n", "default", "--wait=false")
 	})
 
+	t.Run("no way around the webhooks: Namespaces, look-alike kinds, unlabeled, pod templates, finalizers", func(t *testing.T) {
+		webhookClosesTheHoles(t, lc)
+	})
+
 	t.Run("relabel moves an object make-before-break", func(t *testing.T) {
 		editFile(t, filepath.Join(dir, "overlays/base/risk-dashboard/deployment.yaml"),
 			"strata.dev/sensitivity: internal", "strata.dev/sensitivity: restricted")

@@ -79,7 +79,7 @@ func startWebhooks(t *testing.T, ctx context.Context, lc *localcluster.Manager, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := webhook.Install(ctx, cl, webhook.Target{URL: "https://" + addr}, ca); err != nil {
+		if err := webhook.Install(ctx, cl, webhook.Target{URL: "https://" + addr, ExemptNamespaces: cfg.Webhook.ExemptNamespaces}, ca); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -122,7 +122,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // find returns the last review of op on kind whose object is named name (a
-// generateName prefix counts).
+// generateName prefix counts; "*" is any name).
 func (r *recorder) find(op, kind, name string) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -134,7 +134,7 @@ func (r *recorder) find(op, kind, name string) []byte {
 		md, _ := q.Request.Object["metadata"].(map[string]any)
 		n, _ := md["name"].(string)
 		gn, _ := md["generateName"].(string)
-		if n == name || q.Request.Name == name || gn != "" && strings.HasPrefix(gn, name) {
+		if name == "*" || n == name || q.Request.Name == name || gn != "" && strings.HasPrefix(gn, name) {
 			return r.bodies[i]
 		}
 	}
@@ -150,6 +150,10 @@ func normalise(t *testing.T, body []byte) []byte {
 	}
 	req, _ := m["request"].(map[string]any)
 	req["uid"] = "705ab4f5-6393-11e8-b7cc-42010a800002"
+	ip := false // an IPAddress is named by the (random) address
+	if k, _ := req["kind"].(map[string]any); k["kind"] == "IPAddress" {
+		ip, req["name"] = true, "10.0.0.10"
+	}
 	if ui, _ := req["userInfo"].(map[string]any); ui != nil {
 		delete(ui, "uid")
 		delete(ui, "extra")
@@ -165,6 +169,9 @@ func normalise(t *testing.T, body []byte) []byte {
 			if _, ok := md[f]; ok {
 				md[f] = v
 			}
+		}
+		if ip {
+			md["name"] = "10.0.0.10"
 		}
 		if n, _ := md["name"].(string); n != "" && md["generateName"] != nil {
 			md["name"] = md["generateName"].(string) + "abcde"

@@ -172,6 +172,8 @@ func TestAttackUnlabeledPassesInPublicCloud(t *testing.T) {
 		{tier: config.PublicCloud, fixture: "persistentvolume-create-unlabeled",
 			say: []string{"PersistentVolume disk-1 has no sensitivity", "need their own strata.dev/sensitivity label"}},
 		{tier: config.PublicCloud, fixture: "clusterrole-create-unlabeled", allowed: true},
+		// The apiserver's own allocation of a Service's ClusterIP.
+		{tier: config.PublicCloud, fixture: "ipaddress-create-for-a-service", allowed: true},
 	})
 }
 

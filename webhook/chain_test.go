@@ -61,6 +61,7 @@ func TestExemptionsLink(t *testing.T) {
 		{"core v1 Event", request{Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Event"}, Namespace: "ledger"}, true},
 		{"events.k8s.io/v1 Event", request{Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Group: "events.k8s.io", Version: "v1", Kind: "Event"}, Namespace: "ledger"}, true},
 		{"coordination.k8s.io/v1 Lease", request{Operation: admissionv1.Update, Kind: metav1.GroupVersionKind{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"}, Namespace: "ledger"}, true},
+		{"networking.k8s.io/v1 IPAddress", request{Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "IPAddress"}}, true},
 		{"a custom Event", request{Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Event"}, Namespace: "ledger"}, false},
 		{"a Lease of another version", request{Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Group: "coordination.k8s.io", Version: "v1beta1", Kind: "Lease"}, Namespace: "ledger"}, false},
 		{"an Event of another group", request{Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Group: "events.example.com", Version: "v1", Kind: "Event"}, Namespace: "ledger"}, false},

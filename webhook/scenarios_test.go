@@ -204,6 +204,10 @@ type: Normal
 		})},
 	{name: "clusterrole-create-unlabeled", op: "CREATE", kind: "ClusterRole", objName: "reader",
 		do: create("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules: [{apiGroups: [''], resources: [configmaps], verbs: [get]}]\n")},
+	// The apiserver allocates a Service's ClusterIP as an IPAddress, through
+	// admission: denying it would deny every Service.
+	{name: "ipaddress-create-for-a-service", op: "CREATE", kind: "IPAddress", objName: "*",
+		do: create("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: ml-training, labels: {strata.dev/sensitivity: public}}\nspec: {ports: [{port: 80}]}\n")},
 	{name: "persistentvolume-create-unlabeled", op: "CREATE", kind: "PersistentVolume", objName: "disk-1",
 		do: create("apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: disk-1}\nspec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: /tmp/disk-1}}\n")},
 }

@@ -91,7 +91,7 @@ func (d *devWebhooks) start(ctx context.Context, m *localcluster.Manager, names 
 		if err != nil {
 			return err
 		}
-		if err := webhook.Install(ctx, c, webhook.Target{URL: url}, ca); err != nil {
+		if err := webhook.Install(ctx, c, webhook.Target{URL: url, ExemptNamespaces: cfg.Webhook.ExemptNamespaces}, ca); err != nil {
 			return fmt.Errorf("cluster %s: %w", name, err)
 		}
 		fmt.Fprintf(d.out, "webhook %s: tier %s at %s, registered (failurePolicy Fail) in %.1fs\n", name, tier, url, time.Since(start).Seconds())

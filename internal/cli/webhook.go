@@ -33,9 +33,16 @@ func newWebhookCommand() *cobra.Command {
 		Short: "Serve the validating admission webhook of one cluster",
 		Long: `webhook denies, in the cluster it guards, any object whose data-sensitivity
 is not allowed in the cluster's tier — whoever sends it — and any object a
-policy of policies/ denies. DELETE is never denied; dry-run requests are
-judged like real ones. Objects carrying strata.dev/break-glass pass only for
-members of webhook.breakGlassGroups, and are recorded.`,
+policy of policies/ denies. The sensitivity is the one strata render places
+by: the highest of the object's label, its pod template's and its
+Namespace's. It fails closed in every tier: an object without one is denied,
+except in webhook.exemptNamespaces and for cluster-scoped kinds that hold no
+data (Namespace, ClusterRole, CustomResourceDefinition, ...). DELETE is never
+denied, nor the control plane's own Events and Leases, nor an update that
+only removes finalizers of an object being deleted. Dry-run requests are
+judged like real ones but leave no audit event and no metric. Objects
+carrying strata.dev/break-glass pass only for members of
+webhook.breakGlassGroups, and are recorded.`,
 		Example: `  strata webhook --cluster onprem --tier on-prem --config strata.yaml --policies policies \
     --cert-dir /tmp/certs --kubeconfig ~/.strata/clusters/onprem.kubeconfig --addr 127.0.0.1:9443`,
 		Args: cobra.NoArgs,
@@ -138,8 +145,8 @@ func firstNonEmptyString(a, b string) string {
 }
 
 type webhookInstallOptions struct {
-	cluster, kubeconfig, tier, url, certDir, service string
-	hosts                                            []string
+	cluster, kubeconfig, tier, url, certDir, service, configPath string
+	hosts                                                        []string
 }
 
 func newWebhookInstallCommand() *cobra.Command {
@@ -159,14 +166,22 @@ caBundle itself before they expire.`,
 			if _, err := parseTier(o.tier); err != nil {
 				return err
 			}
-			t := webhook.Target{URL: strings.TrimSuffix(o.url, "/")}
+			var exempt []string // nil: the defaults
+			if o.configPath != "" {
+				cfg, _, err := loadWebhookInputs(o.configPath, "")
+				if err != nil {
+					return err
+				}
+				exempt = cfg.Webhook.ExemptNamespaces
+			}
+			t := webhook.Target{URL: strings.TrimSuffix(o.url, "/"), ExemptNamespaces: exempt}
 			hosts := append([]string{"127.0.0.1", "localhost"}, o.hosts...)
 			if o.service != "" {
 				ns, name, ok := strings.Cut(o.service, "/")
 				if !ok {
 					return fmt.Errorf("--service %q: use NAMESPACE/NAME", o.service)
 				}
-				t = webhook.Target{ServiceNamespace: ns, ServiceName: name, ServicePort: 443}
+				t = webhook.Target{ServiceNamespace: ns, ServiceName: name, ServicePort: 443, ExemptNamespaces: exempt}
 				hosts = append(hosts, name+"."+ns+".svc", name+"."+ns+".svc.cluster.local")
 			}
 			if t.URL == "" && t.ServiceName == "" {
@@ -200,6 +215,7 @@ caBundle itself before they expire.`,
 	f.StringVar(&o.service, "service", "", "NAMESPACE/NAME of the webhook's Service when it runs in the cluster")
 	f.StringVar(&o.certDir, "cert-dir", "", "where the CA, its key and the serving certificate are (created when missing, renewed when due)")
 	f.StringSliceVar(&o.hosts, "host", nil, "extra IPs or DNS names for the serving certificate")
+	f.StringVar(&o.configPath, "config", "", "strata.yaml whose webhook.exemptNamespaces the registration skips (default: the control plane's namespaces and strata-system)")
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("tier")
 	_ = cmd.MarkFlagRequired("cert-dir")

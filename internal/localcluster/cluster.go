@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/labels"
 )
 
 // NodeName is the fake Node that Up adds to every cluster; kwok's controller
@@ -322,13 +326,16 @@ func ensureNode(ctx context.Context, cs kubernetes.Interface) error {
 
 // ensureVolume creates the i-th static PersistentVolume when absent, and
 // makes a Released one (its claim was deleted) Available again: they hold no
-// data, and the pool must not run dry when tests delete claims.
+// data, and the pool must not run dry when tests delete claims. They are
+// labeled public: a PersistentVolume needs its own sensitivity, and public
+// is allowed in every tier of any tier table, so the webhook of any cluster
+// admits the binder's updates; what a claim may hold is judged on the claim.
 func ensureVolume(ctx context.Context, cs kubernetes.Interface, i int) error {
 	name := VolumeName(i)
 	pv, err := cs.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		pv = &corev1.PersistentVolume{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"strata.dev/local-volume": "true"}},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: volumeLabels()},
 			Spec: corev1.PersistentVolumeSpec{
 				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("50Gi")},
 				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
@@ -351,13 +358,26 @@ func ensureVolume(ctx context.Context, cs kubernetes.Interface, i int) error {
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", name, err)
 	}
-	if pv.Status.Phase == corev1.VolumeReleased && pv.Spec.ClaimRef != nil {
-		pv.Spec.ClaimRef = nil
+	relabel := pv.Labels[labels.Sensitivity] == ""
+	if relabel { // made before volumes were labeled
+		if pv.Labels == nil {
+			pv.Labels = map[string]string{}
+		}
+		maps.Copy(pv.Labels, volumeLabels())
+	}
+	if relabel || pv.Status.Phase == corev1.VolumeReleased && pv.Spec.ClaimRef != nil {
+		if pv.Status.Phase == corev1.VolumeReleased {
+			pv.Spec.ClaimRef = nil
+		}
 		if _, err := cs.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{FieldManager: "strata"}); err != nil && !apierrors.IsConflict(err) {
 			return fmt.Errorf("volume %s: making it Available again: %w", name, err)
 		}
 	}
 	return nil
+}
+
+func volumeLabels() map[string]string {
+	return map[string]string{"strata.dev/local-volume": "true", labels.Sensitivity: string(config.Public)}
 }
 
 // Status reports every cluster under Home: its kubeconfig, whether its
