@@ -107,8 +107,8 @@ func policyFiles(t testing.TB) []string {
 
 // renderings are the configurations every test checks: the defaults (push
 // mode, self-signed certificates), agent mode with everything optional on
-// (cert-manager, monitoring, dashboard, push hook, the demo's policies and
-// strata.yaml), a webhook-only release of an on-prem cluster, and a
+// (cert-manager, monitoring, dashboard, push hook, git credentials, the
+// demo's policies and strata.yaml), a webhook-only release of an on-prem cluster, and a
 // reconciler-only release whose values carry a cluster's kubeconfig.
 func renderings(t testing.TB) []rendering {
 	t.Helper()
@@ -119,6 +119,7 @@ func renderings(t testing.TB) []rendering {
 		"--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.prometheusRule.enabled=true",
 		"--set", "dashboards.enabled=true",
 		"--set", "reconciler.hook.enabled=true", "--set", "reconciler.hook.secret=hook-secret-for-tests",
+		"--set", "reconciler.repo.credentialsSecret=git-credentials",
 		"--set-file", "config=" + filepath.Join(repoRoot, "strata.yaml"),
 	}
 	full = append(full, policyFiles(t)...)
