@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
@@ -46,6 +45,15 @@ type ClusterResult struct {
 	HealthWait  time.Duration
 	Duration    time.Duration
 	Err         error
+	// Suspended is set when strata suspend froze the cluster: nothing was
+	// applied or pruned there.
+	Suspended *inventory.Suspension
+	// Held are objects that differ from git (changed by hand, changed in
+	// git, removed from git) and were left as they are because of
+	// strata.dev/reconcile: disabled; HeldBy names the field managers
+	// behind their changes.
+	Held   []inventory.Ref
+	HeldBy []string
 
 	inv     *inventory.Inventory
 	entries []inventory.Ref
@@ -60,6 +68,8 @@ type ClusterResult struct {
 	gate *approval.Verdict
 	// current holds the keys of objects healthy in this cluster.
 	current map[string]bool
+	// inProgress is set while the applied objects are waited for.
+	inProgress bool
 }
 
 // apply runs phase one for a cluster: compare with the inventory and the
@@ -94,6 +104,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 	prev := inv.Keys()
 	var toApply []*unstructured.Unstructured
 	suspects := map[string][]string{} // objects that may have drifted → their other managers
+	held := map[string]bool{}         // objects strata.dev/reconcile: disabled leaves alone
 	res.entries = make([]inventory.Ref, 0, len(objs))
 	for _, do := range objs {
 		key := do.ref.Key()
@@ -107,6 +118,37 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 		e.Hash, e.Revision = do.hash, rev
 		lo := live[key]
 		switch {
+		case do.disabled || (lo != nil && lo.disabled):
+			// Frozen: keep what strata last applied in the inventory, so
+			// that the difference is reported until the object is enabled
+			// again, and then corrected.
+			held[key] = true
+			e.Hash, e.Revision, e.Fingerprint = "", "", ""
+			if had {
+				e.Hash, e.Revision, e.Fingerprint = p.Hash, p.Revision, p.Fingerprint
+			}
+			if !had || p.Hash != do.hash || lo == nil || p.Fingerprint != lo.fingerprint {
+				res.Held = append(res.Held, do.ref)
+				if lo != nil {
+					res.HeldBy = addManagers(res.HeldBy, lo.managers)
+				}
+			}
+			if lo != nil {
+				countStatus(res, lo.status)
+				if lo.status == status.CurrentStatus {
+					res.current[key] = true
+				}
+			}
+		case do.ifNotPresent && lo != nil:
+			// Created once, never updated: whatever it holds now is not drift.
+			e.Fingerprint = lo.fingerprint
+			if had {
+				e.Revision = p.Revision
+			}
+			countStatus(res, lo.status)
+			if lo.status == status.CurrentStatus {
+				res.current[key] = true
+			}
 		case !had || p.Hash != do.hash:
 			toApply = append(toApply, u)
 			if !had {
@@ -130,9 +172,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 	}
 
 	if len(toApply) > 0 {
-		opts := ssa.DefaultApplyOptions()
-		opts.WaitInterval = r.opts.PollInterval
-		cs, err := cl.Manager.ApplyAllStaged(ctx, toApply, opts)
+		cs, err := cl.Manager.ApplyAllStaged(ctx, toApply, r.applyOptions())
 		if cs != nil {
 			r.countChanges(res, cs, suspects)
 			r.auditChanges(cl, res, plan, objs, cs, suspects)
@@ -141,15 +181,31 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 			res.Err = &ApplyError{Cluster: cl.Name, Err: err}
 			return res
 		}
+		skipped := skippedKeys(cs)
+		for i := range res.entries {
+			e := &res.entries[i]
+			if !skipped[e.Key()] || held[e.Key()] {
+				continue
+			}
+			if p, had := prev[e.Key()]; had && !isIfNotPresent(byKey(objs, e.Key())) {
+				// Frozen between the LIST and the apply: ssa left it alone.
+				e.Hash, e.Revision, e.Fingerprint = p.Hash, p.Revision, p.Fingerprint
+				held[e.Key()] = true
+				res.Held = append(res.Held, *e)
+			}
+		}
 		// Record the new entries (with the stale ones, not yet pruned)
 		// before waiting, so a crash mid-wait can still prune them later.
-		if err := r.saveInventory(ctx, cl, res, append(res.entries[:len(res.entries):len(res.entries)], stale...)); err != nil {
+		res.inProgress = true
+		err = r.saveInventory(ctx, cl, res, append(res.entries[:len(res.entries):len(res.entries)], stale...))
+		res.inProgress = false
+		if err != nil {
 			res.Err = &UnreachableError{Cluster: cl.Name, Err: err}
 			return res
 		}
 		start := time.Now()
 		var werr error
-		if wait := waitSet(toApply); len(wait) > 0 {
+		if wait := waitSet(toApply, skipped); len(wait) > 0 {
 			werr = cl.Manager.WaitForSetWithContext(r.healthContext(ctx), object.UnstructuredSetToObjMetadataSet(wait), ssa.WaitOptions{
 				Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true,
 			})
@@ -165,7 +221,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 		}
 		for i := range res.entries {
 			e := &res.entries[i]
-			if e.Fingerprint != "" {
+			if e.Fingerprint != "" || held[e.Key()] {
 				continue
 			}
 			if lo := after[e.Key()]; lo != nil {
@@ -174,7 +230,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 				if lo.status == status.CurrentStatus {
 					res.current[e.Key()] = true
 				}
-			} else {
+			} else if !skipped[e.Key()] {
 				res.Progressing++
 			}
 		}
@@ -187,6 +243,16 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 		}
 	}
 	return res
+}
+
+// byKey returns the desired object of key (nil if none).
+func byKey(objs []*desiredObject, key string) *unstructured.Unstructured {
+	for _, do := range objs {
+		if do.ref.Key() == key {
+			return do.obj
+		}
+	}
+	return nil
 }
 
 func countStatus(res *ClusterResult, s status.Status) {
@@ -202,7 +268,7 @@ func countStatus(res *ClusterResult, s status.Status) {
 
 func (r *Reconciler) countChanges(res *ClusterResult, cs *ssa.ChangeSet, suspects map[string][]string) {
 	for _, e := range cs.Entries {
-		key := e.ObjMetadata.GroupKind.Group + "/" + e.ObjMetadata.GroupKind.Kind + "/" + e.ObjMetadata.Namespace + "/" + e.ObjMetadata.Name
+		key := changeKey(e)
 		switch e.Action {
 		case ssa.CreatedAction:
 			res.Created++
@@ -214,11 +280,7 @@ func (r *Reconciler) countChanges(res *ClusterResult, cs *ssa.ChangeSet, suspect
 		}
 		if by, ok := suspects[key]; ok {
 			res.Drifted++
-			for _, m := range by {
-				if !slices.Contains(res.DriftedBy, m) {
-					res.DriftedBy = append(res.DriftedBy, m)
-				}
-			}
+			res.DriftedBy = addManagers(res.DriftedBy, by)
 		}
 	}
 }
@@ -260,7 +322,7 @@ func (r *Reconciler) auditChanges(cl *Cluster, res *ClusterResult, plan *rollout
 		if e.Action != ssa.CreatedAction && e.Action != ssa.ConfiguredAction {
 			continue
 		}
-		key := e.ObjMetadata.GroupKind.Group + "/" + e.ObjMetadata.GroupKind.Kind + "/" + e.ObjMetadata.Namespace + "/" + e.ObjMetadata.Name
+		key := changeKey(e)
 		ev := audit.Event{Kind: audit.Apply, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier, Actor: "strata", Message: string(e.Action)}
 		if do := byKey[key]; do != nil {
 			ev.Object, ev.Sensitivity, ev.Rule = do.ref.String(), do.sensitivity, do.reason

@@ -8,7 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/flowcontrol"
+	runtimeclient "github.com/fluxcd/pkg/runtime/client"
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -41,19 +44,29 @@ func (c *Cluster) Close() {
 	}
 }
 
-// NewCluster connects to the cluster behind cfg. Requests time out so that
-// a hung cluster fails fast instead of holding up the others.
+// NewCluster connects to the cluster behind cfg with the default client
+// options (DefaultClientOptions).
 func NewCluster(name string, cfg *rest.Config) (*Cluster, error) {
+	return NewClusterWithOptions(name, cfg, DefaultClientOptions())
+}
+
+// DefaultClientOptions are the defaults of Flux's --kube-api-qps and
+// --kube-api-burst, read from fluxcd/pkg/runtime/client's own flags.
+func DefaultClientOptions() runtimeclient.Options {
+	var o runtimeclient.Options
+	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
+	return o
+}
+
+// NewClusterWithOptions connects to the cluster behind cfg. Requests time
+// out so that a hung cluster fails fast instead of holding up the others.
+func NewClusterWithOptions(name string, cfg *rest.Config, opts runtimeclient.Options) (*Cluster, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	// Applying N objects is 2N requests (dry-run, then apply): at 100 QPS
-	// the client's own rate limiter paced a 1,000-object first apply by
-	// ~4 s per cluster (bench/peers). The apiserver's priority and
-	// fairness protects it; the limiter only guards against a runaway loop.
 	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 400, 800
+		rateLimit(cfg, opts)
 	}
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -80,6 +93,25 @@ func NewCluster(name string, cfg *rest.Config) (*Cluster, error) {
 	return &Cluster{Name: name, Config: cfg, Client: c, Clientset: cs, Manager: rm, Recorder: rec, stop: b.Shutdown}, nil
 }
 
+// rateLimit sets cfg's client-side rate limit the way
+// fluxcd/pkg/runtime/client.GetConfigOrDie does for Flux's own cluster:
+// off when the apiserver enforces API Priority and Fairness, which protects
+// it better than a client can (applying N objects is 2N requests: a client
+// limit of 100 QPS paced a 1,000-object first apply by ~4 s per cluster,
+// bench/peers); otherwise opts' QPS and burst (--kube-api-qps,
+// --kube-api-burst), also when the cluster does not answer the check.
+func rateLimit(cfg *rest.Config, opts runtimeclient.Options) {
+	if opts.QPS == 0 && opts.Burst == 0 {
+		opts = DefaultClientOptions()
+	}
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if on, err := flowcontrol.IsEnabled(ctx, cfg); err == nil && on {
+		cfg.QPS, cfg.Burst = -1, -1 // a negative QPS disables client-go's limiter
+	}
+}
+
 // Reachable asks the apiserver's /readyz with a short timeout.
 func (c *Cluster) Reachable(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -96,15 +128,19 @@ type Connector interface {
 // KubeconfigDir connects to clusters with DIR/<name>.kubeconfig files.
 type KubeconfigDir struct {
 	Dir string
-	mu  sync.Mutex
-	cs  map[string]*Cluster
+	// Client are the client options (--kube-api-qps, --kube-api-burst);
+	// zero uses DefaultClientOptions.
+	Client runtimeclient.Options
+	mu     sync.Mutex
+	cs     map[string]*Cluster
 }
 
 // Connect implements Connector.
 func (k *KubeconfigDir) Connect(name string) (*Cluster, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if c, ok := k.cs[name]; ok {
+	c, ok := k.cs[name]
+	k.mu.Unlock()
+	if ok {
 		return c, nil
 	}
 	path := filepath.Join(k.Dir, name+".kubeconfig")
@@ -115,9 +151,17 @@ func (k *KubeconfigDir) Connect(name string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: reading %s: %w", name, path, err)
 	}
-	c, err := NewCluster(name, cfg)
+	// Connected outside the lock: the rate-limit check of a cluster that
+	// does not answer must not hold up connections to the others.
+	c, err = NewClusterWithOptions(name, cfg, k.Client)
 	if err != nil {
 		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if other, ok := k.cs[name]; ok {
+		c.Close()
+		return other, nil
 	}
 	if k.cs == nil {
 		k.cs = map[string]*Cluster{}
@@ -146,8 +190,9 @@ func (s Static) Connect(name string) (*Cluster, error) {
 	return nil, fmt.Errorf("no credentials for cluster %s", name)
 }
 
-// ReadInventory connects to a cluster and reads the inventory of env, for
-// the readers of status (strata status, the status page). reachable says
+// ReadInventory connects to a cluster and reads the inventory of env and
+// its suspension, for the readers of status (strata status, the status
+// page). reachable says
 // whether the apiserver answered; err says why the inventory is missing.
 func ReadInventory(ctx context.Context, connect Connector, cluster, env string) (inv *inventory.Inventory, reachable bool, err error) {
 	cl, err := connect.Connect(cluster)
@@ -158,5 +203,11 @@ func ReadInventory(ctx context.Context, connect Connector, cluster, env string) 
 		return nil, false, fmt.Errorf("unreachable: %v", err)
 	}
 	inv, err = inventory.Load(ctx, cl.Client, env)
+	if err != nil {
+		return nil, true, err
+	}
+	// The suspension itself, not only the status: strata suspend shows at
+	// once, before the reconciler's next tick.
+	inv.Suspension, err = inventory.LoadSuspension(ctx, cl.Client, env)
 	return inv, true, err
 }

@@ -3,8 +3,8 @@ package reconciler
 import (
 	"context"
 	"sync"
-	"time"
 
+	"github.com/fluxcd/pkg/runtime/leaderelection"
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,9 +20,12 @@ type ElectionOptions struct {
 	ID string
 	// MetricsAddr serves controller-runtime's registry ("0" disables it).
 	MetricsAddr string
-	// LeaseDuration, RenewDeadline and RetryPeriod default to client-go's.
-	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
-	Log                                       logr.Logger
+	// Election are Flux's leader election options (--enable-leader-election,
+	// --leader-election-release-on-cancel, --leader-election-lease-duration,
+	// --leader-election-renew-deadline, --leader-election-retry-period);
+	// zero durations use client-go's defaults. RunElected always elects.
+	Election leaderelection.Options
+	Log      logr.Logger
 }
 
 // setLoggerOnce guards controller-runtime's process-wide logger.
@@ -42,11 +45,18 @@ func RunElected(ctx context.Context, cfg *rest.Config, opts ElectionOptions, loo
 		LeaderElection:                true,
 		LeaderElectionID:              opts.ID,
 		LeaderElectionNamespace:       labels.SystemNamespace,
-		LeaderElectionReleaseOnCancel: true,
+		LeaderElectionReleaseOnCancel: opts.Election.ReleaseOnCancel,
 		Logger:                        opts.Log,
 	}
-	if opts.LeaseDuration > 0 {
-		mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = &opts.LeaseDuration, &opts.RenewDeadline, &opts.RetryPeriod
+	e := opts.Election
+	if e.LeaseDuration > 0 {
+		mo.LeaseDuration = &e.LeaseDuration
+	}
+	if e.RenewDeadline > 0 {
+		mo.RenewDeadline = &e.RenewDeadline
+	}
+	if e.RetryPeriod > 0 {
+		mo.RetryPeriod = &e.RetryPeriod
 	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxcd/pkg/runtime/leaderelection"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,7 +52,8 @@ func TestLeaderElectionRunsOneReplica(t *testing.T) {
 		return len(running), append([]int(nil), started...), maxRunning
 	}
 	opts := ElectionOptions{ID: LeaseID("election-test"), MetricsAddr: "0", Log: logr.Discard(),
-		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond}
+		Election: leaderelection.Options{Enable: true, ReleaseOnCancel: true,
+			LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 300 * time.Millisecond}}
 	stops := make([]context.CancelFunc, 2)
 	var wg sync.WaitGroup
 	for id := range 2 {

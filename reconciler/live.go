@@ -26,6 +26,9 @@ type liveObject struct {
 	// managers are the field managers other than strata that touched the
 	// object's main resource (not its status).
 	managers []string
+	// disabled is set when the live object carries strata.dev/reconcile:
+	// disabled.
+	disabled bool
 }
 
 // listPageSize bounds one LIST page: only each object's summary is kept,
@@ -51,7 +54,7 @@ func listLive(ctx context.Context, c client.Client, env string, gvks []schema.Gr
 			}
 			for i := range list.Items {
 				u := &list.Items[i]
-				lo := &liveObject{fingerprint: fingerprint(u), managers: otherManagers(u)}
+				lo := &liveObject{fingerprint: fingerprint(u), managers: otherManagers(u), disabled: isDisabled(u)}
 				if r, err := status.Compute(u); err == nil {
 					lo.status = r.Status
 				} else {
@@ -80,11 +83,16 @@ var alwaysCurrent = map[schema.GroupKind]bool{
 	{Group: "storage.k8s.io", Kind: "StorageClass"}: true,
 }
 
-// waitSet is the applied objects whose health can take time.
-func waitSet(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+// waitSet is the applied objects whose health can take time; skipped
+// (keys of objects ssa left alone) are not waited for.
+func waitSet(objs []*unstructured.Unstructured, skipped map[string]bool) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, u := range objs {
-		if !alwaysCurrent[u.GroupVersionKind().GroupKind()] {
+		gvk := u.GroupVersionKind()
+		if skipped[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] {
+			continue
+		}
+		if !alwaysCurrent[gvk.GroupKind()] {
 			out = append(out, u)
 		}
 	}

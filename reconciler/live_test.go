@@ -75,7 +75,7 @@ func TestWaitSetSkipsKindsWithoutStatus(t *testing.T) {
 		obj("example.com/v1", "Widget"), obj("v1", "PersistentVolumeClaim"),
 	}
 	var got []string
-	for _, u := range waitSet(in) {
+	for _, u := range waitSet(in, nil) {
 		got = append(got, u.GetKind())
 	}
 	want := []string{"Deployment", "Service", "StatefulSet", "Job", "Widget", "PersistentVolumeClaim"}

@@ -19,6 +19,8 @@ const (
 	MetricGateEnforced       = "strata_approval_gate_enforced"
 	MetricTrustPinned        = "strata_trust_root_pinned"
 	MetricGateRefusals       = "strata_approval_gate_refusals_total"
+	MetricClusterSuspended   = "strata_cluster_suspended"
+	MetricObjectsHeld        = "strata_objects_held"
 )
 
 // Metrics are the reconciler's Prometheus metrics.
@@ -35,6 +37,8 @@ type Metrics struct {
 	GateEnforced       *prometheus.GaugeVec
 	TrustPinned        *prometheus.GaugeVec
 	GateRefusals       *prometheus.CounterVec
+	ClusterSuspended   *prometheus.GaugeVec
+	ObjectsHeld        *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg when not nil.
@@ -77,11 +81,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		GateRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricGateRefusals, Help: "Revisions the approval gate refused to apply.",
 		}, []string{"environment"}),
+		ClusterSuspended: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricClusterSuspended, Help: "1 while strata suspend freezes the environment in the cluster (nothing applied or pruned), 0 otherwise.",
+		}, []string{"environment", "cluster"}),
+		ObjectsHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricObjectsHeld, Help: "Objects that differ from git and are left as they are (strata.dev/reconcile: disabled).",
+		}, []string{"environment", "cluster"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.ReconcileDuration, m.ObjectsApplied, m.ObjectsPruned, m.DriftCorrected,
 			m.ClusterReachable, m.RevisionInfo, m.HealthWaitDuration, m.ReconcileErrors, m.ObjectsMoved,
-			m.GateEnforced, m.TrustPinned, m.GateRefusals)
+			m.GateEnforced, m.TrustPinned, m.GateRefusals, m.ClusterSuspended, m.ObjectsHeld)
 	}
 	return m
 }

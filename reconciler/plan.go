@@ -22,6 +22,9 @@ type desiredObject struct {
 	// sensitivity and reason come from placement, for the audit.
 	sensitivity string
 	reason      string
+	// disabled and ifNotPresent are the object's apply policies in git
+	// (strata.dev/reconcile: disabled, strata.dev/ssa: IfNotPresent).
+	disabled, ifNotPresent bool
 }
 
 // rolloutPlan is the desired state split per cluster.
@@ -63,11 +66,15 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 		if !d.Object.ClusterScoped && u.GetNamespace() == "" {
 			u.SetNamespace("default")
 		}
+		if err := checkPolicyValues(u); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Object, err)
+		}
 		h, err := contentHash(u)
 		if err != nil {
 			return nil, fmt.Errorf("hashing %s: %w", d.Object, err)
 		}
-		converted[d.Index] = &desiredObject{obj: u, ref: inventory.RefOf(u), hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason}
+		converted[d.Index] = &desiredObject{obj: u, ref: inventory.RefOf(u), hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason,
+			disabled: isDisabled(u), ifNotPresent: isIfNotPresent(u)}
 		st.Resources[d.Index] = nil
 	}
 	st.Resources = nil

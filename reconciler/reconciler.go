@@ -360,6 +360,7 @@ func (r *Reconciler) recordFailure(ctx context.Context, cr *ClusterResult, rev *
 	}
 	cr.inv, cr.prev, cr.Reachable, cr.Revision = inv, inv.Status, true, rev.Commit
 	cr.Objects = len(inv.Entries)
+	cr.Suspended, _ = inventory.LoadSuspension(ctx, cl.Client, r.opts.Environment) // shown with the refusal
 	if err := r.saveInventory(ctx, cl, cr, inv.Entries); err != nil {
 		r.opts.Log.Error("could not store status", "cluster", cr.Name, "error", err)
 	}

@@ -57,12 +57,15 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 		go func(i int, cl *Cluster) {
 			defer wg.Done()
 			start := time.Now()
-			res := r.apply(ctx, cl, plan, maxPct, timeout)
+			res := r.holdIfSuspended(ctx, cl, plan)
+			if res == nil {
+				res = r.apply(ctx, cl, plan, maxPct, timeout)
+			}
 			res.tree, res.gate, res.windows = rev.Tree, r.gateOf(rev.Commit), st.Windows
 			results[i] = res
 			close(applied[i])
 			var mp *MassPruneError
-			if res.inv != nil && !errors.As(res.Err, &mp) && !isApplyOrUnreachable(res.Err) {
+			if res.inv != nil && res.Suspended == nil && !errors.As(res.Err, &mp) && !isApplyOrUnreachable(res.Err) {
 				r.prune(ctx, cl, res, plan, r.waitForMoves(res, plan, index, applied, results))
 			}
 			res.Duration = time.Since(start)
@@ -137,12 +140,18 @@ func (r *Reconciler) prune(ctx context.Context, cl *Cluster, res *ClusterResult,
 	res.Waiting = kept
 	entries := append(res.entries[:len(res.entries):len(res.entries)], kept...)
 	if len(del) > 0 {
-		_, err := cl.Manager.DeleteAll(ctx, del, ssa.DeleteOptions{
+		cs, err := cl.Manager.DeleteAll(ctx, del, ssa.DeleteOptions{
 			PropagationPolicy: ssa.DefaultDeleteOptions().PropagationPolicy,
 			// Never delete an object strata did not apply, even if the
-			// inventory names it.
+			// inventory names it, nor one frozen by strata.dev/reconcile:
+			// disabled.
 			Inclusions: map[string]string{labels.ManagedBy: labels.ManagedByValue},
+			Exclusions: disabledSelector,
 		})
+		var frozen map[string]bool
+		if err == nil {
+			frozen, err = frozenOf(ctx, cl.Client, delRefs, skippedKeys(cs))
+		}
 		if err != nil {
 			entries = append(entries, delRefs...)
 			if res.Err == nil {
@@ -151,6 +160,12 @@ func (r *Reconciler) prune(ctx context.Context, cl *Cluster, res *ClusterResult,
 		} else {
 			w := r.auditor(cl)
 			for _, ref := range delRefs {
+				if frozen[ref.Key()] {
+					// Kept, and pruned once it is enabled again.
+					entries = append(entries, ref)
+					res.Held = append(res.Held, ref)
+					continue
+				}
 				ev := audit.Event{Kind: audit.Prune, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier, Object: ref.String(), Actor: "strata"}
 				if to := plan.where[ref.Key()]; len(to) > 0 {
 					res.MovedOut = append(res.MovedOut, ref)
@@ -193,7 +208,7 @@ func (r *Reconciler) saveInventory(ctx context.Context, cl *Cluster, res *Cluste
 // it returned to a tree approved before: a rollback).
 func (r *Reconciler) auditGate(cl *Cluster, res *ClusterResult, rev *source.Revision) {
 	d := res.gate
-	if d == nil || !d.Allowed || !res.Reachable || res.inv == nil {
+	if d == nil || !d.Allowed || !res.Reachable || res.inv == nil || res.Suspended != nil {
 		return
 	}
 	w := r.auditor(cl)

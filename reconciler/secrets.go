@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	runtimeclient "github.com/fluxcd/pkg/runtime/client"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,8 +18,11 @@ import (
 // strata runs in, so credentials never live in git.
 type SecretConnector struct {
 	Home client.Reader
-	mu   sync.Mutex
-	cs   map[string]*Cluster
+	// Client are the client options (--kube-api-qps, --kube-api-burst);
+	// zero uses DefaultClientOptions.
+	Client runtimeclient.Options
+	mu     sync.Mutex
+	cs     map[string]*Cluster
 }
 
 // Connect implements Connector.
@@ -41,7 +45,7 @@ func (s *SecretConnector) Connect(name string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Secret %s: invalid kubeconfig: %w", key, err)
 	}
-	c, err := NewCluster(name, cfg)
+	c, err := NewClusterWithOptions(name, cfg, s.Client)
 	if err != nil {
 		return nil, err
 	}

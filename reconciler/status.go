@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	fluxmeta "github.com/fluxcd/pkg/apis/meta"
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/strata-gitops/strata/internal/approval"
@@ -28,6 +28,11 @@ const (
 	ReasonUnreachable      = "ClusterUnreachable"
 	ReasonWaitingForMove   = "WaitingForMove"
 	ReasonHistoryRewritten = "HistoryRewritten"
+	// ReasonSuspended: strata suspend froze the cluster; nothing is applied
+	// or pruned there until strata resume.
+	ReasonSuspended = fluxmeta.SuspendedReason
+	// ReasonGateRefused: the revision lacks the approvals it needs.
+	ReasonGateRefused = "ApprovalRequired"
 )
 
 // reasonOf returns the condition reason for a cluster's outcome.
@@ -41,7 +46,12 @@ func reasonOf(res *ClusterResult) string {
 	)
 	var fe *FetchError
 	var hr *HistoryRewriteError
+	var ge *GateError
 	switch err := res.Err; {
+	case res.Suspended != nil:
+		return ReasonSuspended
+	case errors.As(err, &ge):
+		return ReasonGateRefused
 	case errors.As(err, &hr):
 		return ReasonHistoryRewritten
 	case errors.As(err, &fe) && fe.Stage == "fetch":
@@ -71,8 +81,15 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	s := inventory.Status{
 		Revision: res.Revision, Objects: res.Objects, Healthy: res.Healthy, Progressing: res.Progressing,
 		Failed: res.Failed, Drifted: res.Drifted, DriftTotal: prev.DriftTotal + res.Drifted,
-		LastReconcile: time.Now().UTC().Truncate(time.Second), Conditions: prev.Conditions, Windows: res.windows,
+		LastReconcile: time.Now().UTC().Truncate(time.Second), Conditions: slices.Clone(prev.Conditions), Windows: res.windows,
 	}
+	for i, ref := range res.Held {
+		if i == inventory.MaxHeld {
+			break
+		}
+		s.Held = append(s.Held, ref.String())
+	}
+	s.HeldTotal = len(res.Held)
 	if res.Err != nil {
 		s.LastError = res.Err.Error()
 		s.Revision = prev.Revision // the applied revision did not change
@@ -80,22 +97,14 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	var fe *FetchError
 	var hr *HistoryRewriteError
 	var ge *GateError
-	if errors.As(res.Err, &fe) || errors.As(res.Err, &hr) || errors.As(res.Err, &ge) {
+	if res.Suspended != nil || errors.As(res.Err, &fe) || errors.As(res.Err, &hr) || errors.As(res.Err, &ge) {
 		// Nothing was touched: the cluster is as the last reconcile left it.
+		s.Revision = prev.Revision
 		s.Objects, s.Healthy, s.Progressing, s.Failed, s.Windows = prev.Objects, prev.Healthy, prev.Progressing, prev.Failed, prev.Windows
+		s.Held, s.HeldTotal = prev.Held, prev.HeldTotal
 	}
-	reason := reasonOf(res)
-	cond := metav1.Condition{Type: fluxmeta.ReadyCondition, Status: metav1.ConditionTrue, Reason: reason,
-		Message: fmt.Sprintf("applied revision %s: %d objects, %d healthy", short(res.Revision), res.Objects, res.Healthy)}
-	switch {
-	case reason == ReasonWaitingForMove:
-		cond.Status = metav1.ConditionFalse
-		cond.Message = fmt.Sprintf("%d objects moved to another cluster stay here until they are healthy there: %s", len(res.Waiting), inventory.Describe(res.Waiting, 5))
-	case res.Err != nil:
-		cond.Status = metav1.ConditionFalse
-		cond.Message = res.Err.Error()
-	}
-	apimeta.SetStatusCondition(&s.Conditions, cond)
+	s.Suspended = res.Suspended
+	setConditions(&s, res, r.opts.Environment)
 	s.History = prev.History
 	s.Gate = prev.Gate
 	if res.gate != nil {
@@ -103,7 +112,10 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 	}
 	var he *HealthError
 	switch {
-	case res.tree == "":
+	case res.tree == "" || res.Suspended != nil || res.inProgress:
+		// Nothing applied (or not yet judged healthy): no history entry, so
+		// that a suspension or a crash mid-wait never records a revision as
+		// applied.
 	case res.Err == nil:
 		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: ReasonSucceeded,
 			Approvers: approversOf(res.gate), Gate: gateMessage(res.gate)})
@@ -111,12 +123,6 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: ReasonHealthFailed,
 			Approvers: approversOf(res.gate), Gate: gateMessage(res.gate)})
 	}
-	stalled := metav1.Condition{Type: fluxmeta.StalledCondition, Status: metav1.ConditionFalse, Reason: reason, Message: "retrying is enough"}
-	if reason == ReasonMassPruneRefused || reason == ReasonHistoryRewritten {
-		// Terminal: retrying cannot help, the commit or an override must change.
-		stalled.Status, stalled.Message = metav1.ConditionTrue, res.Err.Error()
-	}
-	apimeta.SetStatusCondition(&s.Conditions, stalled)
 	return s
 }
 
@@ -134,20 +140,33 @@ func (r *Reconciler) record(ctx context.Context, cl *Cluster, res *ClusterResult
 	m.ObjectsPruned.WithLabelValues(env, res.Name).Add(float64(len(res.Pruned) + len(res.MovedOut)))
 	m.ObjectsMoved.WithLabelValues(env, res.Name).Add(float64(len(res.MovedOut)))
 	m.DriftCorrected.WithLabelValues(env, res.Name).Add(float64(res.Drifted))
-	if res.Err != nil {
+	switch {
+	case res.Err != nil:
 		m.ReconcileErrors.WithLabelValues(env, res.Name, reasonOf(res)).Inc()
-	} else {
+	case res.Suspended != nil:
+		// The cluster keeps the revision it had.
+	default:
 		m.RevisionInfo.DeletePartialMatch(map[string]string{"environment": env, "cluster": res.Name})
 		m.RevisionInfo.WithLabelValues(env, res.Name, rev.Commit).Set(1)
 	}
 	attrs := []any{"objects", res.Objects, "created", res.Created, "configured", res.Configured,
 		"pruned", len(res.Pruned), "movedOut", len(res.MovedOut), "waitingForMove", len(res.Waiting),
 		"drifted", res.Drifted, "healthy", res.Healthy, "duration", res.Duration.Round(time.Millisecond)}
-	if res.Err != nil {
+	if len(res.Held) > 0 {
+		attrs = append(attrs, "held", len(res.Held))
+	}
+	switch {
+	case res.Err != nil:
 		log.Error("cluster reconcile failed", append(attrs, "reason", reasonOf(res), "error", res.Err)...)
-	} else {
+	case res.Suspended != nil:
+		log.Info("cluster suspended; nothing applied or pruned", "suspendedBy", res.Suspended.By, "reason", res.Suspended.Reason)
+	default:
 		log.Info("cluster reconciled", attrs...)
 	}
+	if res.inv != nil && res.Suspended == nil {
+		m.ObjectsHeld.WithLabelValues(env, res.Name).Set(float64(len(res.Held)))
+	}
+	r.recordSuspension(cl, res, rev)
 	if cl == nil || !res.Reachable || res.inv == nil {
 		return
 	}
@@ -168,6 +187,11 @@ func eventsOf(res *ClusterResult, rev *source.Revision) []event {
 	var out []event
 	if res.Err != nil {
 		out = append(out, event{corev1.EventTypeWarning, reasonOf(res), res.Err.Error()})
+	}
+	if len(res.Held) > 0 && heldChanged(res) {
+		out = append(out, event{corev1.EventTypeWarning, "DriftNotCorrected",
+			fmt.Sprintf("%d objects differ from revision %s and are left as they are (%s: %s)%s: %s", len(res.Held), rev.Short(),
+				labels.Reconcile, labels.ReconcileDisabled, describeManagers(res.HeldBy), inventory.Describe(res.Held, 10))})
 	}
 	if res.Drifted > 0 {
 		out = append(out, event{corev1.EventTypeWarning, "DriftCorrected",

@@ -78,6 +78,13 @@ const (
 	Rollback Kind = "rollback"
 	// AutoRevert: strata reverted a commit that failed its health check.
 	AutoRevert Kind = "auto-revert"
+	// Suspend: reconciliation of the environment in Cluster was suspended
+	// (strata suspend; Actor is who, Message why) or the reconciler began
+	// to honour a suspension (Source reconciler).
+	Suspend Kind = "suspend"
+	// Resume: a suspension was lifted (strata resume) or the reconciler
+	// reconciled the cluster again after one.
+	Resume Kind = "resume"
 	// Dropped: the writer dropped events because its buffer was full (Count
 	// of them); written by the Writer itself.
 	Dropped Kind = "audit-dropped"
@@ -88,7 +95,7 @@ const (
 )
 
 // Kinds lists every kind, in report order.
-var Kinds = []Kind{Placement, Apply, Prune, Move, Approval, GateRefused, Denial, BreakGlass, Rollback, AutoRevert, Dropped, RolledOff}
+var Kinds = []Kind{Placement, Apply, Prune, Move, Approval, GateRefused, Denial, BreakGlass, Rollback, AutoRevert, Suspend, Resume, Dropped, RolledOff}
 
 // Event is one audited fact.
 type Event struct {

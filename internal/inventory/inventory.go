@@ -98,7 +98,19 @@ type Status struct {
 	// Gate is the approval gate's verdict on the revision last judged, as
 	// data: status and the status page read these fields, not messages.
 	Gate *GateStatus `json:"gateStatus,omitempty"`
+	// Suspended is the suspension the reconciler honoured in its last
+	// reconcile (nothing was applied or pruned then).
+	Suspended *Suspension `json:"suspended,omitempty"`
+	// Held lists objects that differ from git and that strata left as they
+	// are because of strata.dev/reconcile: disabled (drift reported, not
+	// corrected), bounded by MaxHeld.
+	Held []string `json:"held,omitempty"`
+	// HeldTotal counts them all.
+	HeldTotal int `json:"heldTotal,omitempty"`
 }
+
+// MaxHeld bounds Status.Held.
+const MaxHeld = 20
 
 // GateStatus is the approval gate's verdict on one revision.
 type GateStatus struct {
@@ -155,6 +167,10 @@ type Inventory struct {
 	Status      Status
 	// Exists is false when the cluster has no inventory yet.
 	Exists bool
+	// Suspension is the environment's suspension in the cluster, read by
+	// the status readers (reconciler.ReadInventory) with the inventory; nil
+	// when not suspended or not read.
+	Suspension *Suspension
 }
 
 // Keys returns the set of entry keys.

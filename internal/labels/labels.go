@@ -18,6 +18,22 @@ const (
 	Failover = Prefix + "failover"
 	// BreakGlass carries the reason for an audited emergency bypass.
 	BreakGlass = Prefix + "break-glass"
+	// Reconcile set to ReconcileDisabled, on an object in git or in the
+	// cluster, stops strata from applying, correcting or pruning it (drift is
+	// reported, not corrected), as Flux's kustomize.toolkit.fluxcd.io/reconcile.
+	Reconcile = Prefix + "reconcile"
+	// ReconcileDisabled is the value of Reconcile that freezes an object.
+	ReconcileDisabled = "disabled"
+	// ReconcileEnabled is the default value of Reconcile.
+	ReconcileEnabled = "enabled"
+	// SSA set to SSAIfNotPresent on an object in git makes strata create it
+	// when it is missing and never update it, as Flux's
+	// kustomize.toolkit.fluxcd.io/ssa: IfNotPresent.
+	SSA = Prefix + "ssa"
+	// SSAIfNotPresent is the value of SSA for create-only objects.
+	SSAIfNotPresent = "IfNotPresent"
+	// SSAOverride is the default value of SSA: strata's fields always win.
+	SSAOverride = "Override"
 
 	// ManagedBy is set to ManagedByValue on every object strata applies.
 	ManagedBy = Prefix + "managed-by"
@@ -38,6 +54,12 @@ const (
 	InventoryPrefix = "strata-inventory-"
 	// ClusterSecretPrefix prefixes the Secret holding a cluster's kubeconfig.
 	ClusterSecretPrefix = "strata-cluster-"
+	// SuspensionPrefix prefixes the per-environment ConfigMap whose presence
+	// suspends reconciliation of a cluster (strata suspend / resume).
+	SuspensionPrefix = "strata-suspend-"
+	// SuspendFieldManager is the field manager of strata suspend, so that
+	// the reconciler (field manager strata) never owns a suspension.
+	SuspendFieldManager = "strata-suspend"
 
 	// WebhookPath is the admission webhook's validation path.
 	WebhookPath = "/validate"
@@ -55,6 +77,9 @@ var ControlPlaneNamespaces = []string{"kube-system", "kube-public", "kube-node-l
 
 // InventoryName returns the name of the inventory ConfigMap of env.
 func InventoryName(env string) string { return InventoryPrefix + env }
+
+// SuspensionName returns the name of the ConfigMap suspending env.
+func SuspensionName(env string) string { return SuspensionPrefix + env }
 
 // ClusterSecretName returns the name of the Secret with cluster's kubeconfig.
 func ClusterSecretName(cluster string) string { return ClusterSecretPrefix + cluster }
