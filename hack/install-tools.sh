@@ -5,10 +5,11 @@
 # pinned versions makes later runs a no-op; the first cold build takes many
 # minutes.
 #
-# Usage: hack/install-tools.sh [envtest|helm|all]
+# Usage: hack/install-tools.sh [envtest|helm|sops|all]
 #   envtest: kube-apiserver + etcd (enough for controller-runtime envtest)
 #   helm:    helm only (the chart tests in charts/charttest)
-#   all:     also kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl, helm
+#   sops:    the sops CLI only (internal/secrets interop tests)
+#   all:     also kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl, helm, sops
 #
 # helm is built from its own module (hack/helm), not hack/tools: Helm's
 # dependencies would move golang.org/x/*, cobra and others under the
@@ -21,6 +22,8 @@ BIN=${STRATA_BIN:-$HOME/.cache/strata/bin}
 KUBE_VERSION=v1.35.4
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.20.2
+# sops: the same version as strata's go.mod, for the interop tests.
+SOPS_VERSION=v3.13.3
 mkdir -p "$BIN"
 stamp_of() { echo "$KUBE_VERSION $KWOK_VERSION $(sha256sum "$here/tools/go.sum" | cut -c1-16) $1"; }
 
@@ -73,6 +76,23 @@ build_helm() {
   echo "tools: built helm in $((SECONDS - start))s"
 }
 
+build_sops() { # the sops CLI, built from its own module at the pinned version
+  if [ -x "$BIN/sops" ] && [ "$(cat "$BIN/.sops.stamp" 2>/dev/null)" = "$SOPS_VERSION" ]; then
+    echo "tools: sops up to date in $BIN"
+    return
+  fi
+  echo "tools: building sops $SOPS_VERSION (a cold build takes minutes)..."
+  local start=$SECONDS
+  GOBIN="$BIN" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION"
+  echo "$SOPS_VERSION" >"$BIN/.sops.stamp"
+  echo "tools: built sops in $((SECONDS - start))s"
+}
+
+if [ "$what" = sops ]; then
+  build_sops
+  echo "tools: ready in $BIN"
+  exit 0
+fi
 if [ "$what" = helm ]; then
   build_helm
   echo "tools: ready in $BIN"
@@ -86,5 +106,6 @@ if [ "$what" = all ]; then
   build kubectl k8s.io/kubernetes/cmd/kubectl
   build_kwok
   build_helm
+  build_sops
 fi
 echo "tools: ready in $BIN"

@@ -124,7 +124,8 @@ type Config struct {
 	// Windows add Kustomize components to environments while they are open.
 	Windows map[string]Window `json:"windows,omitempty"`
 	// Audit bounds the audit log each cluster keeps.
-	Audit Audit `json:"audit,omitzero"`
+	Audit   Audit   `json:"audit,omitzero"`
+	Secrets Secrets `json:"secrets,omitzero"`
 }
 
 // Environment is one overlay and the clusters it is deployed to.

@@ -45,6 +45,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.Rollout.validate(field.NewPath("rollout"))...)
 	errs = append(errs, validateWindows(c.Windows, c.Environments, field.NewPath("windows"))...)
 	errs = append(errs, c.Audit.validate(field.NewPath("audit"))...)
+	errs = append(errs, c.Secrets.validate(field.NewPath("secrets"))...)
 	errs = append(errs, c.Webhook.validate(field.NewPath("webhook"))...)
 	return errs
 }
