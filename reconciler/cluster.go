@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/flowcontrol"
@@ -125,59 +124,38 @@ type Connector interface {
 	Connect(name string) (*Cluster, error)
 }
 
-// KubeconfigDir connects to clusters with DIR/<name>.kubeconfig files.
+// KubeconfigDir connects to clusters with DIR/<name>.kubeconfig files. The
+// file (and the certificate files it names) is read at every Connect: a
+// changed one gives a new connection, so rotated credentials need no restart.
 type KubeconfigDir struct {
 	Dir string
 	// Client are the client options (--kube-api-qps, --kube-api-burst);
 	// zero uses DefaultClientOptions.
 	Client runtimeclient.Options
-	mu     sync.Mutex
-	cs     map[string]*Cluster
+	conns  connections
 }
 
 // Connect implements Connector.
 func (k *KubeconfigDir) Connect(name string) (*Cluster, error) {
-	k.mu.Lock()
-	c, ok := k.cs[name]
-	k.mu.Unlock()
-	if ok {
-		return c, nil
-	}
 	path := filepath.Join(k.Dir, name+".kubeconfig")
 	if _, err := os.Stat(path); err != nil {
+		// Removed credentials are revoked ones: the old connection goes too.
+		k.conns.drop(name)
 		return nil, fmt.Errorf("no credentials for cluster %s: %s is missing; put its kubeconfig there (strata dev up writes them for local clusters)", name, path)
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	kc, err := clientcmd.LoadFromFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: reading %s: %w", name, path, err)
 	}
-	// Connected outside the lock: the rate-limit check of a cluster that
-	// does not answer must not hold up connections to the others.
-	c, err = NewClusterWithOptions(name, cfg, k.Client)
+	flat, cfg, err := flatten(kc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cluster %s: kubeconfig %s: %w", name, path, err)
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if other, ok := k.cs[name]; ok {
-		c.Close()
-		return other, nil
-	}
-	if k.cs == nil {
-		k.cs = map[string]*Cluster{}
-	}
-	k.cs[name] = c
-	return c, nil
+	return k.conns.get(name, flat, func() (*Cluster, error) { return NewClusterWithOptions(name, cfg, k.Client) })
 }
 
 // Close closes every connection.
-func (k *KubeconfigDir) Close() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, c := range k.cs {
-		c.Close()
-	}
-}
+func (k *KubeconfigDir) Close() { k.conns.closeAll() }
 
 // Static serves fixed connections (tests, in-cluster agent mode).
 type Static map[string]*Cluster
