@@ -31,7 +31,9 @@ func webhookClosesTheHoles(t *testing.T, lc *localcluster.Manager) {
 		}
 	}
 	cleanup := func(cluster string, args ...string) {
-		t.Cleanup(func() { _, _ = kubectl(t, lc, cluster, "", append([]string{"delete", "--wait=false", "--ignore-not-found"}, args...)...) })
+		t.Cleanup(func() {
+			_, _ = kubectl(t, lc, cluster, "", append([]string{"delete", "--wait=false", "--ignore-not-found"}, args...)...)
+		})
 	}
 
 	t.Run("1: a Namespace is cluster-scoped: unlabeled it passes, a wrong label can be corrected", func(t *testing.T) {

@@ -134,12 +134,12 @@ func TestPlacePodTemplate(t *testing.T) {
 		want: []Decision{{Index: 0, Sensitivity: config.Restricted, Tiers: tiers(config.OnPrem), Clusters: names("onprem"),
 			Reason: "restricted (pod template, object says public) → allowed [on-prem] → onprem (preferred)"}},
 	}, {
-		name:    "an unknown template value is a violation",
-		objects: []Object{withTemplates(deploy("app", "web", sens("public"), nil), sens("Restricted"))},
+		name:           "an unknown template value is a violation",
+		objects:        []Object{withTemplates(deploy("app", "web", sens("public"), nil), sens("Restricted"))},
 		wantViolations: []wantViolation{{Index: 0, Rule: RuleUnknownSensitivity, Contains: []string{"pod template", `"Restricted"`}}},
 	}, {
-		name:    "requesting a tier the template does not allow",
-		objects: []Object{withTemplates(deploy("app", "web", sens("public"), ann(labels.Tiers, "public-cloud")), sens("internal"))},
+		name:           "requesting a tier the template does not allow",
+		objects:        []Object{withTemplates(deploy("app", "web", sens("public"), ann(labels.Tiers, "public-cloud")), sens("internal"))},
 		wantViolations: []wantViolation{{Index: 0, Rule: RuleTierNotAllowed, Contains: []string{"on its pod template"}}},
 	}})
 }
