@@ -15,6 +15,7 @@ import (
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/placement"
 	"github.com/strata-gitops/strata/internal/render"
+	"github.com/strata-gitops/strata/internal/secrets"
 	"github.com/strata-gitops/strata/internal/source"
 )
 
@@ -45,6 +46,8 @@ type State struct {
 	Placement *placement.Result
 	// Windows are the windows open for the render, whose components were added.
 	Windows []string
+	// Sources are the revision's SOPS files by MAC (see checkSecrets).
+	Sources map[string]secrets.Source
 }
 
 // LoadConfig reads strata.yaml from the snapshot.
@@ -82,9 +85,13 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 	result := placement.Place(placement.Input{
 		Environment: env, Tiers: cfg.Tiers, Clusters: e.Clusters, Healthy: opts.Healthy, Objects: objs,
 	})
+	sources, err := checkSecrets(snap, cfg, res, result)
+	if err != nil {
+		return nil, err
+	}
 	s := &State{
 		Environment: env, Revision: snap.RevisionLabel(), Config: cfg, Clusters: e.Clusters,
-		Resources: res, Placement: result, Windows: windows,
+		Resources: res, Placement: result, Windows: windows, Sources: sources,
 	}
 	if len(result.Violations) > 0 {
 		// Name the file of every violating object. Only this failure path

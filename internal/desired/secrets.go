@@ -1,0 +1,34 @@
+package desired
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/kustomize/api/resource"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/placement"
+	"github.com/strata-gitops/strata/internal/secrets"
+	"github.com/strata-gitops/strata/internal/source"
+)
+
+// checkSecrets runs the recipient check over the placed Secrets (no keys
+// needed: render and plan run it) and returns the revision's SOPS files by
+// MAC, from which the reconciler decrypts right before apply. The
+// repository is searched only when the render holds an encrypted manifest.
+func checkSecrets(snap *source.Snapshot, cfg *config.Config, res []*resource.Resource, result *placement.Result) (map[string]secrets.Source, error) {
+	var sources map[string]secrets.Source
+	for _, r := range res {
+		if r.GetKind() != "Secret" {
+			continue
+		}
+		if m, err := r.Map(); err == nil && secrets.IsEncryptedManifest(m) {
+			var err error
+			if sources, err = secrets.Sources(snap.FS, snap.Root); err != nil {
+				return nil, fmt.Errorf("%s: looking for SOPS files: %w", snap.RevisionLabel(), err)
+			}
+			break
+		}
+	}
+	result.Violations = append(result.Violations, secrets.CheckPlaced(cfg, res, result, sources)...)
+	return sources, nil
+}
