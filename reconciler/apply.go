@@ -172,7 +172,12 @@ func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, 
 	}
 
 	if len(toApply) > 0 {
-		cs, err := cl.Manager.ApplyAllStaged(ctx, toApply, r.applyOptions())
+		opened, err := r.openSecrets(cl, res, objs, toApply)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		cs, err := cl.Manager.ApplyAllStaged(ctx, opened, r.applyOptions())
 		if cs != nil {
 			r.countChanges(res, cs, suspects)
 			r.auditChanges(cl, res, plan, objs, cs, suspects)

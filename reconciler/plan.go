@@ -25,6 +25,8 @@ type desiredObject struct {
 	// disabled and ifNotPresent are the object's apply policies in git
 	// (strata.dev/reconcile: disabled, strata.dev/ssa: IfNotPresent).
 	disabled, ifNotPresent bool
+	// sealed is set on an encrypted Secret, decrypted only to apply (sealed.go).
+	sealed *sealed
 }
 
 // rolloutPlan is the desired state split per cluster.
@@ -74,7 +76,7 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 			return nil, fmt.Errorf("hashing %s: %w", d.Object, err)
 		}
 		converted[d.Index] = &desiredObject{obj: u, ref: inventory.RefOf(u), hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason,
-			disabled: isDisabled(u), ifNotPresent: isIfNotPresent(u)}
+			disabled: isDisabled(u), ifNotPresent: isIfNotPresent(u), sealed: sealedOf(st, u)}
 		st.Resources[d.Index] = nil
 	}
 	st.Resources = nil

@@ -27,6 +27,7 @@ import (
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/rollback"
+	"github.com/strata-gitops/strata/internal/secrets"
 	"github.com/strata-gitops/strata/internal/source"
 )
 
@@ -61,6 +62,9 @@ type Options struct {
 	TrustedKeys approval.Pin
 	// Identity authors (and may sign) strata's auto-revert commits.
 	Identity rollback.Identity
+	// AgeKeys holds the private keys of the tiers this reconciler serves;
+	// encrypted Secrets are decrypted with the cluster's tier's key only.
+	AgeKeys secrets.KeyDir
 	// Now is the clock windows are opened and closed by; nil is time.Now.
 	Now     func() time.Time
 	Log     *slog.Logger

@@ -84,6 +84,26 @@ func (k KeyDir) ForTier(tier string) (Identities, error) {
 	return ParseIdentities(p, b)
 }
 
+// Held describes every key of the directory as "tier (age1…)", for
+// messages that say which keys a reconciler holds.
+func (k KeyDir) Held() []string {
+	tiers, err := k.Tiers()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, t := range tiers {
+		ids, err := k.ForTier(t)
+		if err != nil {
+			continue
+		}
+		for _, r := range ids.Recipients {
+			out = append(out, t+" ("+r+")")
+		}
+	}
+	return out
+}
+
 // Tiers lists the tiers whose keys the directory holds, sorted.
 func (k KeyDir) Tiers() ([]string, error) {
 	if k.Dir == "" {

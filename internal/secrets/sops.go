@@ -85,7 +85,7 @@ func (e *NoKeyError) Error() string {
 	}
 	tier := ""
 	if e.Tier != "" {
-		tier = " for tier " + e.Tier
+		tier = " (it decrypts with the " + e.Tier + " key only)"
 	}
 	return fmt.Sprintf("cannot decrypt %s: it is encrypted to %s but this reconciler holds %s%s; re-encrypt it for the tiers its sensitivity allows with `strata secret encrypt`, or give this reconciler the right key (--age-key-dir)",
 		e.File, list(e.Recipients, d), held, tier)
