@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -22,20 +21,24 @@ import (
 
 	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/endpoint"
+	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/secrets"
 	"github.com/strata-gitops/strata/internal/source"
 	"github.com/strata-gitops/strata/reconciler"
 )
 
 type reconcileOptions struct {
 	repo, branch, env, kubeconfigDir, kubeconfig, self, metricsAddr, cacheDir string
-	once, allowMassPrune, leaderElect                                         bool
+	once, allowMassPrune                                                      bool
 	interval, driftInterval, healthTimeout                                    time.Duration
 	hookAddr, hookSecretFile                                                  string
 	allowForcePush                                                            bool
 	trustedKeys                                                               []string
 	trustedKeysFile                                                           string
+	ageKeyDir                                                                 string
 	git                                                                       source.Credentials
+	runtime                                                                   runtimeFlags
 }
 
 func newReconcileCommand() *cobra.Command {
@@ -68,7 +71,8 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.DurationVar(&o.healthTimeout, "health-timeout", 0, "health wait timeout (default: rollout.healthTimeout of strata.yaml)")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow a change to delete more than rollout.maxPrunePercent of a cluster's objects")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\" disables it)")
-	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (needs --kubeconfig or in-cluster credentials)")
+	f.StringVar(&o.ageKeyDir, "age-key-dir", "", "directory (or mounted Secret) with the age private keys of the tiers this reconciler serves, <tier>.agekey each; read at every apply, so a rotated key needs no restart")
+	o.runtime.bind(f) // Flux's --kube-api-qps/-burst, --log-level/-encoding, --enable-leader-election (needs --kubeconfig or in-cluster credentials)
 	f.StringVar(&o.cacheDir, "cache-dir", "", "keep the remote repository's mirror here between runs")
 	f.StringVar(&o.hookAddr, "hook-addr", "", "serve the signed push hook ("+labels.HookPath+") here, e.g. :9292, so a push is applied at once")
 	f.StringVar(&o.hookSecretFile, "hook-secret-file", "", "file with the push hook's shared secret (HMAC)")
@@ -93,14 +97,14 @@ func (o *reconcileOptions) homeConfig() (*rest.Config, error) {
 func (o *reconcileOptions) connector() (reconciler.Connector, func(), error) {
 	switch {
 	case o.kubeconfigDir != "":
-		k := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
+		k := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir, Client: o.runtime.client}
 		return k, k.Close, nil
 	case o.self != "":
 		cfg, err := o.homeConfig()
 		if err != nil {
 			return nil, nil, err
 		}
-		cl, err := reconciler.NewCluster(o.self, cfg)
+		cl, err := reconciler.NewClusterWithOptions(o.self, cfg, o.runtime.client)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -114,7 +118,7 @@ func (o *reconcileOptions) connector() (reconciler.Connector, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return &reconciler.SecretConnector{Home: c}, func() {}, nil
+		return &reconciler.SecretConnector{Home: c, Client: o.runtime.client}, func() {}, nil
 	}
 }
 
@@ -123,7 +127,10 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 		return errors.New("--env is required: the environment of strata.yaml to reconcile")
 	}
 	ctx := cmd.Context()
-	log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+	log, _, err := o.runtime.loggers()
+	if err != nil {
+		return err
+	}
 	pin, err := o.pin()
 	if err != nil {
 		return err
@@ -146,7 +153,8 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	opts.Interval, opts.DriftInterval, opts.HealthTimeout = o.interval, o.driftInterval, o.healthTimeout
 	opts.AllowMassPrune, opts.AllowNonFastForward, opts.Log = o.allowMassPrune, o.allowForcePush, log
 	opts.TrustedKeys = pin
-	if o.leaderElect {
+	opts.AgeKeys = secrets.KeyDir{Dir: o.ageKeyDir}
+	if o.runtime.election.Enable {
 		opts.Metrics = reconciler.NewMetrics(crmetrics.Registry)
 	} else {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -171,7 +179,7 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 		mux.Handle(labels.HookPath, &reconciler.HookHandler{Secret: []byte(strings.TrimSpace(string(secret))), Trigger: trigger, Log: log})
 		defer endpoint.Start(o.hookAddr, mux, log, "push hook")()
 	}
-	if o.leaderElect {
+	if o.runtime.election.Enable {
 		return o.runElected(ctx, rec, trigger)
 	}
 	defer endpoint.Metrics(o.metricsAddr, reg, log)()
@@ -203,7 +211,7 @@ func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Recon
 		return err
 	}
 	return reconciler.RunElected(ctx, cfg, reconciler.ElectionOptions{
-		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, Log: newLogr(os.Stderr),
+		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, Election: o.runtime.election, Log: o.runtime.logr,
 	}, func(ctx context.Context) error { return rec.Run(ctx, trigger) })
 }
 
@@ -224,10 +232,14 @@ func printResult(w io.Writer, env string, res *reconciler.Result) {
 		switch {
 		case c.Skipped:
 			result = "skipped"
+		case c.Suspended != nil:
+			result = c.Suspended.String() + ": nothing applied or pruned"
 		case c.Err != nil:
 			result = c.Err.Error()
 		case len(c.Waiting) > 0:
 			result = fmt.Sprintf("%d objects wait for their new cluster", len(c.Waiting))
+		case len(c.Held) > 0:
+			result = fmt.Sprintf("ok; %d objects differ from git and are left as they are (%s)", len(c.Held), inventory.Describe(c.Held, 3))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%s\n", c.Name, c.Tier, c.Objects, c.Created, c.Configured,
 			len(c.Pruned), len(c.MovedOut), c.Drifted, c.Healthy, c.Objects, c.Duration.Round(time.Millisecond), strings.TrimSpace(result))

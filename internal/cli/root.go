@@ -63,6 +63,7 @@ strata.dev/sensitivity label (public < internal < confidential < restricted).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newRenderCommand(), newReconcileCommand(), newStatusCommand(), newDevCommand(), newWebhookCommand(), newPlanCommand(), newKeygenCommand(), newApproveCommand(), newRollbackCommand(), newHistoryCommand(), newAuditCommand())
+	root.AddCommand(newVersionCommand(), newRenderCommand(), newReconcileCommand(), newStatusCommand(), newDevCommand(), newWebhookCommand(), newPlanCommand(), newKeygenCommand(), newApproveCommand(), newRollbackCommand(), newHistoryCommand(), newAuditCommand(), newSuspendCommand(), newResumeCommand())
+	root.AddCommand(newSecretCommand())
 	return root
 }

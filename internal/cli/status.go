@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-gitops/strata/internal/inventory"
+	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/reconciler"
 )
 
@@ -54,6 +55,9 @@ type ClusterStatus struct {
 	Status    inventory.Status `json:"status"`
 	Ready     string           `json:"ready"`
 	Reason    string           `json:"reason"`
+	// Suspended is the cluster's suspension as recorded there now (strata
+	// suspend), which the reconciler honours at its next tick.
+	Suspended *inventory.Suspension `json:"suspended,omitempty"`
 }
 
 func (o *statusOptions) run(cmd *cobra.Command) error {
@@ -85,7 +89,7 @@ func (o *statusOptions) run(cmd *cobra.Command) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"environment": env, "clusters": rows})
 	}
-	writeStatusTable(cmd.OutOrStdout(), rows)
+	writeStatusTable(cmd.OutOrStdout(), env, rows)
 	return nil
 }
 
@@ -96,6 +100,7 @@ func readClusterStatus(ctx context.Context, connect reconciler.Connector, env st
 		row.Error = err.Error()
 		return
 	}
+	row.Suspended = inv.Suspension
 	if !inv.Exists {
 		row.Error = "never reconciled: run strata reconcile"
 		return
@@ -108,7 +113,7 @@ func readClusterStatus(ctx context.Context, connect reconciler.Connector, env st
 	}
 }
 
-func writeStatusTable(w io.Writer, rows []ClusterStatus) {
+func writeStatusTable(w io.Writer, env string, rows []ClusterStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tTIER\tREACHABLE\tREVISION\tOBJECTS\tHEALTHY\tPROGRESSING\tFAILED\tDRIFTED\tWINDOWS\tLAST RECONCILE\tREADY\tLAST ERROR")
 	for _, r := range rows {
@@ -125,11 +130,23 @@ func writeStatusTable(w io.Writer, rows []ClusterStatus) {
 		if r.Reason != "" {
 			ready += " (" + r.Reason + ")"
 		}
+		if r.Suspended != nil {
+			ready = "SUSPENDED"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%d\t%d\t%d\t%d\t%d (total %d)\t%s\t%s\t%s\t%s\n", r.Cluster, r.Tier, r.Reachable,
 			dash(shortRev(s.Revision)), s.Objects, s.Healthy, s.Progressing, s.Failed, s.Drifted, s.DriftTotal,
 			dash(strings.Join(s.Windows, ",")), last, ready, dash(msg))
 	}
 	tw.Flush()
+	for _, r := range rows {
+		if s := r.Suspended; s != nil {
+			fmt.Fprintf(w, "\n%s: %s — nothing is applied, corrected or pruned there; lift it with strata resume --env %s --cluster %s\n", r.Cluster, s, env, r.Cluster)
+		}
+		if n := r.Status.HeldTotal; n > 0 {
+			fmt.Fprintf(w, "\n%s: %d objects differ from git and are left as they are (%s: %s): %s\n", r.Cluster, n,
+				labels.Reconcile, labels.ReconcileDisabled, strings.Join(r.Status.Held, ", "))
+		}
+	}
 	if g := newestGate(rows); g != nil {
 		fmt.Fprintf(w, "\napproval gate: %s\n", gateLine(g.Enforced, g.Pinned, g.Message))
 	}

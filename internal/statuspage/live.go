@@ -118,7 +118,7 @@ func (l *Live) readCluster(ctx context.Context, env string, row *Cluster) {
 		row.Error = err.Error()
 		return
 	}
-	row.Reconciled, row.Status = inv.Exists, inv.Status
+	row.Reconciled, row.Status, row.Suspension = inv.Exists, inv.Status, inv.Suspension
 }
 
 // breakGlass lists the break-glass Events the webhook recorded in the

@@ -62,6 +62,9 @@ type Cluster struct {
 	Reconciled bool
 	// Status is the inventory status strata stored in the cluster.
 	Status inventory.Status
+	// Suspension is the cluster's suspension as recorded there now (strata
+	// suspend); nil when it is not suspended.
+	Suspension *inventory.Suspension
 }
 
 // BreakGlass is one break-glass admission (an Event with reason BreakGlass).

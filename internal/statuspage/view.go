@@ -149,6 +149,9 @@ func build(s *Snapshot, err error, o Options, now time.Time) *page {
 		for _, c := range e.Clusters {
 			total++
 			row, lvl, notes := buildRow(s, c, o, now)
+			if extra := suspensionNotes(e.Name, c); len(extra) > 0 {
+				row, lvl, notes = finish(row, append(notes, extra...))
+			}
 			ev.Rows = append(ev.Rows, row)
 			switch lvl {
 			case levelBad:
