@@ -123,3 +123,22 @@ func (k KeyDir) Tiers() ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// All returns every key of the directory: what `strata secret rotate`
+// decrypts with (the old keys of every tier).
+func (k KeyDir) All() (Identities, error) {
+	tiers, err := k.Tiers()
+	if err != nil {
+		return Identities{}, err
+	}
+	var out Identities
+	for _, t := range tiers {
+		ids, err := k.ForTier(t)
+		if err != nil {
+			return Identities{}, err
+		}
+		out.ids = append(out.ids, ids.ids...)
+		out.Recipients = append(out.Recipients, ids.Recipients...)
+	}
+	return out, nil
+}
