@@ -24,7 +24,6 @@ import (
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/secrets"
-	"github.com/strata-gitops/strata/internal/secrets"
 	"github.com/strata-gitops/strata/internal/source"
 	"github.com/strata-gitops/strata/reconciler"
 )
@@ -37,7 +36,6 @@ type reconcileOptions struct {
 	allowForcePush                                                            bool
 	trustedKeys                                                               []string
 	trustedKeysFile                                                           string
-	ageKeyDir                                                                 string
 	ageKeyDir                                                                 string
 	git                                                                       source.Credentials
 	runtime                                                                   runtimeFlags
@@ -73,7 +71,6 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.DurationVar(&o.healthTimeout, "health-timeout", 0, "health wait timeout (default: rollout.healthTimeout of strata.yaml)")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow a change to delete more than rollout.maxPrunePercent of a cluster's objects")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\" disables it)")
-	f.StringVar(&o.ageKeyDir, "age-key-dir", "", "directory (or mounted Secret) with the age private keys of the tiers this reconciler serves, <tier>.agekey each; read at every apply, so a rotated key needs no restart")
 	f.StringVar(&o.ageKeyDir, "age-key-dir", "", "directory (or mounted Secret) with the age private keys of the tiers this reconciler serves, <tier>.agekey each; read at every apply, so a rotated key needs no restart")
 	o.runtime.bind(f) // Flux's --kube-api-qps/-burst, --log-level/-encoding, --enable-leader-election (needs --kubeconfig or in-cluster credentials)
 	f.StringVar(&o.cacheDir, "cache-dir", "", "keep the remote repository's mirror here between runs")
@@ -156,7 +153,6 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	opts.Interval, opts.DriftInterval, opts.HealthTimeout = o.interval, o.driftInterval, o.healthTimeout
 	opts.AllowMassPrune, opts.AllowNonFastForward, opts.Log = o.allowMassPrune, o.allowForcePush, log
 	opts.TrustedKeys = pin
-	opts.AgeKeys = secrets.KeyDir{Dir: o.ageKeyDir}
 	opts.AgeKeys = secrets.KeyDir{Dir: o.ageKeyDir}
 	if o.runtime.election.Enable {
 		opts.Metrics = reconciler.NewMetrics(crmetrics.Registry)
