@@ -355,8 +355,8 @@ func TestArgsMatchCLI(t *testing.T) {
 						t.Errorf("--addr port %s, container port https %d", got, ports["https"])
 					}
 				case "reconcile":
-					if _, ok := flagValue(c.Args, "leader-elect"); !ok {
-						t.Error("the reconciler runs without --leader-elect")
+					if _, ok := flagValue(c.Args, "enable-leader-election"); !ok {
+						t.Error("the reconciler runs without --enable-leader-election")
 					}
 					if v, _ := flagValue(c.Args, "cache-dir"); v != mounts["cache"] {
 						t.Errorf("--cache-dir=%s, the cache volume is at %s", v, mounts["cache"])
