@@ -146,6 +146,7 @@ func manifest(r *resource.Resource) string {
 		}
 	}
 	if r.GetKind() == "Secret" {
+		sealSummary(m)
 		for _, field := range []string{"data", "stringData"} {
 			if d, ok := m[field].(map[string]any); ok {
 				for k, v := range d {

@@ -1,0 +1,63 @@
+package plan_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/plan"
+	"github.com/strata-gitops/strata/internal/secrets"
+)
+
+// plan runs without private keys: it shows that an encrypted Secret
+// changed, which of its keys and who can read it, never a value.
+func TestCompareEncryptedSecretShowsKeysAndRecipientsOnly(t *testing.T) {
+	recipients := map[config.Tier]string{}
+	for _, tier := range config.KnownTiers {
+		_, r, err := secrets.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recipients[tier] = r
+	}
+	cfg := strataYAML + "secrets:\n  recipients:\n"
+	for _, tier := range config.KnownTiers {
+		cfg += "    " + string(tier) + ": " + recipients[tier] + "\n"
+	}
+	build := func(commit, values string) *desired.State {
+		t.Helper()
+		enc, err := secrets.Encrypt([]byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: ledger-db\n  namespace: ledger\n  labels:\n    strata.dev/sensitivity: restricted\nstringData:\n"+values), []string{recipients[config.OnPrem]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := snapshot(t, commit, map[string]string{
+			"strata.yaml":                      cfg,
+			"overlays/prod/kustomization.yaml": "resources:\n- secret.yaml\n",
+			"overlays/prod/secret.yaml":        string(enc),
+		})
+		c, err := desired.LoadConfig(snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := desired.Build(snap, c, "prod", desired.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	base := build(baseCommit, "  password: old-ledger-password\n")
+	head := build(headCommit, "  password: new-ledger-password\n  user: ledger\n")
+	got := plan.Compare("prod", base, head, map[config.Sensitivity]int{config.Restricted: 2})
+	d := diffOf(t, got, "onprem", "Secret ledger/ledger-db")
+	for _, want := range []string{"+  user: (masked", "+  password: (masked", recipients[config.OnPrem]} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+	for _, never := range []string{"ledger-password", "ENC[", "enc: |", "mac:"} {
+		if strings.Contains(d, never) {
+			t.Errorf("diff shows %q:\n%s", never, d)
+		}
+	}
+}
