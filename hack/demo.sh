@@ -76,6 +76,37 @@ work=$demo/work
 git clone -q "$url" "$work" 2>/dev/null
 cp -r strata.yaml overlays policies .strata "$work/"
 sed -n '6,12p' "$work/.strata/trust.yaml"; echo "  ..."
+
+step "Secrets in git, encrypted per tier: one age key per tier (made now), the recipients go into strata.yaml"
+$strata secret keygen --dir "$demo/age" | tee -a "$work/strata.yaml"
+cat >"$work/overlays/base/ledger/db-credentials.yaml" <<'YAML'
+apiVersion: v1
+kind: Secret
+metadata:
+  name: ledger-db-credentials
+  namespace: ledger
+type: Opaque
+stringData:
+  username: ledger
+  password: demo-ledger-password
+YAML
+cat >"$work/overlays/base/fraud-scoring/model-api-key.yaml" <<'YAML'
+apiVersion: v1
+kind: Secret
+metadata:
+  name: scoring-model-api-key
+  namespace: fraud
+  annotations: {strata.dev/failover: "true"}
+type: Opaque
+stringData:
+  api-key: demo-fraud-model-key
+YAML
+sed -i 's/^  - ledger-db.yaml$/  - ledger-db.yaml\n  - db-credentials.yaml/' "$work/overlays/base/ledger/kustomization.yaml"
+sed -i 's/^  - deployment.yaml$/  - deployment.yaml\n  - model-api-key.yaml/' "$work/overlays/base/fraud-scoring/kustomization.yaml"
+# The sensitivity comes from each Namespace: restricted → on-prem only,
+# confidential → private-cloud and on-prem.
+$strata secret encrypt --repo "$work" "$work/overlays/base/ledger/db-credentials.yaml" "$work/overlays/base/fraud-scoring/model-api-key.yaml"
+grep -A3 '^stringData' "$work/overlays/base/ledger/db-credentials.yaml" | cut -c1-60
 # The on-call engineer's git identity in this clone (strata rollback uses the
 # git CLI, so the user's own config, signing and hooks apply).
 git -C "$work" config user.name "Sam (on-call)"
@@ -90,7 +121,7 @@ step "The first revision touches restricted data: strata.yaml asks for 2 approva
 step "The reconciler follows main on the git server; pushes reach it through the signed hook"
 $strata reconcile --repo "$url" --branch main --env prod --kubeconfig-dir "$kcdir" --interval 1m \
   --hook-addr "127.0.0.1:$hook_port" --hook-secret-file "$demo/hook.secret" --metrics-addr 127.0.0.1:0 \
-  --trusted-keys "$trusted" \
+  --trusted-keys "$trusted" --age-key-dir "$demo/age" \
   --cache-dir "$demo/mirror" 2>"$demo/reconcile.log" &
 pids+=($!)
 waitfor() { # revision
@@ -110,6 +141,13 @@ for c in public private onprem; do
   "$kubectl" --kubeconfig "$kcdir/$c.kubeconfig" get deployments,statefulsets,cronjobs -A -l strata.dev/managed-by=strata \
     -o custom-columns='KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,READY:.status.readyReplicas,WANT:.spec.replicas,PLACEMENT:.metadata.annotations.strata\.dev/placement'
 done
+
+step "Encrypted Secrets arrive decrypted in their tiers only (each cluster's Secrets decrypted with its tier's key)"
+for c in public private onprem; do
+  echo "  $c: $("$kubectl" --kubeconfig "$kcdir/$c.kubeconfig" get secrets -A -l strata.dev/managed-by=strata -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {end}')"
+done
+"$kubectl" --kubeconfig "$kcdir/onprem.kubeconfig" -n ledger get secret ledger-db-credentials -o jsonpath='{.data.username}' | base64 -d | grep -qx ledger ||
+  { echo "demo: the ledger Secret did not arrive decrypted on-prem" >&2; exit 1; }
 
 step "kubectl apply of a restricted Deployment into the public cluster: the public cluster's webhook denies it"
 cat >"$tmp/ledger-copy.yaml" <<'YAML'
