@@ -72,6 +72,9 @@ func writeTable(w io.Writer, st *desired.State, cluster string) error {
 	if _, err := fmt.Fprintf(w, "\n%d objects of %s at %s → %s\n", len(rows), st.Environment, shortRev(st.Revision), strings.Join(counts, ", ")); err != nil {
 		return err
 	}
+	if _, err := fmt.Fprintf(w, "monthly cost of %s (relative units per cluster, strata.yaml cost): %s\n", st.Environment, placement.CostOf(st.Clusters, st.Placement)); err != nil {
+		return err
+	}
 	if len(st.Windows) > 0 {
 		_, err := fmt.Fprintf(w, "open windows: %s (their components are included)\n", strings.Join(st.Windows, ", "))
 		return err
@@ -113,10 +116,14 @@ type renderJSON struct {
 	Windows     []string                     `json:"windows,omitempty"`
 	Objects     []placementRow               `json:"objects"`
 	Clusters    map[string][]json.RawMessage `json:"clusters"`
+	// Cost is the environment's monthly cost for this placement, per tier,
+	// in relative units per cluster (strata.yaml clusters[].cost).
+	Cost placement.Cost `json:"cost"`
 }
 
 func writeJSON(w io.Writer, st *desired.State, clusters []string) error {
-	doc := renderJSON{Environment: st.Environment, Revision: st.Revision, Windows: st.Windows, Clusters: map[string][]json.RawMessage{}}
+	doc := renderJSON{Environment: st.Environment, Revision: st.Revision, Windows: st.Windows, Clusters: map[string][]json.RawMessage{},
+		Cost: placement.CostOf(st.Clusters, st.Placement)}
 	cluster := ""
 	if len(clusters) == 1 && len(st.Clusters) > 1 {
 		cluster = clusters[0]

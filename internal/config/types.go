@@ -138,7 +138,9 @@ type Environment struct {
 type Cluster struct {
 	Name string `json:"name"`
 	Tier Tier   `json:"tier"`
-	// Cost is informational: lower is cheaper. Tier preference comes from the tiers table.
+	// Cost is the cluster's monthly cost in relative units (lower is
+	// cheaper); render and plan report it (placement.CostOf). Tier
+	// preference comes from the tiers table, never from cost.
 	Cost int `json:"cost,omitempty"`
 }
 

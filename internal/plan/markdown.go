@@ -68,6 +68,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "\n_Open windows in %s: %s (their components are part of this plan)._\n", e.Name, strings.Join(e.Windows, ", "))
 		}
 	}
+	writeCost(&b, r.Environments)
 	b.WriteString("\n### Approvals needed\n\n")
 	for _, e := range r.Environments {
 		switch {

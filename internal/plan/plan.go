@@ -93,6 +93,11 @@ type Environment struct {
 	NotCounted []string `json:"notCounted,omitempty"`
 	// Windows are the windows open at head (their components are included).
 	Windows []string `json:"windows,omitempty"`
+	// Cost and BaseCost are the environment's monthly cost at head and at
+	// base, per tier, in relative units per cluster (strata.yaml
+	// clusters[].cost); nil when the environment is absent on that side.
+	Cost     *placement.Cost `json:"cost,omitempty"`
+	BaseCost *placement.Cost `json:"baseCost,omitempty"`
 }
 
 // Changed reports whether anything changes in the environment.
@@ -201,6 +206,7 @@ func Compare(env string, base, head *desired.State, approvals map[config.Sensiti
 	if head != nil {
 		out.Windows = head.Windows
 	}
+	out.BaseCost, out.Cost = costOf(base), costOf(head)
 	if head != nil && head.Placement != nil {
 		for _, v := range head.Placement.Violations {
 			out.Violations = append(out.Violations, v.String())
