@@ -48,7 +48,7 @@ func TestCostOf(t *testing.T) {
 			line: "on-prem 5 (onprem) = 5",
 		},
 		{
-			name: "tiers in cost order whatever strata.yaml's order",
+			name:     "tiers in cost order whatever strata.yaml's order",
 			clusters: []config.Cluster{{Name: "vault", Tier: config.OnPrem, Cost: 5}, {Name: "web", Tier: config.PublicCloud, Cost: 1}},
 			result:   decide([]string{"vault"}, []string{"web"}),
 			want: Cost{Total: 6, Tiers: []TierCost{
