@@ -10,9 +10,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
+	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/secrets"
 )
@@ -196,5 +200,36 @@ func TestEncryptedSecretWithoutKeyOrTamperedAppliesNothing(t *testing.T) {
 	}
 	if cm, _ := getCM(t, onprem, env+"-ledger", "ledger-config"); cm == nil || cm.Data["value"] != "v1" {
 		t.Errorf("ConfigMap = %v, want v1 kept: nothing of a refused revision is applied", cm)
+	}
+}
+
+// The public-cloud agent holds only the public-cloud key: a restricted
+// Secret misrouted to it (placement never does this) stays unreadable, and
+// the error says which file, recipients and keys.
+func TestPublicAgentCannotOpenAMisroutedLedgerSecret(t *testing.T) {
+	f := newSealedFixture(t, "misrouted")
+	p := "overlays/misrouted/ledger-secret.yaml"
+	doc := []byte(f.files[p])
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	do := &desiredObject{obj: u, ref: inventory.RefOf(u), sensitivity: "restricted", sealed: &sealed{file: p, doc: doc}}
+	r := New(nil, nil, Options{AgeKeys: secrets.KeyDir{Dir: f.keyDir(t, config.PublicCloud)}})
+	cl := &Cluster{Name: "public"}
+	r.audit = &audit.Writers{Source: "test"}
+	_, err := r.openSecrets(cl, &ClusterResult{Name: "public", Tier: string(config.PublicCloud)}, []*desiredObject{do}, []*unstructured.Unstructured{u})
+	var nk *secrets.NoKeyError
+	if !errors.As(err, &nk) {
+		t.Fatalf("err = %v, want a NoKeyError", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{p, f.recipients[config.OnPrem], "public-cloud (" + f.recipients[config.PublicCloud] + ")", "nothing applied"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "ledger-password") || strings.Contains(msg, "\n") {
+		t.Errorf("want one line without values:\n%s", msg)
 	}
 }
