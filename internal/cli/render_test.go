@@ -498,7 +498,7 @@ func TestRenderBadInput(t *testing.T) {
 		{
 			name: "unknown sensitivity value", fixture: "unknown-sensitivity-value",
 			want: []string{"Deployment payments/payments-api (overlays/base/deployment.yaml)", "[unknown-sensitivity]", `"secret"`,
-				"use one of public, internal, confidential, restricted"},
+				"fix the label (one of public, internal, confidential, restricted)"},
 		},
 		{
 			name: "unlabeled object in an unlabeled namespace", fixture: "unlabeled-object-in-unlabeled-namespace",
@@ -516,7 +516,7 @@ func TestRenderBadInput(t *testing.T) {
 			want: []string{"3 objects cannot be placed in environment prod",
 				"ConfigMap ledger/ledger-export (overlays/base/bad/ledger-export.yaml): [tier-not-allowed]",
 				"ConfigMap scratch/notebook (overlays/base/bad/notebook.yaml): [unlabeled]",
-				`ConfigMap payments/risk-model (overlays/base/bad/risk-model.yaml): [unknown-sensitivity] label strata.dev/sensitivity="confidental"`},
+				`ConfigMap payments/risk-model (overlays/base/bad/risk-model.yaml): [unknown-sensitivity] its label strata.dev/sensitivity="confidental" is not a known sensitivity`},
 		},
 		{
 			name: "invalid strata.yaml: a cluster in two environments", fixture: "cluster-in-two-environments",
