@@ -12,9 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
-	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
@@ -216,8 +216,9 @@ func TestPublicAgentCannotOpenAMisroutedLedgerSecret(t *testing.T) {
 	}
 	do := &desiredObject{obj: u, ref: inventory.RefOf(u), sensitivity: "restricted", sealed: &sealed{file: p, doc: doc}}
 	r := New(nil, nil, Options{AgeKeys: secrets.KeyDir{Dir: f.keyDir(t, config.PublicCloud)}})
-	cl := &Cluster{Name: "public"}
-	r.audit = &audit.Writers{Source: "test"}
+	// The audit of the refusal goes to a fake cluster: nothing is applied.
+	cl := &Cluster{Name: "public", Client: fake.NewClientBuilder().Build()}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	_, err := r.openSecrets(cl, &ClusterResult{Name: "public", Tier: string(config.PublicCloud)}, []*desiredObject{do}, []*unstructured.Unstructured{u})
 	var nk *secrets.NoKeyError
 	if !errors.As(err, &nk) {
