@@ -45,7 +45,7 @@ func TestBuildChecksSecretRecipients(t *testing.T) {
 		cfgYAML += "    " + string(tier) + ": " + recipients[tier] + "\n"
 	}
 	files := map[string]string{
-		"strata.yaml": cfgYAML,
+		"strata.yaml":                      cfgYAML,
 		"overlays/base/kustomization.yaml": "resources:\n- ledger-secret.yaml\n- fraud-secret.yaml\n",
 		"overlays/base/ledger-secret.yaml": enc("ledger-db", "ledger", "restricted", config.OnPrem),
 		"overlays/base/fraud-secret.yaml":  enc("scoring", "fraud", "confidential", config.PrivateCloud, config.OnPrem),
