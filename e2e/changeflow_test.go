@@ -297,7 +297,7 @@ func TestChangeFlow(t *testing.T) {
 		w.git("push", "-q", "origin", "HEAD:refs/heads/main")
 		notify()
 		var head string
-		waitUntil(t, 90*time.Second, func() bool {
+		waitUntil(t, 3*time.Minute, func() bool {
 			out, err := exec.Command("git", "ls-remote", url, "refs/heads/main").Output()
 			head = strings.Fields(string(out) + " x")[0]
 			return err == nil && head != bad
