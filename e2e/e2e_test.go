@@ -85,15 +85,7 @@ func approveDemo(t *testing.T, r *git.Repository, commit string) {
 // pinOf is the root of trust of these public keys (PEM).
 func pinOf(t *testing.T, pubs ...[]byte) approval.Pin {
 	t.Helper()
-	var fps []string
-	for _, p := range pubs {
-		fp, err := approval.Fingerprint(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fps = append(fps, fp)
-	}
-	pin, err := approval.ParsePin(fps)
+	pin, err := approval.PinKeys(pubs...)
 	if err != nil {
 		t.Fatal(err)
 	}
