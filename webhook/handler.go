@@ -30,7 +30,8 @@ const MaxRequestBytes = 3 << 20
 const DecisionTimeout = 2 * time.Second
 
 // NamespaceLabels returns the labels of a live Namespace (from an informer
-// cache, not a GET per request); ok is false when it is not known.
+// cache, not a GET per request); ok is false when it could not be read, and
+// then an object in it is denied: an unknown floor is never "no floor".
 type NamespaceLabels func(name string) (labels map[string]string, ok bool)
 
 // Policies evaluates the policies of policies/.
