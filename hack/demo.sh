@@ -191,7 +191,7 @@ for _ in $(seq 100); do
   $strata status --repo "$work" --env prod --kubeconfig-dir "$kcdir" -o json 2>/dev/null | grep -q "not approved" && break; sleep 0.2
 done
 $strata status --repo "$work" --env prod --kubeconfig-dir "$kcdir" | sed -n '1,8p'
-g revert -q --no-edit "$unapproved" && g push -q origin main
+g revert --no-edit "$unapproved" >/dev/null && g push -q origin main
 waitfor "$(g rev-parse HEAD)"
 
 step "A bad commit: audit-trail asks for more CPU than any node has; approved and pushed, its rollout hangs"
