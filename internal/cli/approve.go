@@ -200,12 +200,21 @@ func (o *approveOptions) run(cmd *cobra.Command, rev string) error {
 	fmt.Fprintf(out, "approved tree %s of %s %q for %s as %s, valid until %s\n",
 		r.Tree[:12], r.Short(), r.Subject(), env, reviewer, st.ExpiresAt().UTC().Format(time.RFC3339))
 	// What the reconciler's gate will say, by the same rule (approval.Chain).
-	if v, err := (&approval.Chain{Repo: repo, Env: env}).Decide(r.Commit, now); err != nil {
+	// The reconciler's pinned keys are not known here: the preview pins the
+	// reviewers of this revision's trust file.
+	var pubs [][]byte
+	if t, err := config.LoadTrust(snap.ReadFile, cfg); err == nil {
+		for _, rv := range t.Reviewers {
+			pubs = append(pubs, []byte(rv.PublicKey))
+		}
+	}
+	pin, _ := approval.PinKeys(pubs...)
+	if v, err := (&approval.Chain{Repo: repo, Env: env, Pin: pin}).Decide(r.Commit, now); err != nil {
 		warn("cannot tell what the gate will decide: %v", err)
 	} else if v.Base != "" {
 		fmt.Fprintf(out, "gate, judged from the approved revision %s: %s\n", v.Base[:12], v.Message)
 	} else {
-		fmt.Fprintf(out, "gate: no approved revision precedes %s, so only reviewers whose keys the reconciler pins (--trusted-keys) count: %s\n", r.Short(), v.Message)
+		fmt.Fprintf(out, "gate (no approved revision before this one; assuming the reconciler pins this trust file's reviewers): %s\n", v.Message)
 	}
 	if !o.push {
 		fmt.Fprintf(out, "stored in %s; share it: git push %s %s (or approve with --push)\n", labels.ApprovalsNotesRef, o.remote, labels.ApprovalsNotesRef)
