@@ -62,9 +62,12 @@ func subject(req *request) placement.Object {
 	return o
 }
 
+// isNamespaceRequest: the resource or the kind says Namespace (the
+// apiserver always says both; either is enough, and then the object is
+// judged by its own label only, with no floor to look up).
 func isNamespaceRequest(req *request) bool {
 	return req.Resource.Group == "" && req.Resource.Resource == "namespaces" ||
-		req.Resource.Resource == "" && req.Kind.Group == "" && req.Kind.Kind == "Namespace"
+		req.Kind.Group == "" && req.Kind.Kind == "Namespace"
 }
 
 // sensitivity is the link of the chain that classifies the object with

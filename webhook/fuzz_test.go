@@ -164,7 +164,7 @@ func mayAllow(h *Handler, q *request) bool {
 		}
 	}
 	// Every sensitivity label that applies, each a known value.
-	isNS := q.Resource.Group == "" && q.Resource.Resource == "namespaces" || q.Resource.Resource == "" && q.Kind.Group == "" && q.Kind.Kind == "Namespace"
+	isNS := q.Resource.Group == "" && q.Resource.Resource == "namespaces" || q.Kind.Group == "" && q.Kind.Kind == "Namespace"
 	var values []any
 	label := func(o map[string]any, path ...string) {
 		for _, k := range path {
