@@ -155,7 +155,7 @@ func (c *Chain) judge(head source.Commit, ancestors []source.Commit, clock Clock
 	}
 	excluded := map[string]string{}
 	if !cfg.Approvals.AllowSelfApproval && need.Count > 0 {
-		if excluded, err = c.authors(v.Base, head.Commit, trust); err != nil {
+		if excluded, err = SelfApprovers(c.Repo, v.Base, head.Commit, trust, c.MaxHistory); err != nil {
 			return nil, err
 		}
 	}
@@ -200,10 +200,6 @@ func (c *Chain) trust(base, head *Side) (*config.Trust, error) {
 		return nil, err
 	}
 	return c.Pin.Filter(t), nil
-}
-
-func (c *Chain) authors(base, head string, trust *config.Trust) (map[string]string, error) {
-	return SelfApprovers(c.Repo, base, head, trust, c.MaxHistory)
 }
 
 // SelfApprovers maps each reviewer of trust who authored or committed a
@@ -293,20 +289,19 @@ func (c *Chain) notesVersion() string {
 
 func (c *Chain) remembered(commit string) *Verdict {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v := c.passed[commit]; v != nil {
+	v := c.passed[commit]
+	c.mu.Unlock()
+	if v != nil {
 		return v
 	}
-	if msg, ok := c.failed[commit+"@"+c.notesVersionLocked()]; ok {
+	// Read the notes version outside the lock: it takes the repository's.
+	key := commit + "@" + c.notesVersion()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if msg, ok := c.failed[key]; ok {
 		return &Verdict{Commit: commit, Enforced: true, Decision: Decision{Message: msg, Have: []string{}}}
 	}
 	return nil
-}
-
-func (c *Chain) notesVersionLocked() string {
-	c.mu.Unlock()
-	defer c.mu.Lock()
-	return c.notesVersion()
 }
 
 // remember keeps verdicts judged as of a commit's own time.
