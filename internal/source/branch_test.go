@@ -6,6 +6,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
 )
 
@@ -38,8 +39,8 @@ func TestTagNamedLikeBranchIsNotFollowed(t *testing.T) {
 		})
 	})
 	for _, n := range names {
-		if n != "refs/heads/master" && n != source.NotesRef && n != "HEAD" {
-			t.Errorf("branch follower fetched %s: only refs/heads/master and %s may be fetched", n, source.NotesRef)
+		if n != "refs/heads/master" && n != labels.ApprovalsNotesRef && n != "HEAD" {
+			t.Errorf("branch follower fetched %s: only refs/heads/master and %s may be fetched", n, labels.ApprovalsNotesRef)
 		}
 	}
 	// A local repository too: the tag never stands in for the branch.

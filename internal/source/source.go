@@ -19,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/strata-gitops/strata/internal/labels"
 )
 
 // Repository is an opened config repository, local or remote.
@@ -61,17 +63,13 @@ type OpenOptions struct {
 	Branch string
 }
 
-// NotesRef is the git notes ref holding signed approvals; it is fetched
-// beside the followed branch.
-const NotesRef = "refs/notes/strata-approvals"
-
 // fetchSpecs returns the refspecs of a remote's fetch.
 func fetchSpecs(branch string) []config.RefSpec {
 	if branch == "" {
 		return []config.RefSpec{"+refs/*:refs/*"}
 	}
 	head := "refs/heads/" + branch
-	return []config.RefSpec{config.RefSpec("+" + head + ":" + head), config.RefSpec("+" + NotesRef + ":" + NotesRef)}
+	return []config.RefSpec{config.RefSpec("+" + head + ":" + head), config.RefSpec("+" + labels.ApprovalsNotesRef + ":" + labels.ApprovalsNotesRef)}
 }
 
 // Revision is one commit of the config repository.
