@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -23,13 +24,27 @@ type Options struct {
 	// Components are repository-relative Kustomize Components added to the
 	// overlay (the components of open windows).
 	Components []string
+	// Whole renders the environment as one kustomization (kustomize build)
+	// instead of in units (see units.go).
+	Whole bool
+	// Cache, when set, keeps rendered units for later renders.
+	Cache *Cache
+	// Parallel bounds the units rendered at once; 0 means GOMAXPROCS.
+	Parallel int
 }
 
 // DefaultOptions returns the options strata renders with: files only from
 // inside the repository, no exec or Go plugins, no Helm.
 func DefaultOptions() Options {
-	return Options{LoadRestrictions: types.LoadRestrictionsRootOnly}
+	return Options{LoadRestrictions: types.LoadRestrictionsRootOnly, Cache: defaultCache.Load()}
 }
+
+var defaultCache atomic.Pointer[Cache]
+
+// SetDefaultCache makes DefaultOptions carry c (nil: no cache). A
+// long-running process (the reconciler) sets one at start-up so that every
+// render — its own, and the approval gate's of base and head — shares it.
+func SetDefaultCache(c *Cache) { defaultCache.Store(c) }
 
 // Error is a failed render: the environment, the overlay and kustomize's
 // message, which names the file.
@@ -48,17 +63,32 @@ func (e *Error) Unwrap() error { return e.Err }
 // Overlay renders the overlay at the repository-relative path overlay of
 // snap. env names the environment in errors.
 func Overlay(snap *source.Snapshot, env, overlay string, opts Options) ([]*resource.Resource, error) {
+	res, _, err := overlayStats(snap, env, overlay, opts)
+	return res, err
+}
+
+func overlayStats(snap *source.Snapshot, env, overlay string, opts Options) ([]*resource.Resource, Stats, error) {
 	overlay = path.Clean(overlay)
 	dir := snap.Path(overlay)
 	if !snap.FS.IsDir(dir) {
-		return nil, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
+		return nil, Stats{}, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
 			"directory %s does not exist in %s: create it with a kustomization.yaml, or fix environments.%s.path in strata.yaml", overlay, snap.RevisionLabel(), env)}
 	}
 	if !hasKustomization(snap, dir) {
-		return nil, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
+		return nil, Stats{}, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
 			"%s has no kustomization file (one of %s) in %s: add one listing the resources of %s",
 			overlay, strings.Join(konfig.RecognizedKustomizationFileNames(), ", "), snap.RevisionLabel(), env)}
 	}
+	if opts.Whole {
+		res, err := whole(snap, env, overlay, dir, opts)
+		return res, Stats{Units: 1, Rendered: 1, Whole: "asked for"}, err
+	}
+	return incremental(snap, env, overlay, dir, opts)
+}
+
+// whole renders the overlay as one kustomization, the way kustomize build
+// does.
+func whole(snap *source.Snapshot, env, overlay, dir string, opts Options) ([]*resource.Resource, error) {
 	ko := krusty.MakeDefaultOptions()
 	ko.LoadRestrictions = opts.LoadRestrictions
 	fsys := snap.FS
@@ -70,28 +100,42 @@ func Overlay(snap *source.Snapshot, env, overlay string, opts Options) ([]*resou
 	}
 	m, err := krusty.MakeKustomizer(ko).Run(fsys, dir)
 	if err != nil {
-		if len(opts.Components) > 0 {
-			err = fmt.Errorf("%v (with the components of open windows: %s)", err, strings.Join(opts.Components, ", "))
-		}
-		return nil, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf("%v: fix the file named above and commit it", err)}
+		return nil, renderError(env, overlay, opts, err)
 	}
 	return m.Resources(), nil
+}
+
+func renderError(env, overlay string, opts Options, err error) error {
+	if len(opts.Components) > 0 {
+		err = fmt.Errorf("%v (with the components of open windows: %s)", err, strings.Join(opts.Components, ", "))
+	}
+	return &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf("%v: fix the file named above and commit it", err)}
 }
 
 // withComponents returns a filesystem and directory that render overlay
 // with components added, without writing to the repository.
 func withComponents(snap *source.Snapshot, overlay string, components []string) (filesys.FileSystem, string, error) {
-	return wrap(snap, overlay, ".strata-window-", func(base string) string {
-		var b strings.Builder
-		b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n")
-		fmt.Fprintf(&b, "- %q\ncomponents:\n", "../"+base)
-		depth := strings.Count(path.Clean(overlay), "/") + 1
-		up := strings.Repeat("../", depth)
-		for _, c := range components {
-			fmt.Fprintf(&b, "- %q\n", up+path.Clean(c))
-		}
-		return b.String()
+	return wrap(snap, overlay, windowPrefix, func(base string) string {
+		return windowKustomization(overlay, base, components)
 	})
+}
+
+// windowPrefix starts the name of the directory, next to the overlay, of
+// the kustomization that adds the components of open windows.
+const windowPrefix = ".strata-window-"
+
+// windowKustomization is that kustomization for an overlay whose
+// directory is named base.
+func windowKustomization(overlay, base string, components []string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n")
+	fmt.Fprintf(&b, "- %q\ncomponents:\n", "../"+base)
+	depth := strings.Count(path.Clean(overlay), "/") + 1
+	up := strings.Repeat("../", depth)
+	for _, c := range components {
+		fmt.Fprintf(&b, "- %q\n", up+path.Clean(c))
+	}
+	return b.String()
 }
 
 func hasKustomization(snap *source.Snapshot, dir string) bool {
