@@ -120,6 +120,7 @@ func renderings(t testing.TB) []rendering {
 		"--set", "dashboards.enabled=true",
 		"--set", "reconciler.hook.enabled=true", "--set", "reconciler.hook.secret=hook-secret-for-tests",
 		"--set", "reconciler.repo.credentialsSecret=git-credentials",
+		"--set", "reconciler.ageKeys.secretName=strata-age-keys",
 		"--set-file", "config=" + filepath.Join(repoRoot, "strata.yaml"),
 	}
 	full = append(full, policyFiles(t)...)
