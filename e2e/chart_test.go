@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/image"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/localcluster"
@@ -147,6 +148,11 @@ func TestChartOnThreeClusters(t *testing.T) {
 			}, fmt.Sprintf("%s mode: the clusters did not reach %s, healthy, within 4 minutes:\n%s", mode, head, podLogs(pods)))
 			checkPlacement(t, g.dir, clients, nil)
 			webhookDenies(t, lc)
+			for _, p := range pods {
+				if uids, err := p.uids(); err != nil || uids != fmt.Sprintf("%d %d", image.UID, image.UID) {
+					t.Errorf("pod %s runs as uids %q (%v), want the chart's runAsUser %d", p.name, uids, err, image.UID)
+				}
+			}
 			for _, p := range pods {
 				p.stop()
 			}

@@ -96,6 +96,22 @@ func (p *pod) exited() bool {
 	}
 }
 
+// uids are the real and effective user IDs the container's process runs
+// as, from this machine's /proc.
+func (p *pod) uids() (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
+			f := strings.Fields(rest)
+			return strings.Join(f[:2], " "), nil
+		}
+	}
+	return "", fmt.Errorf("no Uid line in /proc/%d/status", p.cmd.Process.Pid)
+}
+
 // tail is the end of the container's output.
 func (p *pod) tail() string {
 	s := p.logs.String()
