@@ -92,9 +92,14 @@ func newSecretEncryptCommand() *cobra.Command {
 raised by its Namespace's label found in the repository) and encrypts the
 file in place in SOPS format to the recipients of the allowed tiers: only
 data and stringData are encrypted, so kustomize and placement still read the
-rest. A file that is no Secret manifest (one a secretGenerator reads) is
-encrypted whole; give its --sensitivity. The sops CLI decrypts the result.`,
+rest. A file a kustomize secretGenerator reads is encrypted whole: in SOPS'
+dotenv format when the generator reads it with envs:, else in the format the
+sops CLI picks from its Secret key's name (files:); its sensitivity is the
+higher of the generator's strata.dev/sensitivity label (options.labels,
+labels, commonLabels) and its Namespace's, or --sensitivity. The sops CLI
+decrypts the result.`,
 		Example: `  strata secret encrypt overlays/base/ledger/db-secret.yaml
+  strata secret encrypt overlays/base/ledger/db.env      # read by a secretGenerator's envs:
   strata secret encrypt --sensitivity confidential overlays/base/fraud/api-key.txt`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -102,12 +107,16 @@ encrypted whole; give its --sensitivity. The sops CLI decrypts the result.`,
 			if err != nil {
 				return err
 			}
+			gens, err := secrets.GeneratorFiles(f.repo)
+			if err != nil {
+				return fmt.Errorf("looking for secretGenerators: %w", err)
+			}
 			for _, file := range args {
 				plain, err := os.ReadFile(file)
 				if err != nil {
 					return err
 				}
-				out, tiers, err := encryptFor(cfg, f, file, plain)
+				out, tiers, err := encryptFor(cfg, f, file, plain, usesOf(gens, file))
 				if err != nil {
 					return fmt.Errorf("%s: %w", file, err)
 				}
@@ -125,10 +134,10 @@ encrypted whole; give its --sensitivity. The sops CLI decrypts the result.`,
 }
 
 // encryptFor encrypts plain (the content of file) for the tiers its
-// sensitivity allows.
-func encryptFor(cfg *config.Config, f *secretFlags, file string, plain []byte) ([]byte, []config.Tier, error) {
+// sensitivity allows; uses are the secretGenerators reading file.
+func encryptFor(cfg *config.Config, f *secretFlags, file string, plain []byte, uses []secrets.GeneratorFile) ([]byte, []config.Tier, error) {
 	var obj map[string]any
-	manifest := yaml.Unmarshal(plain, &obj) == nil && secrets.IsSecret(obj)
+	manifest := len(uses) == 0 && yaml.Unmarshal(plain, &obj) == nil && secrets.IsSecret(obj)
 	sens := config.Sensitivity(f.sensitivity)
 	if manifest {
 		s, err := manifestSensitivity(f.repo, obj)
@@ -137,7 +146,17 @@ func encryptFor(cfg *config.Config, f *secretFlags, file string, plain []byte) (
 		}
 		sens = config.Max(sens, s)
 	}
+	for _, u := range uses {
+		s, err := generatorSensitivity(f.repo, u)
+		if err != nil {
+			return nil, nil, err
+		}
+		sens = config.Max(sens, s)
+	}
 	if sens == "" {
+		if len(uses) > 0 {
+			return nil, nil, fmt.Errorf("no sensitivity: label the secretGenerator in %s %s (options.labels) or its Namespace %q, or pass --sensitivity", uses[0].Kustomization, labels.Sensitivity, uses[0].Namespace)
+		}
 		return nil, nil, fmt.Errorf("no sensitivity: label the Secret (or its Namespace) %s, or pass --sensitivity", labels.Sensitivity)
 	}
 	if !sens.Valid() {
@@ -151,7 +170,11 @@ func encryptFor(cfg *config.Config, f *secretFlags, file string, plain []byte) (
 	if manifest {
 		out, err = secrets.Encrypt(plain, rs)
 	} else {
-		out, err = secrets.EncryptFile(plain, formats.FormatForPath(file), rs)
+		format, ferr := generatorFormat(file, uses)
+		if ferr != nil {
+			return nil, nil, ferr
+		}
+		out, err = secrets.EncryptFile(plain, format, rs)
 	}
 	return out, tiers, err
 }
@@ -249,10 +272,13 @@ func newSecretRotateCommand() *cobra.Command {
 		Long: `rotate finds every SOPS-encrypted Secret manifest of the repository, decrypts
 it in memory with the keys in --age-key-dir (the keys it is encrypted to now)
 and encrypts it again, in place, for the recipients of the tiers its
-sensitivity allows under the current secrets.recipients. Rotate a tier's key:
-put the new recipient in strata.yaml, run rotate with the old keys, commit,
-then give the reconcilers the new key. Whole files read by a secretGenerator
-are listed, not rotated: decrypt them and run strata secret encrypt.`,
+sensitivity allows under the current secrets.recipients. Files a kustomize
+secretGenerator reads (files: and envs:) are re-encrypted too, in their
+format (dotenv for envs:), for the sensitivity of the generator (its
+strata.dev/sensitivity label or its Namespace's). Rotate a tier's key: put
+the new recipient in strata.yaml, run rotate with the old keys, commit, then
+give the reconcilers the new key. Other encrypted files are listed, not
+rotated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config()
@@ -268,11 +294,15 @@ are listed, not rotated: decrypt them and run strata secret encrypt.`,
 				return err
 			}
 			if len(srcs) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "no encrypted Secret manifests found")
+				fmt.Fprintln(cmd.OutOrStdout(), "no encrypted Secrets found")
 				return nil
 			}
+			gens, err := secrets.GeneratorFiles(f.repo)
+			if err != nil {
+				return fmt.Errorf("looking for secretGenerators: %w", err)
+			}
 			for _, file := range srcs {
-				if err := rotateFile(cmd, cfg, f, file, ids); err != nil {
+				if err := rotateFile(cmd, cfg, f, file, ids, usesOf(gens, file)); err != nil {
 					return err
 				}
 			}
@@ -307,21 +337,27 @@ func repoSources(repo string) ([]string, error) {
 	return out, err
 }
 
-func rotateFile(cmd *cobra.Command, cfg *config.Config, f *secretFlags, file string, ids secrets.Identities) error {
+func rotateFile(cmd *cobra.Command, cfg *config.Config, f *secretFlags, file string, ids secrets.Identities, uses []secrets.GeneratorFile) error {
 	doc, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
 	var obj map[string]any
-	if yaml.Unmarshal(doc, &obj) != nil || !secrets.IsSecret(obj) || !secrets.IsEncryptedManifest(obj) {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: skipped (no single encrypted Secret manifest): decrypt it and run strata secret encrypt --sensitivity S %s\n", file, file)
+	format := formats.Yaml
+	switch {
+	case len(uses) > 0:
+		if format, err = generatorFormat(file, uses); err != nil {
+			return err
+		}
+	case yaml.Unmarshal(doc, &obj) != nil || !secrets.IsSecret(obj) || !secrets.IsEncryptedManifest(obj):
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: skipped (no single encrypted Secret manifest, read by no secretGenerator): decrypt it and run strata secret encrypt --sensitivity S %s\n", file, file)
 		return nil
 	}
-	plain, err := secrets.Decrypt(file, doc, formats.Yaml, ids)
+	plain, err := secrets.Decrypt(file, doc, format, ids)
 	if err != nil {
 		return err
 	}
-	out, tiers, err := encryptFor(cfg, f, file, plain)
+	out, tiers, err := encryptFor(cfg, f, file, plain, uses)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}

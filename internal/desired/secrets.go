@@ -14,14 +14,15 @@ import (
 // checkSecrets runs the recipient check over the placed Secrets (no keys
 // needed: render and plan run it) and returns the revision's SOPS files by
 // MAC, from which the reconciler decrypts right before apply. The
-// repository is searched only when the render holds an encrypted manifest.
+// repository is searched only when the render holds an encrypted manifest
+// or an encrypted dotenv file's lines (secretGenerator envs:).
 func checkSecrets(snap *source.Snapshot, cfg *config.Config, res []*resource.Resource, result *placement.Result) (map[string]secrets.Source, error) {
 	var sources map[string]secrets.Source
 	for _, r := range res {
 		if r.GetKind() != "Secret" {
 			continue
 		}
-		if m, err := r.Map(); err == nil && secrets.IsEncryptedManifest(m) {
+		if m, err := r.Map(); err == nil && secrets.NeedsSource(m) {
 			var err error
 			if sources, err = secrets.Sources(snap.FS, snap.Root); err != nil {
 				return nil, fmt.Errorf("%s: looking for SOPS files: %w", snap.RevisionLabel(), err)

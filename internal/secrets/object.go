@@ -46,7 +46,7 @@ func EncryptedValues(obj map[string]any) []string {
 
 // IsEncrypted reports whether obj holds any SOPS ciphertext.
 func IsEncrypted(obj map[string]any) bool {
-	return IsEncryptedManifest(obj) || len(EncryptedValues(obj)) > 0
+	return NeedsSource(obj) || len(EncryptedValues(obj)) > 0
 }
 
 func valueBytes(field string, v any) ([]byte, bool) {
@@ -80,6 +80,13 @@ func Recipients(obj map[string]any) []string {
 		for _, v := range m {
 			if b, ok := valueBytes(f, v); ok && isSOPSDocument(b) {
 				docRecipients(b, seen)
+			}
+		}
+	}
+	if _, env := envValues(obj); env != nil {
+		for k, v := range env {
+			if envRecipientKey(k) {
+				seen[v] = true
 			}
 		}
 	}
@@ -128,7 +135,7 @@ func docRecipients(b []byte, seen map[string]bool) {
 	}
 	// dotenv: sops_age__list_0__map_recipient=age1…
 	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && strings.HasPrefix(k, "sops_") && strings.HasSuffix(k, "__map_recipient") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && envRecipientKey(k) {
 			seen[v] = true
 		}
 	}
@@ -137,8 +144,10 @@ func docRecipients(b []byte, seen map[string]bool) {
 // Open returns a copy of the rendered Secret obj with every value decrypted
 // with ids, ready to apply: for an encrypted manifest, the values of its
 // source document src (the file as committed, whose MAC is verified),
-// which must still match the rendered ciphertext; for values that are
-// whole SOPS files (secretGenerator), each file decrypted. name names the
+// which must still match the rendered ciphertext; for the lines of an
+// encrypted dotenv file (secretGenerator envs:), the lines of src, the
+// dotenv file as committed; for values that are whole SOPS files
+// (secretGenerator files:), each file decrypted. name names the
 // object and file in errors. obj is not modified; the copy is the only
 // place the plaintext is kept.
 func Open(obj map[string]any, src []byte, name string, ids Identities) (map[string]any, error) {
@@ -175,6 +184,10 @@ func Open(obj map[string]any, src []byte, name string, ids Identities) (map[stri
 			}
 		}
 		delete(out, "sops")
+	} else if IsEncryptedEnv(obj) {
+		if err := openEnv(out, src, name, ids); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range valueFields {
 		m, _ := out[f].(map[string]any)

@@ -14,8 +14,8 @@ import (
 // maxSourceSize bounds the files read when looking for SOPS documents.
 const maxSourceSize = 1 << 20
 
-// Source is one SOPS-encrypted YAML document of the repository, as
-// committed: the bytes its MAC covers.
+// Source is one SOPS-encrypted YAML document or dotenv file of the
+// repository, as committed: the bytes its MAC covers.
 type Source struct {
 	// File is the repository-relative path.
 	File string
@@ -24,8 +24,8 @@ type Source struct {
 
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
 
-// Sources indexes the SOPS-encrypted YAML documents of the repository at
-// root in fsys by their MAC (unique per encryption). Kustomize changes the
+// Sources indexes the SOPS-encrypted YAML documents and dotenv files of
+// the repository at root in fsys by their MAC (unique per encryption). Kustomize changes the
 // metadata of what it renders (namespace, labels, strata's stamps) and SOPS'
 // MAC covers every value, so a rendered Secret is decrypted from the file
 // it came from — wherever it is (a base, an overlay, a window's component).
@@ -41,8 +41,7 @@ func Sources(fsys filesys.FileSystem, root string) (map[string]Source, error) {
 			}
 			return nil
 		}
-		ext := strings.ToLower(filepath.Ext(p))
-		if (ext != ".yaml" && ext != ".yml" && ext != ".json") || info.Size() > maxSourceSize {
+		if info.Size() > maxSourceSize {
 			return nil
 		}
 		b, err := fsys.ReadFile(p)
@@ -50,6 +49,14 @@ func Sources(fsys filesys.FileSystem, root string) (map[string]Source, error) {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, p)
+		ext := strings.ToLower(filepath.Ext(p))
+		if ext != ".yaml" && ext != ".yml" && ext != ".json" {
+			// A dotenv file a secretGenerator's envs: reads (any name).
+			if mac := envMAC(b); mac != "" {
+				out[mac] = Source{File: filepath.ToSlash(rel), Doc: b}
+			}
+			return nil
+		}
 		for _, doc := range docSeparator.Split(string(b), -1) {
 			var m map[string]any
 			if yaml.Unmarshal([]byte(doc), &m) != nil {
@@ -64,9 +71,13 @@ func Sources(fsys filesys.FileSystem, root string) (map[string]Source, error) {
 	return out, err
 }
 
-// MAC returns the encrypted MAC of an encrypted manifest ("" if none).
+// MAC returns the encrypted MAC of an encrypted manifest, or of the
+// encrypted dotenv file whose lines obj holds ("" if none).
 func MAC(obj map[string]any) string {
 	s, _ := obj["sops"].(map[string]any)
-	mac, _ := s["mac"].(string)
-	return mac
+	if mac, _ := s["mac"].(string); mac != "" {
+		return mac
+	}
+	_, env := envValues(obj)
+	return env[envMACKey]
 }
