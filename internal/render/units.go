@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
@@ -146,7 +148,12 @@ func planEnvironment(fsys filesys.FileSystem, top string, files map[string][]byt
 		pl.units = []*unit{{id: "(whole environment)", top: top, files: files}}
 		return pl
 	}
-	p.split([]*kfile{p.kusts[top]}, nil, files)
+	if why := p.unsplittable(p.kusts[top]); why != "" {
+		p.whole = append(p.whole, "the environment level acts across its resources: "+why)
+	}
+	if len(p.whole) == 0 {
+		p.split([]*kfile{p.kusts[top]}, nil, files)
+	}
 	if len(p.whole) > 0 {
 		pl.whole = strings.Join(p.whole, "; ")
 		pl.units = []*unit{{id: "(whole environment)", top: top, files: files}}
@@ -178,6 +185,11 @@ func (p *planner) load(dir string) *kfile {
 	if err == nil {
 		err = yaml.Unmarshal(data, &m)
 	}
+	if err == nil {
+		// What kustomize refuses when it loads the file: a unit render
+		// reads a rewritten copy of it, which must not hide the error.
+		err = validKustomization(data)
+	}
 	if err != nil {
 		p.whole = append(p.whole, fmt.Sprintf("%s: %v", found[0], err))
 		p.kusts[dir] = nil
@@ -189,6 +201,21 @@ func (p *planner) load(dir string) *kfile {
 	k := &kfile{dir: dir, file: found[0], m: m}
 	p.kusts[dir] = k
 	return k
+}
+
+func validKustomization(data []byte) error {
+	var k types.Kustomization
+	if err := k.Unmarshal(data); err != nil {
+		return err
+	}
+	k.FixKustomization()
+	if err := k.CheckEmpty(); err != nil {
+		return err
+	}
+	if errs := k.EnforceFields(); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // scan reads every kustomization and component of the environment below
@@ -265,27 +292,28 @@ func (p *planner) entry(dir, e string) (string, string) {
 	return "", ""
 }
 
-// splittable says whether a level's own content acts object by object.
-func (p *planner) splittable(k *kfile) bool {
+// unsplittable says why a level's own content does not act object by
+// object ("" when it does).
+func (p *planner) unsplittable(k *kfile) string {
 	for key := range k.m {
 		if !perObjectKeys[key] && key != "components" {
-			return false
+			return k.file + ": " + key
 		}
 	}
 	if !targeted(k) {
-		return false
+		return k.file + ": a patch without a target"
 	}
 	if reps, ok := k.m["replicas"]; ok {
 		l, ok := reps.([]any)
 		if !ok || k.m["patchesJson6902"] != nil {
 			// patchesJson6902 runs before replicas and could set them too.
-			return false
+			return k.file + ": replicas with patchesJson6902"
 		}
 		for _, r := range l {
 			rm, _ := r.(map[string]any)
 			name, _ := rm["name"].(string)
 			if _, isNum := rm["count"].(float64); name == "" || !isNum || len(rm) != 2 {
-				return false
+				return k.file + ": a replicas entry that is not {name, count}"
 			}
 		}
 	}
@@ -293,13 +321,13 @@ func (p *planner) splittable(k *kfile) bool {
 		_, dir := p.entry(k.dir, c)
 		ck := p.kusts[dir]
 		if ck == nil || len(ck.strings("resources")) > 0 || len(ck.strings("components")) > 0 || ck.m["replicas"] != nil {
-			return false
+			return fmt.Sprintf("%s: component %s adds objects, components or replicas", k.file, c)
 		}
-		if !p.splittable(ck) {
-			return false
+		if why := p.unsplittable(ck); why != "" {
+			return why
 		}
 	}
-	return true
+	return ""
 }
 
 // targeted says whether every patch of k selects its objects by a target
@@ -321,7 +349,7 @@ func targeted(k *kfile) bool {
 // entries that lead from each level to the next (len(chain)-1 of them).
 func (p *planner) split(chain []*kfile, entries []string, files map[string][]byte) {
 	k := chain[len(chain)-1]
-	if !p.splittable(k) {
+	if p.unsplittable(k) != "" {
 		p.addUnit(chain, entries, nil, files)
 		return
 	}
