@@ -101,18 +101,30 @@ func sealedDemo(t *testing.T, bin, dir string) (string, map[config.Tier]string) 
 	write(t, filepath.Join(dir, "overlays/base/ledger/db-credentials.yaml"), ledgerSecret)
 	write(t, filepath.Join(dir, "overlays/base/fraud-scoring/model-api-key.yaml"), fraudSecret)
 	editFile(t, filepath.Join(dir, "overlays/base/ledger/kustomization.yaml"), "  - ledger-db.yaml\n", "  - ledger-db.yaml\n  - db-credentials.yaml\n")
+	// A secretGenerator's envs: reads an encrypted dotenv file too.
+	write(t, filepath.Join(dir, "overlays/base/ledger/replication.env"), "REPLICATION_USER=replicator\nREPLICATION_PASSWORD=demo-replication-password\n")
+	f, err = os.OpenFile(filepath.Join(dir, "overlays/base/ledger/kustomization.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(ledgerGenerator); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	editFile(t, filepath.Join(dir, "overlays/base/fraud-scoring/kustomization.yaml"), "  - deployment.yaml\n", "  - deployment.yaml\n  - model-api-key.yaml\n")
 	out, ok = run(t, bin, "secret", "encrypt", "--repo", dir,
-		filepath.Join(dir, "overlays/base/ledger/db-credentials.yaml"), filepath.Join(dir, "overlays/base/fraud-scoring/model-api-key.yaml"))
-	if !ok || !strings.Contains(out, "db-credentials.yaml: encrypted for [on-prem]") || !strings.Contains(out, "model-api-key.yaml: encrypted for [private-cloud on-prem]") {
+		filepath.Join(dir, "overlays/base/ledger/db-credentials.yaml"), filepath.Join(dir, "overlays/base/fraud-scoring/model-api-key.yaml"),
+		filepath.Join(dir, "overlays/base/ledger/replication.env"))
+	if !ok || !strings.Contains(out, "db-credentials.yaml: encrypted for [on-prem]") || !strings.Contains(out, "model-api-key.yaml: encrypted for [private-cloud on-prem]") ||
+		!strings.Contains(out, "replication.env: encrypted for [on-prem]") {
 		t.Fatalf("strata secret encrypt:\n%s", out)
 	}
-	for _, p := range []string{"overlays/base/ledger/db-credentials.yaml", "overlays/base/fraud-scoring/model-api-key.yaml"} {
+	for _, p := range []string{"overlays/base/ledger/db-credentials.yaml", "overlays/base/fraud-scoring/model-api-key.yaml", "overlays/base/ledger/replication.env"} {
 		b, err := os.ReadFile(filepath.Join(dir, p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(b, []byte("demo-ledger-password")) || bytes.Contains(b, []byte("demo-fraud-model-key")) {
+		if bytes.Contains(b, []byte("demo-ledger-password")) || bytes.Contains(b, []byte("demo-fraud-model-key")) || bytes.Contains(b, []byte("demo-replication-password")) {
 			t.Fatalf("%s holds a plaintext value after strata secret encrypt", p)
 		}
 	}
@@ -128,6 +140,15 @@ type: Opaque
 stringData:
   username: ledger
   password: demo-ledger-password
+`
+
+// ledgerGenerator makes the ledger's replication Secret from an encrypted
+// dotenv file (its Namespace makes it restricted).
+const ledgerGenerator = `secretGenerator:
+  - name: ledger-replication
+    namespace: ledger
+    envs: [replication.env]
+    options: {disableNameSuffixHash: true}
 `
 
 const fraudSecret = `apiVersion: v1
@@ -228,10 +249,13 @@ func TestEncryptedSecretsOnThreeClusters(t *testing.T) {
 		if v, ok := secretValue(t, clients["onprem"], "ledger", "ledger-db-credentials", "password"); !ok || v != "demo-ledger-password" {
 			t.Errorf("onprem: ledger Secret password %q (present %v), want it decrypted", v, ok)
 		}
+		if v, ok := secretValue(t, clients["onprem"], "ledger", "ledger-replication", "REPLICATION_PASSWORD"); !ok || v != "demo-replication-password" {
+			t.Errorf("onprem: generated ledger Secret REPLICATION_PASSWORD %q (present %v), want it decrypted", v, ok)
+		}
 		if v, ok := secretValue(t, clients["private"], "fraud", "scoring-model-api-key", "api-key"); !ok || v != "demo-fraud-model-key" {
 			t.Errorf("private: fraud Secret api-key %q (present %v), want it decrypted", v, ok)
 		}
-		want := map[string][]string{"public": nil, "private": {"fraud/scoring-model-api-key"}, "onprem": {"ledger/ledger-db-credentials"}}
+		want := map[string][]string{"public": nil, "private": {"fraud/scoring-model-api-key"}, "onprem": {"ledger/ledger-db-credentials", "ledger/ledger-replication"}}
 		for name, c := range clients {
 			var got []string
 			for _, s := range managedSecrets(t, c) {
@@ -241,7 +265,7 @@ func TestEncryptedSecretsOnThreeClusters(t *testing.T) {
 						t.Errorf("%s: Secret %s/%s key %s holds SOPS ciphertext", name, s.Namespace, s.Name, k)
 					}
 				}
-				if _, ok := s.Annotations["sops"]; ok || s.Data["sops"] != nil {
+				if _, ok := s.Annotations["sops"]; ok || s.Data["sops"] != nil || s.Data["sops_mac"] != nil {
 					t.Errorf("%s: Secret %s/%s carries SOPS metadata", name, s.Namespace, s.Name)
 				}
 			}
@@ -322,8 +346,13 @@ func TestEncryptedSecretsOnThreeClusters(t *testing.T) {
 		if ok {
 			t.Fatalf("agent public decrypted or skipped a misrouted ledger Secret:\n%s", out)
 		}
+		// The first of the ledger's two encrypted Secrets (a manifest, a
+		// generator's dotenv file) stops the cluster.
+		if !strings.Contains(out, "cannot decrypt Secret ledger/ledger-db-credentials (overlays/base/ledger/db-credentials.yaml)") &&
+			!strings.Contains(out, "cannot decrypt Secret ledger/ledger-replication (overlays/base/ledger/replication.env)") {
+			t.Errorf("agent output names no ledger Secret and its file:\n%s", out)
+		}
 		for _, want := range []string{
-			"cannot decrypt Secret ledger/ledger-db-credentials (overlays/base/ledger/db-credentials.yaml)",
 			"encrypted to [" + recipients[config.OnPrem] + "]",
 			"this reconciler holds keys for [public-cloud (" + recipients[config.PublicCloud] + ")]",
 			"nothing applied",
@@ -332,12 +361,14 @@ func TestEncryptedSecretsOnThreeClusters(t *testing.T) {
 				t.Errorf("agent output lacks %q:\n%s", want, out)
 			}
 		}
-		if strings.Contains(out, "demo-ledger-password") {
+		if strings.Contains(out, "demo-ledger-password") || strings.Contains(out, "demo-replication-password") {
 			t.Errorf("agent output holds the plaintext:\n%s", out)
 		}
 		t.Logf("the agent says:\n%s", out)
-		if _, ok := secretValue(t, clients["public"], "ledger", "ledger-db-credentials", "password"); ok {
-			t.Error("the ledger Secret reached the public cluster")
+		for _, name := range []string{"ledger-db-credentials", "ledger-replication"} {
+			if _, ok := secretValue(t, clients["public"], "ledger", name, "password"); ok {
+				t.Errorf("the ledger Secret %s reached the public cluster", name)
+			}
 		}
 		if len(managedSecrets(t, clients["public"])) != len(before) {
 			t.Error("the public cluster's Secrets changed")
