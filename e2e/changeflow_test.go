@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/internal/approval"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/localcluster"
 	"github.com/strata-gitops/strata/internal/source"
@@ -103,7 +104,7 @@ func trustFile(rs ...reviewerKey) string {
 }
 
 // converged reports whether every cluster's inventory says revision and healthy.
-func converged(ctx context.Context, connect reconciler.Connector, revision string) bool {
+func converged(ctx context.Context, connect cluster.Connector, revision string) bool {
 	for _, name := range localcluster.DefaultClusters {
 		cl, err := connect.Connect(name)
 		if err != nil {
@@ -117,7 +118,7 @@ func converged(ctx context.Context, connect reconciler.Connector, revision strin
 	return true
 }
 
-func lastError(ctx context.Context, t *testing.T, connect reconciler.Connector, cluster string) string {
+func lastError(ctx context.Context, t *testing.T, connect cluster.Connector, cluster string) string {
 	cl, err := connect.Connect(cluster)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +174,7 @@ func TestChangeFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connect := &reconciler.KubeconfigDir{Dir: lc.KubeconfigDir()}
+	connect := &cluster.KubeconfigDir{Dir: lc.KubeconfigDir()}
 	t.Cleanup(connect.Close)
 	opts := reconciler.DefaultOptions()
 	opts.Environment, opts.Revision, opts.TrustedKeys = env, "main", pinOf(t, alice.pub, bob.pub)
@@ -331,7 +332,7 @@ func TestChangeFlow(t *testing.T) {
 
 // forgeInventory writes, as a cluster admin could, that commit was applied
 // to cluster and succeeded, dated after every real record.
-func forgeInventory(ctx context.Context, t *testing.T, connect reconciler.Connector, cluster string, w *workClone, commit string) {
+func forgeInventory(ctx context.Context, t *testing.T, connect cluster.Connector, cluster string, w *workClone, commit string) {
 	t.Helper()
 	cl, err := connect.Connect(cluster)
 	if err != nil {
@@ -344,7 +345,7 @@ func forgeInventory(ctx context.Context, t *testing.T, connect reconciler.Connec
 	future := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	tree := w.git("rev-parse", commit+"^{tree}")
 	inv.Status.Revision, inv.Status.LastReconcile, inv.Status.LastError = commit, future, ""
-	inv.Status.Record(inventory.Applied{Revision: commit, Tree: tree, Time: future, Outcome: reconciler.ReasonSucceeded, Approvers: []string{"alice", "bob"}})
+	inv.Status.Record(inventory.Applied{Revision: commit, Tree: tree, Time: future, Outcome: inventory.ReasonSucceeded, Approvers: []string{"alice", "bob"}})
 	if _, err := inventory.Save(ctx, cl.Client, inv); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/localcluster"
@@ -230,7 +231,7 @@ func TestDemoOnThreeClusters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connect := &reconciler.KubeconfigDir{Dir: lc.KubeconfigDir()}
+	connect := &cluster.KubeconfigDir{Dir: lc.KubeconfigDir()}
 	t.Cleanup(connect.Close)
 	clients := map[string]client.Client{}
 	for _, name := range localcluster.DefaultClusters {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/internal/config"
+	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/localcluster"
 	"github.com/strata-gitops/strata/internal/policy"
 	"github.com/strata-gitops/strata/webhook"
@@ -95,7 +96,7 @@ func (w *webhooks) denials(t *testing.T, cluster string) float64 {
 	}
 	total := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == webhook.MetricDenials {
+		if mf.GetName() == labels.MetricWebhookDenials {
 			for _, m := range mf.GetMetric() {
 				total += m.GetCounter().GetValue()
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-gitops/strata/internal/approval"
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 )
 
@@ -74,7 +75,7 @@ type ClusterResult struct {
 
 // apply runs phase one for a cluster: compare with the inventory and the
 // live objects, apply what changed or drifted, wait for health.
-func (r *Reconciler) apply(ctx context.Context, cl *Cluster, plan *rolloutPlan, maxPct int, timeout time.Duration) *ClusterResult {
+func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rolloutPlan, maxPct int, timeout time.Duration) *ClusterResult {
 	res := &ClusterResult{Name: cl.Name, Tier: plan.tiers[cl.Name], Reachable: true, Revision: plan.revision, current: map[string]bool{}}
 	objs := plan.objects[cl.Name]
 	res.Objects = len(objs)
@@ -317,7 +318,7 @@ func gvksOfUnstructured(objs []*unstructured.Unstructured) []schema.GroupVersion
 }
 
 // auditChanges records every object created or configured, and why.
-func (r *Reconciler) auditChanges(cl *Cluster, res *ClusterResult, plan *rolloutPlan, objs []*desiredObject, cs *ssa.ChangeSet, suspects map[string][]string) {
+func (r *Reconciler) auditChanges(cl *cluster.Cluster, res *ClusterResult, plan *rolloutPlan, objs []*desiredObject, cs *ssa.ChangeSet, suspects map[string][]string) {
 	byKey := make(map[string]*desiredObject, len(objs))
 	for _, do := range objs {
 		byKey[do.ref.Key()] = do

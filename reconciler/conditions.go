@@ -43,9 +43,9 @@ func setConditions(s *inventory.Status, res *ClusterResult, env string) {
 		conditions.MarkFalse(o, fluxmeta.StalledCondition, fluxmeta.ProgressingReason, "reconciling")
 		return
 	case res.Suspended != nil:
-		conditions.MarkFalse(o, fluxmeta.ReadyCondition, ReasonSuspended, "%s; nothing is applied, corrected or pruned here until `strata resume --env %s --cluster %s`",
+		conditions.MarkFalse(o, fluxmeta.ReadyCondition, inventory.ReasonSuspended, "%s; nothing is applied, corrected or pruned here until `strata resume --env %s --cluster %s`",
 			res.Suspended, env, res.Name)
-	case reason == ReasonWaitingForMove:
+	case reason == inventory.ReasonWaitingForMove:
 		conditions.MarkFalse(o, fluxmeta.ReadyCondition, reason, "%d objects moved to another cluster stay here until they are healthy there: %s",
 			len(res.Waiting), inventory.Describe(res.Waiting, 5))
 	case res.Err != nil:
@@ -58,7 +58,7 @@ func setConditions(s *inventory.Status, res *ClusterResult, env string) {
 		conditions.MarkTrue(o, fluxmeta.ReadyCondition, reason, "%s", msg)
 	}
 	conditions.MarkFalse(o, fluxmeta.ReconcilingCondition, reason, "not reconciling: the last reconcile ended (%s)", reason)
-	if reason == ReasonMassPruneRefused || reason == ReasonHistoryRewritten {
+	if reason == inventory.ReasonMassPruneRefused || reason == inventory.ReasonHistoryRewritten {
 		// Terminal: retrying cannot help, the commit or an override must change.
 		conditions.MarkTrue(o, fluxmeta.StalledCondition, reason, "%s", res.Err.Error())
 		return

@@ -9,6 +9,8 @@ import (
 
 	fluxmeta "github.com/fluxcd/pkg/apis/meta"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-gitops/strata/internal/inventory"
 )
 
 func deployment(ns, name string) string {
@@ -64,9 +66,9 @@ func TestStoredConditionsFollowTheReconcile(t *testing.T) {
 	}
 	conds, _ = storedConditions(t, onprem, env)
 	want := map[string]string{
-		fluxmeta.ReadyCondition:       "False/" + ReasonHealthFailed,
-		fluxmeta.ReconcilingCondition: "False/" + ReasonHealthFailed,
-		fluxmeta.StalledCondition:     "False/" + ReasonHealthFailed,
+		fluxmeta.ReadyCondition:       "False/" + inventory.ReasonHealthFailed,
+		fluxmeta.ReconcilingCondition: "False/" + inventory.ReasonHealthFailed,
+		fluxmeta.StalledCondition:     "False/" + inventory.ReasonHealthFailed,
 	}
 	if diff := cmp.Diff(want, conds); diff != "" {
 		t.Errorf("after a failed health wait (-want +got):\n%s", diff)
@@ -77,7 +79,7 @@ func TestStoredConditionsFollowTheReconcile(t *testing.T) {
 		map[string]string{"overlays/" + env + "/cm1.yaml": "", "overlays/" + env + "/cm2.yaml": "", "overlays/" + env + "/dep.yaml": ""}))
 	r.ReconcileOnce(ctx)
 	conds, _ = storedConditions(t, onprem, env)
-	if conds[fluxmeta.StalledCondition] != "True/"+ReasonMassPruneRefused || conds[fluxmeta.ReadyCondition] != "False/"+ReasonMassPruneRefused {
+	if conds[fluxmeta.StalledCondition] != "True/"+inventory.ReasonMassPruneRefused || conds[fluxmeta.ReadyCondition] != "False/"+inventory.ReasonMassPruneRefused {
 		t.Errorf("after a refused mass prune: %v", conds)
 	}
 }

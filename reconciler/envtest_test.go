@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/source"
 )
 
@@ -158,16 +159,16 @@ rollout:
 }
 
 // newTestReconciler connects env-public/private/onprem to the three apiservers.
-func newTestReconciler(t *testing.T, g *gitRepo, env string, mutate func(*Options), down ...string) (*Reconciler, Static) {
+func newTestReconciler(t *testing.T, g *gitRepo, env string, mutate func(*Options), down ...string) (*Reconciler, cluster.Static) {
 	t.Helper()
 	cfgs := startClusters(t)
-	static := Static{}
+	static := cluster.Static{}
 	for _, short := range []string{"public", "private", "onprem"} {
 		cfg := cfgs[short]
 		if slices.Contains(down, short) {
 			cfg = &rest.Config{Host: "https://127.0.0.1:1"} // nothing listens: unreachable
 		}
-		cl, err := NewCluster(env+"-"+short, cfg)
+		cl, err := cluster.NewCluster(env+"-"+short, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

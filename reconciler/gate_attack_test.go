@@ -47,7 +47,7 @@ func TestGateIgnoresForgedInventoryHistory(t *testing.T) {
 	}
 	future := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	inv.Status.Revision, inv.Status.LastReconcile, inv.Status.LastError = evil, future, ""
-	inv.Status.Record(inventory.Applied{Revision: evil, Tree: c.TreeHash.String(), Time: future, Outcome: ReasonSucceeded, Approvers: []string{"alice", "bob"}})
+	inv.Status.Record(inventory.Applied{Revision: evil, Tree: c.TreeHash.String(), Time: future, Outcome: inventory.ReasonSucceeded, Approvers: []string{"alice", "bob"}})
 	if _, err := inventory.Save(ctx, pub.Client, inv); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 
@@ -83,7 +84,7 @@ func DefaultOptions() Options {
 // Reconciler keeps an environment's clusters at a git revision.
 type Reconciler struct {
 	repo    *source.Repository
-	connect Connector
+	connect cluster.Connector
 	opts    Options
 
 	mu sync.Mutex
@@ -144,7 +145,7 @@ func healthyKey(h map[string]bool) string {
 }
 
 // New returns a Reconciler for repo whose clusters are reached through connect.
-func New(repo *source.Repository, connect Connector, opts Options) *Reconciler {
+func New(repo *source.Repository, connect cluster.Connector, opts Options) *Reconciler {
 	def := DefaultOptions()
 	if opts.Revision == "" {
 		opts.Revision = def.Revision
@@ -179,7 +180,9 @@ func New(repo *source.Repository, connect Connector, opts Options) *Reconciler {
 func (r *Reconciler) Close(ctx context.Context) error { return r.audit.Close(ctx) }
 
 // auditor returns the audit writer of a cluster.
-func (r *Reconciler) auditor(cl *Cluster) *audit.Writer { return r.audit.For(cl.Name, cl.Client) }
+func (r *Reconciler) auditor(cl *cluster.Cluster) *audit.Writer {
+	return r.audit.For(cl.Name, cl.Client)
+}
 
 // FetchError is a failed fetch or render: nothing was applied or pruned.
 type FetchError struct {

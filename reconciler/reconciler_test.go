@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 )
@@ -66,7 +67,7 @@ func mustSucceed(t *testing.T, res *Result) {
 	}
 }
 
-func getCM(t *testing.T, c *Cluster, ns, name string) (*corev1.ConfigMap, bool) {
+func getCM(t *testing.T, c *cluster.Cluster, ns, name string) (*corev1.ConfigMap, bool) {
 	t.Helper()
 	cm := &corev1.ConfigMap{}
 	err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm)
@@ -79,7 +80,7 @@ func getCM(t *testing.T, c *Cluster, ns, name string) (*corev1.ConfigMap, bool) 
 	return cm, true
 }
 
-func inventoryKeys(t *testing.T, c *Cluster, env string) []string {
+func inventoryKeys(t *testing.T, c *cluster.Cluster, env string) []string {
 	t.Helper()
 	inv, err := inventory.Load(context.Background(), c.Client, env)
 	if err != nil {
@@ -387,7 +388,7 @@ func TestMoveIsMakeBeforeBreak(t *testing.T) {
 	if _, ok := getCM(t, priv, "mv-data", "report"); !ok {
 		t.Fatal("object pruned from its old cluster before it was healthy in the new one")
 	}
-	if c := res.Cluster(env + "-private"); len(c.Waiting) != 1 || reasonOf(c) != ReasonWaitingForMove {
+	if c := res.Cluster(env + "-private"); len(c.Waiting) != 1 || reasonOf(c) != inventory.ReasonWaitingForMove {
 		t.Errorf("private: waiting %v reason %s", c.Waiting, reasonOf(c))
 	}
 

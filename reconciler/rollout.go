@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/inventory"
@@ -54,7 +55,7 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 		}
 		applied[i] = make(chan struct{})
 		wg.Add(1)
-		go func(i int, cl *Cluster) {
+		go func(i int, cl *cluster.Cluster) {
 			defer wg.Done()
 			start := time.Now()
 			res := r.holdIfSuspended(ctx, cl, plan)
@@ -118,7 +119,7 @@ func isApplyOrUnreachable(err error) bool {
 }
 
 // prune deletes what left this cluster and writes the final inventory.
-func (r *Reconciler) prune(ctx context.Context, cl *Cluster, res *ClusterResult, plan *rolloutPlan, healthyAt map[string]bool) {
+func (r *Reconciler) prune(ctx context.Context, cl *cluster.Cluster, res *ClusterResult, plan *rolloutPlan, healthyAt map[string]bool) {
 	desiredKeys := make(map[string]bool, len(res.entries))
 	for _, e := range res.entries {
 		desiredKeys[e.Key()] = true
@@ -196,7 +197,7 @@ func healthySomewhere(dests []string, key string, healthyAt map[string]bool) boo
 }
 
 // saveInventory writes entries and the current status to the cluster.
-func (r *Reconciler) saveInventory(ctx context.Context, cl *Cluster, res *ClusterResult, entries []inventory.Ref) error {
+func (r *Reconciler) saveInventory(ctx context.Context, cl *cluster.Cluster, res *ClusterResult, entries []inventory.Ref) error {
 	inv := res.inv
 	inv.Entries = entries
 	inv.Status = r.statusOf(res, res.prev)
@@ -206,7 +207,7 @@ func (r *Reconciler) saveInventory(ctx context.Context, cl *Cluster, res *Cluste
 
 // auditGate records who approved the revision applied to a cluster (or that
 // it returned to a tree approved before: a rollback).
-func (r *Reconciler) auditGate(cl *Cluster, res *ClusterResult, rev *source.Revision) {
+func (r *Reconciler) auditGate(cl *cluster.Cluster, res *ClusterResult, rev *source.Revision) {
 	d := res.gate
 	if d == nil || !d.Allowed || !res.Reachable || res.inv == nil || res.Suspended != nil {
 		return

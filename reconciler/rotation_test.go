@@ -6,19 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-gitops/strata/internal/labels"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/source"
 )
 
@@ -60,100 +55,6 @@ func replaceFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-// connectTo connects name and checks that it reaches host.
-func connectTo(t *testing.T, c Connector, name, host string) *Cluster {
-	t.Helper()
-	cl, err := c.Connect(name)
-	if err != nil {
-		t.Fatalf("Connect(%s): %v", name, err)
-	}
-	if cl.Config.Host != host {
-		t.Fatalf("Connect(%s) reaches %s, want %s", name, cl.Config.Host, host)
-	}
-	if err := cl.Reachable(context.Background()); err != nil {
-		t.Fatalf("Connect(%s): %s does not answer: %v", name, host, err)
-	}
-	return cl
-}
-
-func TestKubeconfigDirReconnectsWhenTheFileChanges(t *testing.T) {
-	cfgs := startClusters(t)
-	dir := t.TempDir()
-	k := &KubeconfigDir{Dir: dir}
-	t.Cleanup(k.Close)
-	path := filepath.Join(dir, "rot.kubeconfig")
-
-	replaceFile(t, path, kubeconfigOf(t, cfgs["public"], ""))
-	first := connectTo(t, k, "rot", cfgs["public"].Host)
-	if again := connectTo(t, k, "rot", cfgs["public"].Host); again != first {
-		t.Error("an unchanged kubeconfig gave a new connection")
-	}
-
-	replaceFile(t, path, kubeconfigOf(t, cfgs["private"], ""))
-	second := connectTo(t, k, "rot", cfgs["private"].Host)
-	if second == first {
-		t.Fatal("a changed kubeconfig kept the old connection")
-	}
-
-	// A kubeconfig naming certificate files: rotating the files is a change.
-	certs := t.TempDir()
-	replaceFile(t, path, kubeconfigOf(t, cfgs["onprem"], certs))
-	third := connectTo(t, k, "rot", cfgs["onprem"].Host)
-	if again := connectTo(t, k, "rot", cfgs["onprem"].Host); again != third {
-		t.Error("an unchanged kubeconfig with certificate files gave a new connection")
-	}
-	kubeconfigOf(t, cfgs["public"], certs) // the same file names, public's certificates
-	if rotated, err := k.Connect("rot"); err != nil || rotated == third {
-		t.Errorf("Connect after the certificate files were rotated = %p, %v; want a new connection", rotated, err)
-	}
-
-	// Removed credentials are revoked ones: no connection is kept.
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k.Connect("rot"); err == nil || !strings.Contains(err.Error(), "is missing") {
-		t.Errorf("Connect after the kubeconfig was removed = %v, want \"is missing\"", err)
-	}
-}
-
-func TestSecretConnectorReconnectsWhenTheSecretChanges(t *testing.T) {
-	cfgs := startClusters(t)
-	ctx := context.Background()
-	home, err := client.New(cfgs["public"], client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: labels.SystemNamespace}}
-	if err := home.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: labels.SystemNamespace, Name: labels.ClusterSecretName("rot-secret")},
-		Data: map[string][]byte{"kubeconfig": kubeconfigOf(t, cfgs["private"], "")}}
-	if err := home.Create(ctx, sec); err != nil {
-		t.Fatal(err)
-	}
-	s := &SecretConnector{Home: home}
-	first := connectTo(t, s, "rot-secret", cfgs["private"].Host)
-	if again := connectTo(t, s, "rot-secret", cfgs["private"].Host); again != first {
-		t.Error("an unchanged Secret gave a new connection")
-	}
-
-	sec.Data["kubeconfig"] = kubeconfigOf(t, cfgs["onprem"], "")
-	if err := home.Update(ctx, sec); err != nil {
-		t.Fatal(err)
-	}
-	if second := connectTo(t, s, "rot-secret", cfgs["onprem"].Host); second == first {
-		t.Fatal("a changed Secret kept the old connection")
-	}
-
-	if err := home.Delete(ctx, sec); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Connect("rot-secret"); err == nil || !strings.Contains(err.Error(), "no credentials") {
-		t.Errorf("Connect after the Secret was deleted = %v, want \"no credentials\"", err)
-	}
-}
-
 // A reconcile after a kubeconfig was rewritten applies with the new one:
 // env-onprem's and env-private's files are swapped between two apiservers,
 // and the next reconcile puts the restricted ConfigMap into the apiserver
@@ -176,7 +77,7 @@ func TestReconcileUsesARotatedKubeconfig(t *testing.T) {
 	for _, c := range []string{"public", "private", "onprem"} {
 		point(c, c)
 	}
-	connect := &KubeconfigDir{Dir: dir}
+	connect := &cluster.KubeconfigDir{Dir: dir}
 	t.Cleanup(connect.Close)
 	repo, err := source.Open(context.Background(), g.dir, source.OpenOptions{})
 	if err != nil {
@@ -190,8 +91,8 @@ func TestReconcileUsesARotatedKubeconfig(t *testing.T) {
 	ctx := context.Background()
 
 	mustSucceed(t, r.ReconcileOnce(ctx))
-	direct := func(apiserver string) *Cluster {
-		cl, err := NewCluster(apiserver, cfgs[apiserver])
+	direct := func(apiserver string) *cluster.Cluster {
+		cl, err := cluster.NewCluster(apiserver, cfgs[apiserver])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/secrets"
 )
@@ -48,7 +49,7 @@ func (e *SecretError) Unwrap() error { return e.Err }
 // rotated key Secret takes effect at the next apply). One Secret that does
 // not decrypt fails the cluster before anything is applied (fail closed).
 // toApply itself keeps the ciphertext.
-func (r *Reconciler) openSecrets(cl *Cluster, res *ClusterResult, objs []*desiredObject, toApply []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs []*desiredObject, toApply []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
 	bySecret := map[string]*desiredObject{}
 	for _, do := range objs {
 		if do.sealed != nil {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
@@ -83,7 +84,7 @@ func (f *sealedFixture) keyDir(t *testing.T, tiers ...config.Tier) string {
 	return dir
 }
 
-func getSecret(t *testing.T, c *Cluster, ns, name string) (*corev1.Secret, bool) {
+func getSecret(t *testing.T, c *cluster.Cluster, ns, name string) (*corev1.Secret, bool) {
 	t.Helper()
 	s := &corev1.Secret{}
 	err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s)
@@ -217,7 +218,7 @@ func TestPublicAgentCannotOpenAMisroutedLedgerSecret(t *testing.T) {
 	do := &desiredObject{obj: u, ref: inventory.RefOf(u), sensitivity: "restricted", sealed: &sealed{file: p, doc: doc}}
 	r := New(nil, nil, Options{AgeKeys: secrets.KeyDir{Dir: f.keyDir(t, config.PublicCloud)}})
 	// The audit of the refusal goes to a fake cluster: nothing is applied.
-	cl := &Cluster{Name: "public", Client: fake.NewClientBuilder().Build()}
+	cl := &cluster.Cluster{Name: "public", Client: fake.NewClientBuilder().Build()}
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	_, err := r.openSecrets(cl, &ClusterResult{Name: "public", Tier: string(config.PublicCloud)}, []*desiredObject{do}, []*unstructured.Unstructured{u})
 	var nk *secrets.NoKeyError

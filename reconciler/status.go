@@ -13,26 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/strata-gitops/strata/internal/approval"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
-)
-
-// Reasons of the Ready condition, after fluxcd/pkg/apis/meta.
-const (
-	ReasonSucceeded        = fluxmeta.ReconciliationSucceededReason
-	ReasonApplyFailed      = "ApplyFailed"
-	ReasonHealthFailed     = fluxmeta.HealthCheckFailedReason
-	ReasonPruneFailed      = fluxmeta.PruneFailedReason
-	ReasonMassPruneRefused = "MassPruneRefused"
-	ReasonUnreachable      = "ClusterUnreachable"
-	ReasonWaitingForMove   = "WaitingForMove"
-	ReasonHistoryRewritten = "HistoryRewritten"
-	// ReasonSuspended: strata suspend froze the cluster; nothing is applied
-	// or pruned there until strata resume.
-	ReasonSuspended = fluxmeta.SuspendedReason
-	// ReasonGateRefused: the revision lacks the approvals it needs.
-	ReasonGateRefused = "ApprovalRequired"
 )
 
 // reasonOf returns the condition reason for a cluster's outcome.
@@ -49,29 +33,29 @@ func reasonOf(res *ClusterResult) string {
 	var ge *GateError
 	switch err := res.Err; {
 	case res.Suspended != nil:
-		return ReasonSuspended
+		return inventory.ReasonSuspended
 	case errors.As(err, &ge):
-		return ReasonGateRefused
+		return inventory.ReasonGateRefused
 	case errors.As(err, &hr):
-		return ReasonHistoryRewritten
+		return inventory.ReasonHistoryRewritten
 	case errors.As(err, &fe) && fe.Stage == "fetch":
 		return fluxmeta.ArtifactFailedReason
 	case errors.As(err, &fe):
 		return fluxmeta.BuildFailedReason
 	case err == nil && len(res.Waiting) > 0:
-		return ReasonWaitingForMove
+		return inventory.ReasonWaitingForMove
 	case err == nil:
-		return ReasonSucceeded
+		return inventory.ReasonSucceeded
 	case errors.As(err, &ue):
-		return ReasonUnreachable
+		return inventory.ReasonUnreachable
 	case errors.As(err, &mp):
-		return ReasonMassPruneRefused
+		return inventory.ReasonMassPruneRefused
 	case errors.As(err, &ae):
-		return ReasonApplyFailed
+		return inventory.ReasonApplyFailed
 	case errors.As(err, &he):
-		return ReasonHealthFailed
+		return inventory.ReasonHealthFailed
 	case errors.As(err, &pe):
-		return ReasonPruneFailed
+		return inventory.ReasonPruneFailed
 	}
 	return fluxmeta.ReconciliationFailedReason
 }
@@ -117,10 +101,10 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 		// that a suspension or a crash mid-wait never records a revision as
 		// applied.
 	case res.Err == nil:
-		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: ReasonSucceeded,
+		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: inventory.ReasonSucceeded,
 			Approvers: approversOf(res.gate), Gate: gateMessage(res.gate)})
 	case errors.As(res.Err, &he):
-		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: ReasonHealthFailed,
+		s.Record(inventory.Applied{Revision: res.Revision, Tree: res.tree, Time: s.LastReconcile, Outcome: inventory.ReasonHealthFailed,
 			Approvers: approversOf(res.gate), Gate: gateMessage(res.gate)})
 	}
 	return s
@@ -128,7 +112,7 @@ func (r *Reconciler) statusOf(res *ClusterResult, prev inventory.Status) invento
 
 // record emits logs, metrics and events for a cluster and stores the
 // status when the prune phase did not.
-func (r *Reconciler) record(ctx context.Context, cl *Cluster, res *ClusterResult, plan *rolloutPlan, rev *source.Revision) {
+func (r *Reconciler) record(ctx context.Context, cl *cluster.Cluster, res *ClusterResult, plan *rolloutPlan, rev *source.Revision) {
 	if res.Skipped {
 		return
 	}
@@ -205,7 +189,7 @@ func eventsOf(res *ClusterResult, rev *source.Revision) []event {
 		out = append(out, event{corev1.EventTypeNormal, "Pruned", "deleted (removed from git): " + inventory.Describe(res.Pruned, 10)})
 	}
 	if res.Err == nil && res.Created+res.Configured > 0 {
-		out = append(out, event{corev1.EventTypeNormal, ReasonSucceeded,
+		out = append(out, event{corev1.EventTypeNormal, inventory.ReasonSucceeded,
 			fmt.Sprintf("revision %s (%s): %d created, %d configured, %d objects healthy", rev.Short(), strings.TrimSpace(rev.Subject()), res.Created, res.Configured, res.Healthy)})
 	}
 	return out

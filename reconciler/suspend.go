@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
@@ -19,7 +20,7 @@ import (
 // that stands for the cluster: suspended (nothing applied or pruned), or
 // failed when the suspension cannot be read. A suspension only ever makes
 // strata do less; it is checked after the approval gate, never instead.
-func (r *Reconciler) holdIfSuspended(ctx context.Context, cl *Cluster, plan *rolloutPlan) *ClusterResult {
+func (r *Reconciler) holdIfSuspended(ctx context.Context, cl *cluster.Cluster, plan *rolloutPlan) *ClusterResult {
 	susp, err := inventory.LoadSuspension(ctx, cl.Client, plan.env)
 	if err == nil && susp == nil {
 		return nil
@@ -43,7 +44,7 @@ func (r *Reconciler) holdIfSuspended(ctx context.Context, cl *Cluster, plan *rol
 // recordSuspension keeps the suspended gauge and, when a cluster becomes
 // suspended or is reconciled again, says so once: an event on the
 // inventory and an audit record.
-func (r *Reconciler) recordSuspension(cl *Cluster, res *ClusterResult, rev *source.Revision) {
+func (r *Reconciler) recordSuspension(cl *cluster.Cluster, res *ClusterResult, rev *source.Revision) {
 	env := r.opts.Environment
 	r.opts.Metrics.ClusterSuspended.WithLabelValues(env, res.Name).Set(boolGauge(res.Suspended != nil))
 	if cl == nil || res.inv == nil {
@@ -55,7 +56,7 @@ func (r *Reconciler) recordSuspension(cl *Cluster, res *ClusterResult, rev *sour
 	case s != nil && !sameSuspension(before, s):
 		r.opts.Log.Warn("cluster suspended: nothing applied, corrected or pruned until strata resume", "environment", env, "cluster", res.Name,
 			"suspendedBy", s.By, "reason", s.Reason, "since", s.At)
-		cl.Recorder.AnnotatedEventf(invRef, map[string]string{labels.Revision: rev.Commit}, corev1.EventTypeWarning, ReasonSuspended,
+		cl.Recorder.AnnotatedEventf(invRef, map[string]string{labels.Revision: rev.Commit}, corev1.EventTypeWarning, inventory.ReasonSuspended,
 			"%s; revision %s is not applied here until `strata resume --env %s --cluster %s`", s, rev.Short(), env, res.Name)
 		r.auditor(cl).Record(audit.Event{Kind: audit.Suspend, Commit: rev.Commit, Cluster: res.Name, Tier: res.Tier, Actor: s.By,
 			Message: "reconciler honours the suspension, nothing applied or pruned: " + s.Reason})

@@ -14,13 +14,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
 // storedConditions returns type → "status/reason" of the conditions a
 // cluster's stored status holds.
-func storedConditions(t *testing.T, c *Cluster, env string) (map[string]string, inventory.Status) {
+func storedConditions(t *testing.T, c *cluster.Cluster, env string) (map[string]string, inventory.Status) {
 	t.Helper()
 	inv, err := inventory.Load(context.Background(), c.Client, env)
 	if err != nil {
@@ -35,7 +36,7 @@ func storedConditions(t *testing.T, c *Cluster, env string) (map[string]string, 
 
 // eventReasons lists the reasons of the events strata recorded on env's
 // inventory in a cluster.
-func eventReasons(t *testing.T, c *Cluster, env string) []string {
+func eventReasons(t *testing.T, c *cluster.Cluster, env string) []string {
 	t.Helper()
 	var list corev1.EventList
 	if err := c.Client.List(context.Background(), &list, client.InNamespace(labels.SystemNamespace)); err != nil {
@@ -76,9 +77,9 @@ func TestSuspendStopsApplyAndPruneInThatClusterOnly(t *testing.T) {
 
 	conds, _ := storedConditions(t, onprem, env)
 	want := map[string]string{
-		fluxmeta.ReadyCondition:       "True/" + ReasonSucceeded,
-		fluxmeta.ReconcilingCondition: "False/" + ReasonSucceeded,
-		fluxmeta.StalledCondition:     "False/" + ReasonSucceeded,
+		fluxmeta.ReadyCondition:       "True/" + inventory.ReasonSucceeded,
+		fluxmeta.ReconcilingCondition: "False/" + inventory.ReasonSucceeded,
+		fluxmeta.StalledCondition:     "False/" + inventory.ReasonSucceeded,
 	}
 	if diff := cmp.Diff(want, conds); diff != "" {
 		t.Errorf("stored conditions after a good reconcile (-want +got):\n%s", diff)
@@ -117,7 +118,7 @@ func TestSuspendStopsApplyAndPruneInThatClusterOnly(t *testing.T) {
 		t.Error("a suspended cluster was pruned")
 	}
 	conds, st := storedConditions(t, onprem, env)
-	if conds[fluxmeta.ReadyCondition] != "False/"+ReasonSuspended || conds[fluxmeta.StalledCondition] != "False/"+ReasonSuspended {
+	if conds[fluxmeta.ReadyCondition] != "False/"+inventory.ReasonSuspended || conds[fluxmeta.StalledCondition] != "False/"+inventory.ReasonSuspended {
 		t.Errorf("stored conditions while suspended: %v", conds)
 	}
 	if st.Suspended == nil || st.Suspended.Reason != susp.Reason || st.Revision != first {
@@ -132,7 +133,7 @@ func TestSuspendStopsApplyAndPruneInThatClusterOnly(t *testing.T) {
 	if v := testutil.ToFloat64(r.opts.Metrics.ClusterSuspended.WithLabelValues(env, env+"-public")); v != 0 {
 		t.Errorf("%s{cluster=public} = %v, want 0", MetricClusterSuspended, v)
 	}
-	waitFor(t, 10*time.Second, func() bool { return slices.Contains(eventReasons(t, onprem, env), ReasonSuspended) })
+	waitFor(t, 10*time.Second, func() bool { return slices.Contains(eventReasons(t, onprem, env), inventory.ReasonSuspended) })
 	if err := r.audit.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestSuspendStopsApplyAndPruneInThatClusterOnly(t *testing.T) {
 		t.Error("after resume extra was not pruned")
 	}
 	conds, st = storedConditions(t, onprem, env)
-	if conds[fluxmeta.ReadyCondition] != "True/"+ReasonSucceeded || st.Suspended != nil {
+	if conds[fluxmeta.ReadyCondition] != "True/"+inventory.ReasonSucceeded || st.Suspended != nil {
 		t.Errorf("after resume: conditions %v suspended %v", conds, st.Suspended)
 	}
 	if v := testutil.ToFloat64(r.opts.Metrics.ClusterSuspended.WithLabelValues(env, env+"-onprem")); v != 0 {

@@ -1,13 +1,9 @@
 package webhook
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-// Metric names used by the dashboard and alert rules.
-const (
-	MetricRequests   = "strata_webhook_requests_total"
-	MetricDenials    = "strata_webhook_denials_total"
-	MetricLatency    = "strata_webhook_latency_seconds"
-	MetricBreakGlass = "strata_webhook_break_glass_total"
+	"github.com/strata-gitops/strata/internal/labels"
 )
 
 // Metrics are the webhook's Prometheus metrics.
@@ -22,17 +18,17 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricRequests, Help: "Admission requests by tier, operation and outcome.",
+			Name: labels.MetricWebhookRequests, Help: "Admission requests by tier, operation and outcome.",
 		}, []string{"tier", "operation", "allowed"}),
 		Denials: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricDenials, Help: "Denied admission requests by rule (sensitivity rule or policy name) and tier.",
+			Name: labels.MetricWebhookDenials, Help: "Denied admission requests by rule (sensitivity rule or policy name) and tier.",
 		}, []string{"rule", "tier"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: MetricLatency, Help: "Time to decide an admission request.",
+			Name: labels.MetricWebhookLatency, Help: "Time to decide an admission request.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"tier"}),
 		BreakGlass: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricBreakGlass, Help: "Requests let through with the break-glass annotation.",
+			Name: labels.MetricWebhookBreakGlass, Help: "Requests let through with the break-glass annotation.",
 		}, []string{"tier"}),
 	}
 	if reg != nil {

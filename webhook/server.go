@@ -169,9 +169,6 @@ type eventRecorder struct {
 	log *slog.Logger
 }
 
-// BreakGlassReason is the Event reason of a break-glass admission.
-const BreakGlassReason = "BreakGlass"
-
 func (r *eventRecorder) RecordBreakGlass(_ context.Context, e BreakGlassEvent) {
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "strata-break-glass-", Namespace: labels.SystemNamespace,
@@ -179,7 +176,7 @@ func (r *eventRecorder) RecordBreakGlass(_ context.Context, e BreakGlassEvent) {
 			Annotations: map[string]string{labels.BreakGlass: e.Reason, "strata.dev/user": e.User, "strata.dev/cluster": e.Cluster}},
 		// Events must name an object of their own namespace.
 		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: labels.SystemNamespace, Name: "strata-break-glass"},
-		Reason:         BreakGlassReason,
+		Reason:         labels.BreakGlassEventReason,
 		Message: fmt.Sprintf("break-glass by %s (groups %v) on %s %s in cluster %s (%s): %q; bypassed %v",
 			e.User, e.Groups, e.Operation, e.Object, e.Cluster, e.Tier, e.Reason, e.Bypassed),
 		Type: corev1.EventTypeWarning, FirstTimestamp: metav1.NewTime(e.Time), LastTimestamp: metav1.NewTime(e.Time), Count: 1,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-gitops/strata/bench/internal/childproc"
 	"github.com/strata-gitops/strata/bench/internal/gitserver"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/reconciler"
 )
@@ -26,7 +27,7 @@ type strataTool struct {
 	proc    *childproc.Process
 	hook    *gitserver.Hook
 	metrics string
-	connect *reconciler.KubeconfigDir
+	connect *cluster.KubeconfigDir
 	// before are the reconcile counts per cluster when a no-op was triggered.
 	before map[string]float64
 }
@@ -51,7 +52,7 @@ func (s *strataTool) start(ctx context.Context, sc *setup, head string, want map
 	}
 	s.hook = &gitserver.Hook{URL: fmt.Sprintf("http://127.0.0.1:%d%s", hookPort, labels.HookPath), Secret: []byte(hex.EncodeToString(secret))}
 	s.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
-	s.connect = &reconciler.KubeconfigDir{Dir: sc.kcdir}
+	s.connect = &cluster.KubeconfigDir{Dir: sc.kcdir}
 	s.proc, err = childproc.Start("strata reconcile", filepath.Join(sc.work, "strata.log"), nil, s.bin,
 		"reconcile", "--repo", sc.repoURL, "--branch", "main", "--env", sc.env, "--kubeconfig-dir", sc.kcdir,
 		"--interval", "1m", "--hook-addr", fmt.Sprintf("127.0.0.1:%d", hookPort), "--hook-secret-file", secretFile,
@@ -75,7 +76,7 @@ func (s *strataTool) wait(ctx context.Context, commit string, want map[string]in
 			return false, fatal{Err: fmt.Errorf("strata reconcile exited")}
 		}
 		for _, c := range s.sc.clusters {
-			inv, _, err := reconciler.ReadInventory(ctx, s.connect, c, s.sc.env)
+			inv, _, err := cluster.ReadInventory(ctx, s.connect, c, s.sc.env)
 			if err != nil {
 				return false, err
 			}

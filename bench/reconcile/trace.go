@@ -14,20 +14,20 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/strata-gitops/strata/reconciler"
+	"github.com/strata-gitops/strata/internal/cluster"
 )
 
-// tracingConnector is reconciler.KubeconfigDir with every API request of
+// tracingConnector is cluster.KubeconfigDir with every API request of
 // every cluster recorded in trace: the reconciler's code is unchanged, only
 // its HTTP transport is wrapped.
 type tracingConnector struct {
 	dir   string
 	trace *requestTrace
 	mu    sync.Mutex
-	cs    map[string]*reconciler.Cluster
+	cs    map[string]*cluster.Cluster
 }
 
-func (t *tracingConnector) Connect(name string) (*reconciler.Cluster, error) {
+func (t *tracingConnector) Connect(name string) (*cluster.Cluster, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if c, ok := t.cs[name]; ok {
@@ -45,12 +45,12 @@ func (t *tracingConnector) Connect(name string) (*reconciler.Cluster, error) {
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return &tracingTransport{next: rt, cluster: name, trace: t.trace}
 	})
-	c, err := reconciler.NewCluster(name, cfg)
+	c, err := cluster.NewCluster(name, cfg)
 	if err != nil {
 		return nil, err
 	}
 	if t.cs == nil {
-		t.cs = map[string]*reconciler.Cluster{}
+		t.cs = map[string]*cluster.Cluster{}
 	}
 	t.cs[name] = c
 	return c, nil

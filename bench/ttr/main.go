@@ -38,8 +38,8 @@ import (
 
 	"github.com/strata-gitops/strata/bench/internal/gitserver"
 	"github.com/strata-gitops/strata/bench/internal/results"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/localcluster"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 // goal is the target for scenario A's median.
@@ -173,7 +173,7 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Fprintf(os.Stderr, "config repository at %s: %s; per cluster %s\n", gs.URL, layout.Describe(), layout.PerCluster())
 
-	obs := &observer{connect: &reconciler.KubeconfigDir{Dir: lc.KubeconfigDir()}, layout: layout, every: o.every}
+	obs := &observer{connect: &cluster.KubeconfigDir{Dir: lc.KubeconfigDir()}, layout: layout, every: o.every}
 	defer obs.connect.Close()
 	b := &bench{opts: o, tmp: tmp, kcdir: lc.KubeconfigDir(), git: gs, work: work, layout: layout, obs: obs,
 		rng: rand.New(rand.NewPCG(o.seed, 0x7472)), verbose: o.verbose}

@@ -13,15 +13,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 // observer reads the clusters with connections of its own, so that its
 // polling never competes with the reconciler's client-side rate limits.
 type observer struct {
-	connect *reconciler.KubeconfigDir
+	connect *cluster.KubeconfigDir
 	layout  *Layout
 	every   time.Duration
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-gitops/strata/bench/internal/gitserver"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
 	"github.com/strata-gitops/strata/reconciler"
@@ -144,7 +145,7 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	connect := &reconciler.KubeconfigDir{Dir: b.kcdir}
+	connect := &cluster.KubeconfigDir{Dir: b.kcdir}
 	defer connect.Close()
 	var base slog.Handler = slog.DiscardHandler
 	if b.verbose {

@@ -323,11 +323,11 @@ type serverWindow struct {
 
 func serverView(before, after []promSample) serverWindow {
 	tier := map[string]string{"tier": benchTier}
-	h := readHistogram(after, webhook.MetricLatency, tier).minus(readHistogram(before, webhook.MetricLatency, tier))
-	a1, _ := value(after, webhook.MetricRequests, map[string]string{"tier": benchTier, "allowed": "true"})
-	a0, _ := value(before, webhook.MetricRequests, map[string]string{"tier": benchTier, "allowed": "true"})
-	d1, _ := value(after, webhook.MetricRequests, map[string]string{"tier": benchTier, "allowed": "false"})
-	d0, _ := value(before, webhook.MetricRequests, map[string]string{"tier": benchTier, "allowed": "false"})
+	h := readHistogram(after, labels.MetricWebhookLatency, tier).minus(readHistogram(before, labels.MetricWebhookLatency, tier))
+	a1, _ := value(after, labels.MetricWebhookRequests, map[string]string{"tier": benchTier, "allowed": "true"})
+	a0, _ := value(before, labels.MetricWebhookRequests, map[string]string{"tier": benchTier, "allowed": "true"})
+	d1, _ := value(after, labels.MetricWebhookRequests, map[string]string{"tier": benchTier, "allowed": "false"})
+	d0, _ := value(before, labels.MetricWebhookRequests, map[string]string{"tier": benchTier, "allowed": "false"})
 	g1, _ := value(after, "go_gc_duration_seconds_count", nil)
 	g0, _ := value(before, "go_gc_duration_seconds_count", nil)
 	return serverWindow{latency: h, allowed: a1 - a0, denied: d1 - d0, gcCycles: g1 - g0, found: len(h.les) > 0}

@@ -13,8 +13,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/reconciler"
-	"github.com/strata-gitops/strata/webhook"
 )
 
 // exported are the metrics strata's code registers.
@@ -22,7 +22,7 @@ var exported = []string{
 	reconciler.MetricReconcileDuration, reconciler.MetricObjectsApplied, reconciler.MetricObjectsPruned,
 	reconciler.MetricDriftCorrected, reconciler.MetricClusterReachable, reconciler.MetricRevisionInfo,
 	reconciler.MetricHealthWaitDuration, reconciler.MetricReconcileErrors, reconciler.MetricObjectsMoved,
-	webhook.MetricRequests, webhook.MetricDenials, webhook.MetricLatency, webhook.MetricBreakGlass,
+	labels.MetricWebhookRequests, labels.MetricWebhookDenials, labels.MetricWebhookLatency, labels.MetricWebhookBreakGlass,
 }
 
 var metricRE = regexp.MustCompile(`strata_[a-z_]+`)
@@ -126,8 +126,8 @@ func TestDashboardAndAlertMetricsExist(t *testing.T) {
 		"StrataClusterUnreachable": reconciler.MetricClusterReachable,
 		"StrataReconcileFailing":   reconciler.MetricReconcileErrors,
 		"StrataDriftGrowing":       reconciler.MetricDriftCorrected,
-		"StrataWebhookDenialSpike": webhook.MetricDenials,
-		"StrataBreakGlassUsed":     webhook.MetricBreakGlass,
+		"StrataWebhookDenialSpike": labels.MetricWebhookDenials,
+		"StrataBreakGlassUsed":     labels.MetricWebhookBreakGlass,
 	} {
 		if !strings.Contains(alerts[name], want) {
 			t.Errorf("alert %s: expr %q, want one on %s", name, alerts[name], want)

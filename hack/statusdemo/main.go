@@ -77,7 +77,7 @@ func applied(rev string, outcome string, at time.Time, approvers ...string) inve
 // demo is the fixed story, with times relative to now.
 func demo(now time.Time) *statuspage.Snapshot {
 	ago := func(d time.Duration) time.Time { return now.Add(-d).Truncate(time.Second) }
-	ok := reconciler.ReasonSucceeded
+	ok := inventory.ReasonSucceeded
 	prodHistory := []inventory.Applied{applied(prodBad, ok, ago(6*time.Minute), "alice"), applied(prodGood, ok, ago(26*time.Hour), "alice", "bob")}
 	gate := (&reconciler.GateError{Environment: "staging", Revision: stgNext, Decision: approval.Decision{
 		Message: "restricted change needs 2 approvals, has 1: alice"}}).Error()
@@ -99,10 +99,10 @@ func demo(now time.Time) *statuspage.Snapshot {
 					Windows: []string{"month-end"}, Conditions: ready(true, ok), History: prodHistory}},
 				{Name: "private", Tier: "private-cloud", Reachable: true, Reconciled: true, Status: inventory.Status{
 					Revision: prodGood, Objects: 18, Healthy: 17, Failed: 1, DriftTotal: 1, LastReconcile: ago(12 * time.Second),
-					Windows: []string{"month-end"}, Conditions: ready(false, reconciler.ReasonHealthFailed),
+					Windows: []string{"month-end"}, Conditions: ready(false, inventory.ReasonHealthFailed),
 					LastError: "cluster private: health check failed: failed early due to stalled resources: [Deployment/fraud/fraud-scoring status: 'Failed']: " +
 						"objects that moved here stay in their old cluster until they are healthy; fix or revert the commit",
-					History: append([]inventory.Applied{applied(prodBad, reconciler.ReasonHealthFailed, ago(6*time.Minute), "alice")}, prodHistory[1:]...)}},
+					History: append([]inventory.Applied{applied(prodBad, inventory.ReasonHealthFailed, ago(6*time.Minute), "alice")}, prodHistory[1:]...)}},
 				{Name: "onprem", Tier: "on-prem", Reachable: true, Reconciled: true, Status: inventory.Status{
 					Revision: prodBad, Objects: 11, Healthy: 11, LastReconcile: ago(12 * time.Second),
 					Windows: []string{"month-end"}, Conditions: ready(true, ok), History: prodHistory}},

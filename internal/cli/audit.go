@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/desired"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 type auditOptions struct {
@@ -98,7 +98,7 @@ func (o *auditOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	e, _ := cfg.Environment(env)
-	connect := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
+	connect := &cluster.KubeconfigDir{Dir: o.kubeconfigDir}
 	defer connect.Close()
 
 	ropts := audit.ReportOptions{Environment: env, Since: since, Until: now, Tiers: cfg.Tiers, ClusterTiers: map[string]string{}}
@@ -149,7 +149,7 @@ func (o *auditOptions) run(cmd *cobra.Command) error {
 
 // readAudit reads one cluster's whole audit log (where data ran during the
 // period depends on what was applied before it). gap says what is missing.
-func readAudit(ctx context.Context, connect reconciler.Connector, name string) ([]audit.Event, string) {
+func readAudit(ctx context.Context, connect cluster.Connector, name string) ([]audit.Event, string) {
 	cl, err := connect.Connect(name)
 	if err != nil {
 		return nil, err.Error()

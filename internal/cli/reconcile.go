@@ -20,6 +20,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/strata-gitops/strata/internal/approval"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/endpoint"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
@@ -94,21 +95,21 @@ func (o *reconcileOptions) homeConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-func (o *reconcileOptions) connector() (reconciler.Connector, func(), error) {
+func (o *reconcileOptions) connector() (cluster.Connector, func(), error) {
 	switch {
 	case o.kubeconfigDir != "":
-		k := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir, Client: o.runtime.client}
+		k := &cluster.KubeconfigDir{Dir: o.kubeconfigDir, Client: o.runtime.client}
 		return k, k.Close, nil
 	case o.self != "":
 		cfg, err := o.homeConfig()
 		if err != nil {
 			return nil, nil, err
 		}
-		cl, err := reconciler.NewClusterWithOptions(o.self, cfg, o.runtime.client)
+		cl, err := cluster.NewClusterWithOptions(o.self, cfg, o.runtime.client)
 		if err != nil {
 			return nil, nil, err
 		}
-		return reconciler.Static{o.self: cl}, cl.Close, nil
+		return cluster.Static{o.self: cl}, cl.Close, nil
 	default:
 		cfg, err := o.homeConfig()
 		if err != nil {
@@ -118,7 +119,7 @@ func (o *reconcileOptions) connector() (reconciler.Connector, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return &reconciler.SecretConnector{Home: c, Client: o.runtime.client}, func() {}, nil
+		return &cluster.SecretConnector{Home: c, Client: o.runtime.client}, func() {}, nil
 	}
 }
 

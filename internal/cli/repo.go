@@ -8,10 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/source"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 // repoFlags are the flags of every command that reads the config repository.
@@ -100,7 +100,7 @@ func (f *repoFlags) build(ctx context.Context) (*desired.State, *source.Snapshot
 type clusterSet struct {
 	env      string
 	clusters []config.Cluster
-	connect  *reconciler.KubeconfigDir
+	connect  *cluster.KubeconfigDir
 }
 
 func (c *clusterSet) names() []string {
@@ -128,5 +128,5 @@ func (f *repoFlags) clusterSet(ctx context.Context, kubeconfigDir string) (*clus
 		return nil, err
 	}
 	e, _ := cfg.Environment(env)
-	return &clusterSet{env: env, clusters: e.Clusters, connect: &reconciler.KubeconfigDir{Dir: kubeconfigDir}}, nil
+	return &clusterSet{env: env, clusters: e.Clusters, connect: &cluster.KubeconfigDir{Dir: kubeconfigDir}}, nil
 }

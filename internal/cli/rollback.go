@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/rollback"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 type rollbackOptions struct {
@@ -86,7 +86,7 @@ func (o *rollbackOptions) run(cmd *cobra.Command, commit string) error {
 }
 
 // clusterState reads a cluster's inventory status for rollback.Wait.
-func clusterState(ctx context.Context, connect reconciler.Connector, env, name string) rollback.ClusterState {
+func clusterState(ctx context.Context, connect cluster.Connector, env, name string) rollback.ClusterState {
 	cl, err := connect.Connect(name)
 	if err != nil {
 		return rollback.ClusterState{Detail: err.Error()}

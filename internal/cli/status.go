@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 type statusOptions struct {
@@ -93,8 +93,8 @@ func (o *statusOptions) run(cmd *cobra.Command) error {
 	return nil
 }
 
-func readClusterStatus(ctx context.Context, connect reconciler.Connector, env string, row *ClusterStatus) {
-	inv, reachable, err := reconciler.ReadInventory(ctx, connect, row.Cluster, env)
+func readClusterStatus(ctx context.Context, connect cluster.Connector, env string, row *ClusterStatus) {
+	inv, reachable, err := cluster.ReadInventory(ctx, connect, row.Cluster, env)
 	row.Reachable = reachable
 	if err != nil {
 		row.Error = err.Error()

@@ -13,10 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/source"
 	"github.com/strata-gitops/strata/internal/statuspage"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 // serveStatus serves strata status as a read-only web page on addr until
@@ -46,7 +46,7 @@ func serveStatus(cmd *cobra.Command, addr string, o *statusOptions) error {
 		e, _ := cfg.Environment(n)
 		envs[i] = statuspage.LiveEnvironment{Name: n, Clusters: e.Clusters}
 	}
-	connect := &reconciler.KubeconfigDir{Dir: o.kubeconfigDir}
+	connect := &cluster.KubeconfigDir{Dir: o.kubeconfigDir}
 	defer connect.Close()
 	live := &statuspage.Live{Connect: connect, Environments: envs}
 	if repo != nil {

@@ -17,9 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/strata-gitops/strata/internal/audit"
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/inventory"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 type suspendOptions struct {
@@ -127,7 +127,7 @@ func (o *suspendOptions) run(cmd *cobra.Command) error {
 }
 
 // apply suspends or resumes env in one cluster and audits it there.
-func (o *suspendOptions) apply(ctx context.Context, connect reconciler.Connector, env string, row *suspendRow) (string, *inventory.Suspension, error) {
+func (o *suspendOptions) apply(ctx context.Context, connect cluster.Connector, env string, row *suspendRow) (string, *inventory.Suspension, error) {
 	cl, err := connect.Connect(row.cluster)
 	if err != nil {
 		return "", nil, err
@@ -158,7 +158,7 @@ func (o *suspendOptions) apply(ctx context.Context, connect reconciler.Connector
 // whoAmI is the user the cluster's apiserver authenticates the kubeconfig
 // as (SelfSubjectReview), so that a suspension names who really made it;
 // the local user, marked as such, when the apiserver cannot say.
-func whoAmI(ctx context.Context, cl *reconciler.Cluster) string {
+func whoAmI(ctx context.Context, cl *cluster.Cluster) string {
 	r, err := cl.Clientset.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err == nil && r.Status.UserInfo.Username != "" {
 		return r.Status.UserInfo.Username

@@ -52,6 +52,13 @@ const (
 	SystemNamespace = "strata-system"
 	// InventoryPrefix prefixes the per-environment inventory ConfigMap name.
 	InventoryPrefix = "strata-inventory-"
+	// InventoryOf labels the shards of an inventory (ConfigMaps
+	// strata-inventory-<env>.<generation>.<hash>) with their environment, so
+	// that old shards can be listed and deleted; its root does not carry it.
+	InventoryOf = Prefix + "inventory-of"
+	// InventoryGeneration labels a shard with the generation of the
+	// inventory root it was first written for.
+	InventoryGeneration = Prefix + "inventory-generation"
 	// ClusterSecretPrefix prefixes the Secret holding a cluster's kubeconfig.
 	ClusterSecretPrefix = "strata-cluster-"
 	// SuspensionPrefix prefixes the per-environment ConfigMap whose presence
@@ -68,6 +75,19 @@ const (
 
 	// ApprovalsNotesRef is the git notes ref holding signed approvals.
 	ApprovalsNotesRef = "refs/notes/strata-approvals"
+
+	// BreakGlassEventReason is the reason of the Event the webhook records
+	// for a break-glass admission (read by strata audit and the status page).
+	BreakGlassEventReason = "BreakGlass"
+)
+
+// The webhook's metric names, shared by the webhook, the chart's dashboard
+// and alert rules, the status page and the benchmarks.
+const (
+	MetricWebhookRequests   = "strata_webhook_requests_total"
+	MetricWebhookDenials    = "strata_webhook_denials_total"
+	MetricWebhookLatency    = "strata_webhook_latency_seconds"
+	MetricWebhookBreakGlass = "strata_webhook_break_glass_total"
 )
 
 // ControlPlaneNamespaces are the Kubernetes control plane's own namespaces.

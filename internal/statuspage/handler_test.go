@@ -31,8 +31,8 @@ var now = time.Date(2026, 3, 31, 3, 12, 0, 0, time.UTC)
 func healthy(rev string, objects int) inventory.Status {
 	return inventory.Status{
 		Revision: rev, Objects: objects, Healthy: objects, LastReconcile: now.Add(-20 * time.Second),
-		Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: reconciler.ReasonSucceeded}},
-		History:    []inventory.Applied{{Revision: rev, Outcome: reconciler.ReasonSucceeded, Time: now.Add(-time.Hour)}},
+		Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: inventory.ReasonSucceeded}},
+		History:    []inventory.Applied{{Revision: rev, Outcome: inventory.ReasonSucceeded, Time: now.Add(-time.Hour)}},
 	}
 }
 
@@ -191,8 +191,8 @@ func TestRedRevertHintNamesTheFailingCommit(t *testing.T) {
 	private := &snap.Environments[0].Clusters[1]
 	private.Status.Healthy, private.Status.Failed = 17, 1
 	private.Status.LastError = "cluster private: health check failed: failed early due to stalled resources: [Deployment/fraud/fraud-scoring status: 'Failed']: objects that moved here stay in their old cluster until they are healthy; fix or revert the commit"
-	private.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: reconciler.ReasonHealthFailed}}
-	private.Status.History = append([]inventory.Applied{{Revision: badRev, Outcome: reconciler.ReasonHealthFailed, Time: now.Add(-4 * time.Minute)}},
+	private.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: inventory.ReasonHealthFailed}}
+	private.Status.History = append([]inventory.Applied{{Revision: badRev, Outcome: inventory.ReasonHealthFailed, Time: now.Add(-4 * time.Minute)}},
 		private.Status.History...)
 	_, body := get(t, snap, nil)
 	class, headline := verdictOf(t, body)
@@ -209,7 +209,7 @@ func TestRedRevertHintNamesTheFailingCommit(t *testing.T) {
 	mustNotContain(t, body, "strata rollback d1cf1d9894f0", "Pending approvals")
 
 	// Once a newer revision is applied, the hint goes away.
-	private.Status.History = append([]inventory.Applied{{Revision: goodRev, Outcome: reconciler.ReasonSucceeded}}, private.Status.History...)
+	private.Status.History = append([]inventory.Applied{{Revision: goodRev, Outcome: inventory.ReasonSucceeded}}, private.Status.History...)
 	private.Status.Healthy, private.Status.Failed, private.Status.LastError = 18, 0, ""
 	private.Status.Conditions = nil
 	_, body = get(t, snap, nil)
@@ -220,7 +220,7 @@ func TestHostileTextIsEscaped(t *testing.T) {
 	snap := greenProd()
 	c := &snap.Environments[0].Clusters[2]
 	c.Status.LastError = `apply failed: <script>alert("pwned")</script> "quoted" & more`
-	c.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: reconciler.ReasonApplyFailed}}
+	c.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: inventory.ReasonApplyFailed}}
 	snap.Subjects[goodRev] = `<img src=x onerror=alert(1)> evil subject`
 	snap.BreakGlass = []BreakGlass{{Time: now.Add(-time.Minute), Cluster: "onprem", User: "mallory<b>", Reason: `"><script>x()</script>`, Message: "<iframe>"}}
 	_, body := get(t, snap, nil)

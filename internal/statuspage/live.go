@@ -9,10 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
-	"github.com/strata-gitops/strata/reconciler"
-	"github.com/strata-gitops/strata/webhook"
 )
 
 // LiveEnvironment is an environment of strata.yaml and its clusters.
@@ -26,7 +25,7 @@ type LiveEnvironment struct {
 // within ClusterTimeout, so a down cluster costs the page one timeout, not
 // one per cluster.
 type Live struct {
-	Connect      reconciler.Connector
+	Connect      cluster.Connector
 	Environments []LiveEnvironment
 	// Subject returns a commit's subject line ("" when unknown); nil
 	// shows no subjects.
@@ -112,7 +111,7 @@ func (l *Live) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // readCluster fills row from the cluster's inventory of env.
 func (l *Live) readCluster(ctx context.Context, env string, row *Cluster) {
-	inv, reachable, err := reconciler.ReadInventory(ctx, l.Connect, row.Name, env)
+	inv, reachable, err := cluster.ReadInventory(ctx, l.Connect, row.Name, env)
 	row.Reachable = reachable
 	if err != nil {
 		row.Error = err.Error()
@@ -135,12 +134,12 @@ func (l *Live) breakGlass(ctx context.Context, name string) ([]BreakGlass, error
 	var list corev1.EventList
 	if err := cl.Client.List(ctx, &list, client.InNamespace(labels.SystemNamespace),
 		client.MatchingLabels{labels.ManagedBy: labels.ManagedByValue},
-		client.MatchingFields{"reason": webhook.BreakGlassReason}, client.Limit(limit)); err != nil {
+		client.MatchingFields{"reason": labels.BreakGlassEventReason}, client.Limit(limit)); err != nil {
 		return nil, err
 	}
 	out := make([]BreakGlass, 0, len(list.Items))
 	for _, ev := range list.Items {
-		if ev.Reason != webhook.BreakGlassReason {
+		if ev.Reason != labels.BreakGlassEventReason {
 			continue
 		}
 		// The webhook's event recorder writes these annotations.

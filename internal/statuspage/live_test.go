@@ -14,11 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
-	"github.com/strata-gitops/strata/reconciler"
-	"github.com/strata-gitops/strata/webhook"
 )
 
 // TestLiveReadsInventoryAndBreakGlassEvents runs the page against a real
@@ -40,7 +39,7 @@ func TestLiveReadsInventoryAndBreakGlassEvents(t *testing.T) {
 		t.Fatalf("starting envtest (KUBEBUILDER_ASSETS=%s; run hack/install-tools.sh): %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	cl, err := reconciler.NewCluster("onprem", cfg)
+	cl, err := cluster.NewCluster("onprem", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +50,7 @@ func TestLiveReadsInventoryAndBreakGlassEvents(t *testing.T) {
 	st := healthy(goodRev, 11)
 	st.LastReconcile = time.Now().UTC().Add(-5 * time.Second).Truncate(time.Second)
 	st.Healthy, st.Failed = 10, 1
-	st.History = append([]inventory.Applied{{Revision: badRev, Outcome: reconciler.ReasonHealthFailed, Time: st.LastReconcile}}, st.History...)
+	st.History = append([]inventory.Applied{{Revision: badRev, Outcome: inventory.ReasonHealthFailed, Time: st.LastReconcile}}, st.History...)
 	st.LastError = "cluster onprem: health check failed: <timeout>"
 	inv := &inventory.Inventory{Environment: "prod", Status: st,
 		Entries: []inventory.Ref{{Version: "v1", Kind: "ConfigMap", Namespace: "ledger", Name: "ledger-config"}}}
@@ -65,7 +64,7 @@ func TestLiveReadsInventoryAndBreakGlassEvents(t *testing.T) {
 				Labels:      map[string]string{labels.ManagedBy: labels.ManagedByValue},
 				Annotations: map[string]string{labels.BreakGlass: "INC-4711 ledger hotfix", labels.Prefix + "user": "carol", labels.Prefix + "cluster": "onprem"}},
 			InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: labels.SystemNamespace, Name: "strata-break-glass"},
-			Reason:         webhook.BreakGlassReason, Message: "break-glass by carol (groups [platform-oncall]) on CREATE Deployment ledger/ledger-hotfix",
+			Reason:         labels.BreakGlassEventReason, Message: "break-glass by carol (groups [platform-oncall]) on CREATE Deployment ledger/ledger-hotfix",
 			Type: corev1.EventTypeWarning, FirstTimestamp: at, LastTimestamp: at, Count: 1,
 		},
 		{ // another strata event in strata-system: not a denial
@@ -80,7 +79,7 @@ func TestLiveReadsInventoryAndBreakGlassEvents(t *testing.T) {
 	}
 
 	live := &Live{
-		Connect: reconciler.Static{"onprem": cl},
+		Connect: cluster.Static{"onprem": cl},
 		Environments: []LiveEnvironment{{Name: "prod", Clusters: []config.Cluster{
 			{Name: "private", Tier: config.PrivateCloud}, {Name: "onprem", Tier: config.OnPrem},
 		}}},

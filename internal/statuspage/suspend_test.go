@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/strata-gitops/strata/internal/inventory"
-	"github.com/strata-gitops/strata/reconciler"
 )
 
 // A suspended cluster is amber with who, why and the resume command; the
@@ -17,7 +16,7 @@ func TestAmberSuspendedClusterAndHeldObjects(t *testing.T) {
 	snap := greenProd()
 	onprem := &snap.Environments[0].Clusters[2]
 	onprem.Suspension = &inventory.Suspension{By: "alice@example.com", At: now.Add(-10 * time.Minute), Reason: "INC-4711 ledger-db hand fix"}
-	onprem.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: reconciler.ReasonSuspended}}
+	onprem.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: inventory.ReasonSuspended}}
 	priv := &snap.Environments[0].Clusters[1]
 	priv.Status.Held, priv.Status.HeldTotal = []string{"Deployment risk/dashboard"}, 1
 

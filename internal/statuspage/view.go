@@ -8,8 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/strata-gitops/strata/internal/inventory"
-	"github.com/strata-gitops/strata/reconciler"
-	"github.com/strata-gitops/strata/webhook"
+	"github.com/strata-gitops/strata/internal/labels"
 )
 
 // level orders how bad a row is; the page's colours follow it.
@@ -119,7 +118,7 @@ const (
 
 // build turns a snapshot into the page.
 func build(s *Snapshot, err error, o Options, now time.Time) *page {
-	p := &page{Refresh: int(o.Refresh / time.Second), DenialsMetric: webhook.MetricDenials}
+	p := &page{Refresh: int(o.Refresh / time.Second), DenialsMetric: labels.MetricWebhookDenials}
 	if s == nil {
 		s = &Snapshot{}
 	}
@@ -436,7 +435,7 @@ func buildRow(s *Snapshot, c Cluster, o Options, now time.Time) (rowView, level,
 			fmt.Sprintf("last reconcile failed (%s): %s", reason, truncate(firstLine(st.LastError), 90)))
 	case st.Failed > 0:
 		add(levelBad, fmt.Sprintf("%d %s failed", st.Failed, plural(st.Failed, "object", "objects")), "")
-	case ready == "False" && readyReason == reconciler.ReasonWaitingForMove:
+	case ready == "False" && readyReason == inventory.ReasonWaitingForMove:
 		add(levelWarn, "objects wait for a move to another cluster", "")
 	}
 	if st.Progressing > 0 && !healthFailed {
@@ -469,7 +468,7 @@ func finish(r rowView, notes []note) (rowView, level, []note) {
 // health check. A health wait cancelled by a newer revision is recorded
 // the same way; it is no failure of the revision.
 func healthFailure(st inventory.Status) (inventory.Applied, bool) {
-	if len(st.History) == 0 || st.History[0].Outcome != reconciler.ReasonHealthFailed ||
+	if len(st.History) == 0 || st.History[0].Outcome != inventory.ReasonHealthFailed ||
 		strings.Contains(st.LastError, "cancelled by a newer revision") {
 		return inventory.Applied{}, false
 	}

@@ -1,4 +1,4 @@
-package reconciler
+package cluster
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 // The poller reads strata's objects only, and a Deployment is healthy
 // exactly when its own status says so (no ReplicaSets or Pods needed).
 func TestStatusPollerReadsOwnedObjects(t *testing.T) {
-	cfg := startClusters(t)["onprem"]
+	cfg := startClusters(t)["a"]
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
