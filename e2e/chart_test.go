@@ -160,7 +160,7 @@ func TestChartOnThreeClusters(t *testing.T) {
 	}
 
 	t.Run("a chart whose container arguments break fails", func(t *testing.T) {
-		home := prod.Clusters[len(prod.Clusters)-1]
+		var home config.Cluster
 		for _, c := range prod.Clusters {
 			if c.Name == pushHome {
 				home = c
@@ -170,15 +170,31 @@ func TestChartOnThreeClusters(t *testing.T) {
 			t.Run(m.name, func(t *testing.T) {
 				dir := brokenChart(t, root, m.file, m.old, m.new)
 				objs := renderChart(t, helm, dir, values(home, "agent")...)
+				if m.apply {
+					nodes[home.Name].apply(t, lc, objs)
+				}
 				dep := deploymentOf(t, objs, m.component)
 				p := nodes[home.Name].start(t, dep, dep.Name+"-broken")
-				select {
-				case <-p.done:
-				case <-time.After(time.Minute):
-					t.Fatalf("the container of the broken chart still runs after a minute:\n%s", p.tail())
+				deadline := time.After(time.Minute)
+				for !strings.Contains(p.logs.String(), m.want) && !p.exited() {
+					select {
+					case <-deadline:
+						t.Fatalf("after a minute the container of the broken chart still runs and has not said %q:\n%s", m.want, p.tail())
+					case <-time.After(200 * time.Millisecond):
+					}
 				}
-				if p.err == nil || !strings.Contains(p.logs.String(), m.want) {
-					t.Errorf("the container ended with %v, want a failure saying %q:\n%s", p.err, m.want, p.tail())
+				if !m.runs {
+					<-p.done
+				}
+				logs := p.logs.String()
+				if !m.runs && p.err == nil || !strings.Contains(logs, m.want) {
+					t.Fatalf("the container ended with %v, want a failure saying %q:\n%s", p.err, m.want, p.tail())
+				}
+				for _, l := range strings.Split(logs, "\n") {
+					if strings.Contains(l, m.want) {
+						t.Logf("the container failed (%v): %.300s", p.err, l)
+						break
+					}
 				}
 			})
 		}
@@ -188,18 +204,25 @@ func TestChartOnThreeClusters(t *testing.T) {
 // pushHome is the cluster the push-mode reconciler runs in.
 const pushHome = "onprem"
 
-// chartBreaks are changes to the chart that break its containers.
+// chartBreaks are changes to the chart that break its containers: most
+// make the process exit; with runs, it keeps running, failing (the apply
+// ones change objects the release applies, not the container).
 var chartBreaks = []struct {
 	name, component, file, old, new, want string
+	apply, runs                           bool
 }{
-	{"a flag the binary does not know", "reconciler", "reconciler-deployment.yaml",
-		"- --env={{", "- --environment={{", "unknown flag: --environment"},
-	{"the repository URL's env var renamed", "reconciler", "reconciler-deployment.yaml",
-		"- name: STRATA_REPO\n", "- name: STRATA_REPO_URL\n", "$(STRATA_REPO)"},
-	{"the cache volume mounted elsewhere (read-only root)", "reconciler", "reconciler-deployment.yaml",
-		"mountPath: /var/cache/strata", "mountPath: /var/cache/mirror", "read-only file system"},
-	{"strata.yaml looked for where it is not mounted", "webhook", "webhook-deployment.yaml",
-		"--config=/etc/strata/config/strata.yaml", "--config=/etc/strata/strata.yaml", "/etc/strata/strata.yaml"},
+	{name: "a flag the binary does not know", component: "reconciler", file: "reconciler-deployment.yaml",
+		old: "- --env={{", new: "- --environment={{", want: "unknown flag: --environment"},
+	{name: "the repository URL's env var renamed", component: "reconciler", file: "reconciler-deployment.yaml",
+		old: "- name: STRATA_REPO\n", new: "- name: STRATA_REPO_URL\n", want: "$(STRATA_REPO)"},
+	{name: "the cache volume mounted elsewhere (read-only root)", component: "reconciler", file: "reconciler-deployment.yaml",
+		old: "mountPath: /var/cache/strata", new: "mountPath: /var/cache/mirror", want: "read-only file system"},
+	{name: "strata.yaml looked for where it is not mounted", component: "webhook", file: "webhook-deployment.yaml",
+		old: "--config=/etc/strata/config/strata.yaml", new: "--config=/etc/strata/strata.yaml", want: "/etc/strata/strata.yaml"},
+	{name: "the agent's ClusterRole may only read", component: "reconciler", file: "reconciler-rbac.yaml",
+		old: "  {{- toYaml .Values.reconciler.rbac.agentRules | nindent 2 }}",
+		new: "  - {apiGroups: [\"*\"], resources: [\"*\"], verbs: [get, list, watch]}",
+		want: "forbidden", apply: true, runs: true},
 }
 
 // install applies a rendered release to the node's cluster as helm would
@@ -207,33 +230,22 @@ var chartBreaks = []struct {
 // starts the Deployments' containers; it waits until the webhook serves.
 func (n *node) install(t *testing.T, lc *localcluster.Manager, objs []*unstructured.Unstructured) []*pod {
 	t.Helper()
-	var stream, vwc bytes.Buffer
-	fmt.Fprintf(&stream, "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n", labels.SystemNamespace)
+	n.apply(t, lc, objs)
+	var vwc bytes.Buffer
 	var deps []*appsv1.Deployment
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "Deployment":
 			deps = append(deps, typedDeployment(t, o))
-			continue
 		case "ValidatingWebhookConfiguration":
 			webhookToURL(t, o, objs)
 			b, err := yaml.Marshal(o.Object)
 			must(t, err)
 			fmt.Fprintf(&vwc, "---\n%s", b)
-			continue
-		}
-		b, err := yaml.Marshal(o.Object)
-		must(t, err)
-		fmt.Fprintf(&stream, "---\n%s", b)
-	}
-	apply := func(s string) {
-		if out, err := kubectl(t, lc, n.cluster, s, "apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-"); err != nil {
-			t.Fatalf("cluster %s: applying the chart: %v\n%s", n.cluster, err, out)
 		}
 	}
-	apply(stream.String())
 	if vwc.Len() > 0 {
-		apply(vwc.String())
+		n.kubectlApply(t, lc, vwc.String())
 	}
 	var pods []*pod
 	for _, d := range deps {
@@ -243,6 +255,30 @@ func (n *node) install(t *testing.T, lc *localcluster.Manager, objs []*unstructu
 		n.waitWebhook(t, pods)
 	}
 	return pods
+}
+
+// apply applies the release's objects but its Deployments and registration
+// (and strata-system, which helm install --create-namespace makes).
+func (n *node) apply(t *testing.T, lc *localcluster.Manager, objs []*unstructured.Unstructured) {
+	t.Helper()
+	var stream bytes.Buffer
+	fmt.Fprintf(&stream, "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n", labels.SystemNamespace)
+	for _, o := range objs {
+		if k := o.GetKind(); k == "Deployment" || k == "ValidatingWebhookConfiguration" {
+			continue
+		}
+		b, err := yaml.Marshal(o.Object)
+		must(t, err)
+		fmt.Fprintf(&stream, "---\n%s", b)
+	}
+	n.kubectlApply(t, lc, stream.String())
+}
+
+func (n *node) kubectlApply(t *testing.T, lc *localcluster.Manager, stream string) {
+	t.Helper()
+	if out, err := kubectl(t, lc, n.cluster, stream, "apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-"); err != nil {
+		t.Fatalf("cluster %s: applying the chart: %v\n%s", n.cluster, err, out)
+	}
 }
 
 // waitWebhook waits until the webhook has put its CA into the registration
