@@ -220,8 +220,8 @@ var chartBreaks = []struct {
 	{name: "strata.yaml looked for where it is not mounted", component: "webhook", file: "webhook-deployment.yaml",
 		old: "--config=/etc/strata/config/strata.yaml", new: "--config=/etc/strata/strata.yaml", want: "/etc/strata/strata.yaml"},
 	{name: "the agent's ClusterRole may only read", component: "reconciler", file: "reconciler-rbac.yaml",
-		old: "  {{- toYaml .Values.reconciler.rbac.agentRules | nindent 2 }}",
-		new: "  - {apiGroups: [\"*\"], resources: [\"*\"], verbs: [get, list, watch]}",
+		old:  "  {{- toYaml .Values.reconciler.rbac.agentRules | nindent 2 }}",
+		new:  "  - {apiGroups: [\"*\"], resources: [\"*\"], verbs: [get, list, watch]}",
 		want: "forbidden", apply: true, runs: true},
 }
 
