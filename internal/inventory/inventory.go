@@ -1,32 +1,19 @@
 // Package inventory keeps, in each target cluster, the record of what strata
 // applied there for an environment: a ConfigMap strata-inventory-<env> in
-// strata-system listing every object, the revision, and the last
-// reconcile's status. Pruning is computed from it, so it lives where the
-// objects live and survives a restart of strata.
+// strata-system with the revision and the last reconcile's status, listing
+// the shards (ConfigMaps strata-inventory-<env>.<generation>.<hash>) that
+// hold every object (see format.go). Pruning is computed from it, so it
+// lives where the objects live and survives a restart of strata.
 package inventory
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/strata-gitops/strata/internal/labels"
-)
-
-const (
-	entriesKey = "entries"
-	statusKey  = "status"
 )
 
 // Ref identifies one applied object.
@@ -168,7 +155,7 @@ type Inventory struct {
 	// Exists is false when the cluster has no inventory yet.
 	Exists bool
 	// Suspension is the environment's suspension in the cluster, read by
-	// the status readers (reconciler.ReadInventory) with the inventory; nil
+	// the status readers (cluster.ReadInventory) with the inventory; nil
 	// when not suspended or not read.
 	Suspension *Suspension
 }
@@ -195,84 +182,6 @@ func (inv *Inventory) Stale(desired []Ref) []Ref {
 		}
 	}
 	return out
-}
-
-// Load reads the inventory of env from the cluster behind c. A missing
-// inventory is empty, not an error.
-func Load(ctx context.Context, c client.Client, env string) (*Inventory, error) {
-	cm := &corev1.ConfigMap{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: labels.SystemNamespace, Name: labels.InventoryName(env)}, cm)
-	if apierrors.IsNotFound(err) {
-		return &Inventory{Environment: env}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading inventory %s/%s: %w", labels.SystemNamespace, labels.InventoryName(env), err)
-	}
-	inv := &Inventory{Environment: env, Exists: true}
-	if s := cm.Data[entriesKey]; s != "" {
-		if err := json.Unmarshal([]byte(s), &inv.Entries); err != nil {
-			return nil, fmt.Errorf("inventory %s/%s is corrupt (%v): strata will not prune from it; fix or delete the ConfigMap and reconcile again",
-				labels.SystemNamespace, labels.InventoryName(env), err)
-		}
-	}
-	if s := cm.Data[statusKey]; s != "" {
-		_ = json.Unmarshal([]byte(s), &inv.Status) // status is informational
-	}
-	return inv, nil
-}
-
-// Object returns the ConfigMap holding inv, for events and apply.
-func (inv *Inventory) Object() (*corev1.ConfigMap, error) {
-	entries := slices.Clone(inv.Entries)
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Key() < entries[j].Key() })
-	e, err := json.Marshal(entries)
-	if err != nil {
-		return nil, err
-	}
-	s, err := json.Marshal(inv.Status)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.ConfigMap{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: labels.SystemNamespace, Name: labels.InventoryName(inv.Environment),
-			Labels:      map[string]string{labels.ManagedBy: labels.ManagedByValue, labels.Environment: inv.Environment},
-			Annotations: map[string]string{labels.Revision: inv.Status.Revision},
-		},
-		Data: map[string]string{entriesKey: string(e), statusKey: string(s)},
-	}, nil
-}
-
-// Save writes inv with server-side apply, creating strata-system if needed,
-// and returns the stored ConfigMap (events are recorded on it).
-func Save(ctx context.Context, c client.Client, inv *Inventory) (*corev1.ConfigMap, error) {
-	if !inv.Exists {
-		if err := EnsureNamespace(ctx, c); err != nil {
-			return nil, err
-		}
-	}
-	cm, err := inv.Object()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(labels.FieldManager), client.ForceOwnership); err != nil {
-		return nil, fmt.Errorf("writing inventory %s/%s: %w", labels.SystemNamespace, cm.Name, err)
-	}
-	inv.Exists = true
-	return cm, nil
-}
-
-// EnsureNamespace creates strata-system when it does not exist.
-func EnsureNamespace(ctx context.Context, c client.Client) error {
-	ns := &corev1.Namespace{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: labels.SystemNamespace, Labels: map[string]string{labels.ManagedBy: labels.ManagedByValue}},
-	}
-	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(labels.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", labels.SystemNamespace, err)
-	}
-	return nil
 }
 
 // Describe lists refs for messages, shortened after n.

@@ -1,9 +1,10 @@
 package inventory_test
 
 import (
+	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,57 +196,6 @@ func sampleInventory() *inventory.Inventory {
 	}
 }
 
-func TestInventoryObject(t *testing.T) {
-	inv := sampleInventory()
-	entries := append([]inventory.Ref(nil), inv.Entries...)
-	obj, err := inv.Object()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if obj.Namespace != labels.SystemNamespace || obj.Name != "strata-inventory-prod" || obj.Kind != "ConfigMap" || obj.APIVersion != "v1" {
-		t.Errorf("object %s %s/%s", obj.APIVersion+"/"+obj.Kind, obj.Namespace, obj.Name)
-	}
-	if diff := cmp.Diff(map[string]string{labels.ManagedBy: labels.ManagedByValue, labels.Environment: "prod"}, obj.Labels); diff != "" {
-		t.Errorf("labels (-want +got):\n%s", diff)
-	}
-	if obj.Annotations[labels.Revision] != "cafebabe" {
-		t.Errorf("annotations = %v", obj.Annotations)
-	}
-	if len(obj.Data) != 2 {
-		t.Errorf("data keys: %v", obj.Data)
-	}
-	var gotEntries []inventory.Ref
-	if err := json.Unmarshal([]byte(obj.Data["entries"]), &gotEntries); err != nil {
-		t.Fatalf("entries: %v\n%s", err, obj.Data["entries"])
-	}
-	// Sorted by key: group first ("" < apps < rbac…), then kind, namespace, name.
-	if diff := cmp.Diff([]inventory.Ref{cm, ns, deploy, crole}, gotEntries); diff != "" {
-		t.Errorf("entries (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(entries, inv.Entries); diff != "" {
-		t.Errorf("Object reordered the inventory's own entries (-before +after):\n%s", diff)
-	}
-	// The short JSON field names keep the ConfigMap small.
-	if !strings.Contains(obj.Data["entries"], `{"g":"apps","v":"v1","k":"Deployment","ns":"risk","n":"dashboard","h":"h1","r":"r1","f":"f1"}`) {
-		t.Errorf("entries JSON: %s", obj.Data["entries"])
-	}
-	var gotStatus inventory.Status
-	if err := json.Unmarshal([]byte(obj.Data["status"]), &gotStatus); err != nil {
-		t.Fatalf("status: %v", err)
-	}
-	if diff := cmp.Diff(inv.Status, gotStatus); diff != "" {
-		t.Errorf("status round trip (-want +got):\n%s", diff)
-	}
-
-	empty, err := (&inventory.Inventory{Environment: "dev"}).Object()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if empty.Name != "strata-inventory-dev" || empty.Data["entries"] != "[]" && empty.Data["entries"] != "null" {
-		t.Errorf("empty inventory: %s %v", empty.Name, empty.Data)
-	}
-}
-
 func TestDescribe(t *testing.T) {
 	refs := []inventory.Ref{deploy, cm, ns, crole}
 	tests := []struct {
@@ -353,10 +303,29 @@ func TestLoadSave(t *testing.T) {
 		}
 		managers := map[string]bool{}
 		for _, f := range live.ManagedFields {
-			managers[f.Manager+"/"+string(f.Operation)] = true
+			managers[f.Manager] = true
 		}
-		if !managers[labels.FieldManager+"/Apply"] {
-			t.Errorf("field managers %v, want %s with server-side apply", managers, labels.FieldManager)
+		if !managers[labels.FieldManager] {
+			t.Errorf("field managers %v, want %s", managers, labels.FieldManager)
+		}
+		// The root lists one shard, which holds the entries sorted by key
+		// under short JSON field names.
+		if live.Data["format"] != "2" || live.Data["count"] != "4" || live.Data["entries"] != "" {
+			t.Errorf("root data %v", live.Data)
+		}
+		var shards corev1.ConfigMapList
+		if err := c.List(ctx, &shards, client.InNamespace(labels.SystemNamespace), client.MatchingLabels{labels.InventoryOf: "prod"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(shards.Items) != 1 || !strings.Contains(live.Data["shards"], shards.Items[0].Name) {
+			t.Fatalf("%d shards, root lists %s", len(shards.Items), live.Data["shards"])
+		}
+		raw := gunzip(t, shards.Items[0].BinaryData["entries.json.gz"])
+		if !strings.Contains(raw, `{"g":"apps","v":"v1","k":"Deployment","ns":"risk","n":"dashboard","h":"h1","r":"r1","f":"f1"}`) {
+			t.Errorf("shard JSON: %s", raw)
+		}
+		if sh := shards.Items[0]; sh.Labels[labels.Environment] != "" || sh.Labels[labels.ManagedBy] != labels.ManagedByValue {
+			t.Errorf("shard labels %v: want managed-by and no environment (the reconciler's drift LIST selects on both)", sh.Labels)
 		}
 
 		got, err := inventory.Load(ctx, c, "prod")
@@ -448,4 +417,17 @@ func TestLoadSave(t *testing.T) {
 			t.Errorf("Load = %+v, %v", inv, err)
 		}
 	})
+}
+
+func gunzip(t *testing.T, b []byte) string {
+	t.Helper()
+	zr, err := gzip.NewReader(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }
