@@ -79,7 +79,8 @@ func TestChartOnThreeClusters(t *testing.T) {
 	must(t, err)
 	cfg, err := config.Parse("strata.yaml", data)
 	must(t, err)
-	prod, _ := cfg.Environment(env)
+	prod, err := cfg.Environment(env)
+	must(t, err)
 
 	g := chartGitServer(t)
 	nodes, clients := map[string]*node{}, map[string]client.Client{}
@@ -132,20 +133,35 @@ func TestChartOnThreeClusters(t *testing.T) {
 				pods = append(pods, nodes[c.Name].install(t, lc, objs)...)
 			}
 			head := g.head(t)
-			waitUntil(t, 4*time.Minute, func() bool {
+			converged := func() (bool, string) {
+				var state []string
+				ok := true
+				for _, c := range prod.Clusters {
+					inv, err := inventory.Load(ctx, clients[c.Name], env)
+					if err != nil {
+						state, ok = append(state, fmt.Sprintf("%s: %v", c.Name, err)), false
+						continue
+					}
+					st := inv.Status
+					state = append(state, fmt.Sprintf("%s: revision %s, %d/%d healthy, last error %q", c.Name, st.Revision, st.Healthy, st.Objects, st.LastError))
+					ok = ok && st.Revision == head && st.LastError == "" && st.Healthy == st.Objects
+				}
+				return ok, strings.Join(state, "\n")
+			}
+			for deadline := time.Now().Add(4 * time.Minute); ; time.Sleep(time.Second) {
 				for _, p := range pods {
 					if p.exited() {
 						t.Fatalf("pod %s exited: %v\n%s", p.name, p.err, p.tail())
 					}
 				}
-				for _, c := range prod.Clusters {
-					inv, err := inventory.Load(ctx, clients[c.Name], env)
-					if err != nil || inv.Status.Revision != head || inv.Status.LastError != "" || inv.Status.Healthy != inv.Status.Objects {
-						return false
-					}
+				ok, state := converged()
+				if ok {
+					break
 				}
-				return true
-			}, fmt.Sprintf("%s mode: the clusters did not reach %s, healthy, within 4 minutes:\n%s", mode, head, podLogs(pods)))
+				if time.Now().After(deadline) {
+					t.Fatalf("%s mode: the clusters did not reach %s, healthy, within 4 minutes:\n%s\n%s", mode, head, state, podLogs(pods))
+				}
+			}
 			checkPlacement(t, g.dir, clients, nil)
 			webhookDenies(t, lc)
 			for _, p := range pods {
@@ -190,12 +206,9 @@ func TestChartOnThreeClusters(t *testing.T) {
 				if !m.runs && p.err == nil || !strings.Contains(logs, m.want) {
 					t.Fatalf("the container ended with %v, want a failure saying %q:\n%s", p.err, m.want, p.tail())
 				}
-				for _, l := range strings.Split(logs, "\n") {
-					if strings.Contains(l, m.want) {
-						t.Logf("the container failed (%v): %.300s", p.err, l)
-						break
-					}
-				}
+				i := strings.Index(logs, m.want)
+				from, to := max(0, i-200), min(len(logs), i+len(m.want)+100)
+				t.Logf("the container failed (exited: %v, %v): …%s…", p.exited(), p.err, logs[from:to])
 			})
 		}
 	})
