@@ -8,13 +8,24 @@ import (
 // reviewer needs: who can read it (the age recipients) and when it was
 // encrypted. The encrypted values stay masked like any Secret's, so the diff
 // shows which keys changed and never a value (plan holds no private key).
+// A Secret made from an encrypted dotenv file (secretGenerator envs:)
+// carries the metadata as sops_* values: they go into the same summary.
 func sealSummary(m map[string]any) {
-	s, ok := m["sops"].(map[string]any)
-	if !ok {
+	if s, ok := m["sops"].(map[string]any); ok {
+		m["sops"] = map[string]any{
+			"encryptedTo":  secrets.Recipients(m),
+			"lastModified": s["lastmodified"],
+		}
 		return
 	}
-	m["sops"] = map[string]any{
-		"encryptedTo":  secrets.Recipients(m),
-		"lastModified": s["lastmodified"],
+	field, keys, modified := secrets.EnvMetadata(m)
+	if field == "" {
+		return
 	}
+	summary := map[string]any{"encryptedTo": secrets.Recipients(m), "lastModified": modified}
+	d, _ := m[field].(map[string]any)
+	for _, k := range keys {
+		delete(d, k)
+	}
+	m["sops"] = summary
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -142,4 +143,19 @@ func envMAC(b []byte) string {
 		}
 	}
 	return ""
+}
+
+// EnvMetadata returns, for a Secret holding the lines of an encrypted
+// dotenv file, the field holding them, the keys of SOPS' metadata lines
+// (sops_*, sorted) and when it was encrypted; field is "" otherwise. plan
+// shows these as a summary instead of as changed values.
+func EnvMetadata(obj map[string]any) (field string, keys []string, lastModified string) {
+	field, kv := envValues(obj)
+	for k := range kv {
+		if strings.HasPrefix(k, "sops_") {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return field, keys, kv["sops_lastmodified"]
 }
