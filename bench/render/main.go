@@ -6,7 +6,7 @@
 // It generates and commits the repository (git CLI), builds strata once,
 // runs one untimed warm-up of each tool, then -reps timed runs of each,
 // alternating which goes first, and prints per-run wall clock and CPU time,
-// medians, min/max and the ratio of the medians against the goal (≤ 1.1×).
+// medians, min/max and the ratio of the medians against the goal (≤ 0.25×, issue 16).
 // Both outputs must hold the same objects. With -markdown FILE it replaces
 // the render section of FILE and keeps the rest.
 package main
@@ -31,8 +31,9 @@ import (
 	"github.com/strata-gitops/strata/bench/internal/results"
 )
 
-// goal is the largest acceptable ratio of strata's median to kubectl's.
-const goal = 1.10
+// goal is the largest acceptable ratio of strata's median to kubectl's:
+// issue 16 asks for a quarter, rendering the environment in parallel units.
+const goal = 0.25
 
 // sectionHeader is the header of the section -markdown maintains.
 const sectionHeader = "## Render: strata render vs kubectl kustomize"
@@ -422,7 +423,7 @@ func (r *report) text(w io.Writer) {
 func (r *report) markdown() string {
 	var b strings.Builder
 	b.WriteString(sectionHeader + "\n\n")
-	fmt.Fprintf(&b, "Goal: `strata render -o yaml` within %.1f× of `kubectl kustomize` on the same overlay (median wall clock, whole process).\n\n", goal)
+	fmt.Fprintf(&b, "Goal: `strata render -o yaml` within %.2f× of `kubectl kustomize` on the same overlay (median wall clock, whole process).\n\n", goal)
 	fmt.Fprintf(&b, "**Result: %.2f× — %s**\n\n", r.ratio(), r.verdict())
 	for _, f := range r.facts() {
 		v := f[1]

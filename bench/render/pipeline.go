@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 
+	"sigs.k8s.io/kustomize/api/resource"
+
 	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/render"
 	"github.com/strata-gitops/strata/internal/source"
 )
 
@@ -43,18 +46,23 @@ func buildState(snap *source.Snapshot) (*desired.State, error) {
 func writeYAML(w io.Writer, st *desired.State) (int64, error) {
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<16)
+	var all []*resource.Resource
+	for _, c := range st.ClusterNames() {
+		all = append(all, st.ForCluster(c)...)
+	}
+	ys, err := render.EncodeYAML(all)
+	if err != nil {
+		return 0, err
+	}
 	for _, c := range st.ClusterNames() {
 		fmt.Fprintf(bw, "# cluster: %s  environment: %s  revision: %s\n", c, st.Environment, st.Revision)
-		for _, r := range st.ForCluster(c) {
-			y, err := r.AsYAML()
-			if err != nil {
-				return cw.n, fmt.Errorf("encoding %s: %w", r.CurId(), err)
-			}
+		for range st.ForCluster(c) {
 			bw.WriteString("---\n")
-			bw.Write(y)
+			bw.Write(ys[0])
+			ys = ys[1:]
 		}
 	}
-	err := bw.Flush()
+	err = bw.Flush()
 	return cw.n, err
 }
 

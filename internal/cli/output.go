@@ -10,8 +10,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"sigs.k8s.io/kustomize/api/resource"
+
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/placement"
+	"github.com/strata-gitops/strata/internal/render"
 )
 
 // placementRow is one object's placement as render shows it.
@@ -96,15 +99,20 @@ func shortRev(rev string) string {
 
 func writeYAML(w io.Writer, st *desired.State, clusters []string) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
+	var all []*resource.Resource
+	for _, c := range clusters {
+		all = append(all, st.ForCluster(c)...)
+	}
+	ys, err := render.EncodeYAML(all)
+	if err != nil {
+		return err
+	}
 	for _, c := range clusters {
 		fmt.Fprintf(bw, "# cluster: %s  environment: %s  revision: %s\n", c, st.Environment, st.Revision)
-		for _, r := range st.ForCluster(c) {
-			y, err := r.AsYAML()
-			if err != nil {
-				return fmt.Errorf("encoding %s: %w", r.CurId(), err)
-			}
+		for range st.ForCluster(c) {
 			bw.WriteString("---\n")
-			bw.Write(y)
+			bw.Write(ys[0])
+			ys = ys[1:]
 		}
 	}
 	return bw.Flush()

@@ -177,3 +177,41 @@ func decode(data []byte) ([]*resource.Resource, error) {
 	}
 	return factory.SliceFromBytes(data)
 }
+
+// EncodeYAML returns each object as YAML (resource.AsYAML, the encoding
+// of kubectl kustomize), encoding on every CPU; an object given twice is
+// encoded once.
+func EncodeYAML(res []*resource.Resource) ([][]byte, error) {
+	out := make([][]byte, len(res))
+	first := make(map[*resource.Resource]int, len(res))
+	var todo []int
+	for i, r := range res {
+		if _, ok := first[r]; !ok {
+			first[r] = i
+			todo = append(todo, i)
+		}
+	}
+	errs := make([]error, len(res))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(todo); k += workers {
+				i := todo[k]
+				if out[i], errs[i] = res[i].AsYAML(); errs[i] != nil {
+					errs[i] = fmt.Errorf("encoding %s: %w", res[i].CurId(), errs[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, r := range res {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out[i] = out[first[r]]
+	}
+	return out, nil
+}
