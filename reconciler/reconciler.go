@@ -39,6 +39,11 @@ type Options struct {
 	Revision string
 	// Self, when set, is agent mode: only this cluster is reconciled.
 	Self string
+	// Peers, in agent mode, reads the other clusters' inventories (read-only
+	// credentials): an object that moved to another cluster is pruned here
+	// only once that cluster records it applied and healthy (peers.go).
+	// Nil: it is pruned at once (no make-before-break across agents).
+	Peers cluster.Connector
 	// Interval is the poll interval of Run.
 	Interval time.Duration
 	// DriftInterval is how often Run checks for drift between revisions.

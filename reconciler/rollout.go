@@ -67,7 +67,13 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 			close(applied[i])
 			var mp *MassPruneError
 			if res.inv != nil && res.Suspended == nil && !errors.As(res.Err, &mp) && !isApplyOrUnreachable(res.Err) {
-				r.prune(ctx, cl, res, plan, r.waitForMoves(res, plan, index, applied, results))
+				var healthyAt map[string]bool
+				if r.opts.Self != "" {
+					healthyAt = r.peerHealth(ctx, res, plan) // an agent asks the new clusters' inventories
+				} else {
+					healthyAt = r.waitForMoves(res, plan, index, applied, results)
+				}
+				r.prune(ctx, cl, res, plan, healthyAt)
 			}
 			res.Duration = time.Since(start)
 			r.auditGate(cl, res, rev)
@@ -131,7 +137,7 @@ func (r *Reconciler) prune(ctx context.Context, cl *cluster.Cluster, res *Cluste
 			continue
 		}
 		dests := plan.where[e.Key()]
-		if len(dests) > 0 && r.opts.Self == "" && !healthySomewhere(dests, e.Key(), healthyAt) {
+		if len(dests) > 0 && (r.opts.Self == "" || r.opts.Peers != nil) && !healthySomewhere(dests, e.Key(), healthyAt) {
 			kept = append(kept, e)
 			continue
 		}

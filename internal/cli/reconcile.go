@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -31,6 +32,7 @@ import (
 
 type reconcileOptions struct {
 	repo, branch, env, kubeconfigDir, kubeconfig, self, metricsAddr, cacheDir string
+	peerKubeconfigDir                                                         string
 	once, allowMassPrune                                                      bool
 	interval, driftInterval, healthTimeout                                    time.Duration
 	hookAddr, hookSecretFile                                                  string
@@ -66,6 +68,7 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.StringVar(&o.kubeconfigDir, "kubeconfig-dir", "", "directory with <cluster>.kubeconfig files (push mode)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster strata runs in (leader election, Secrets with cluster credentials, agent mode)")
 	f.StringVar(&o.self, "self", "", "agent mode: reconcile only this cluster, with --kubeconfig or in-cluster credentials")
+	f.StringVar(&o.peerKubeconfigDir, "peer-kubeconfig-dir", "", "agent mode: directory with <cluster>.kubeconfig files of the other clusters, with credentials that may only get ConfigMaps in "+labels.SystemNamespace+"; an object that moved to another cluster is pruned here only once that cluster's inventory records it applied and healthy (make-before-break across agents)")
 	f.BoolVar(&o.once, "once", false, "reconcile once, print the result and exit (1 when a cluster failed)")
 	f.DurationVar(&o.interval, "interval", time.Minute, "poll interval of the branch")
 	f.DurationVar(&o.driftInterval, "drift-interval", 30*time.Second, "how often to look for drift between revisions")
@@ -148,9 +151,19 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer closeAll()
+	peers, err := o.peers(log)
+	if err != nil {
+		return err
+	}
+	if peers != nil {
+		defer peers.Close()
+	}
 	reg := prometheus.NewRegistry()
 	opts := reconciler.DefaultOptions()
 	opts.Environment, opts.Revision, opts.Self = o.env, o.branch, o.self
+	if peers != nil {
+		opts.Peers = peers
+	}
 	opts.Interval, opts.DriftInterval, opts.HealthTimeout = o.interval, o.driftInterval, o.healthTimeout
 	opts.AllowMassPrune, opts.AllowNonFastForward, opts.Log = o.allowMassPrune, o.allowForcePush, log
 	opts.TrustedKeys = pin
@@ -185,6 +198,23 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	}
 	defer endpoint.Metrics(o.metricsAddr, reg, log)()
 	return rec.Run(ctx, trigger)
+}
+
+// peers connects an agent to the other clusters' inventories
+// (--peer-kubeconfig-dir), for make-before-break across agents.
+func (o *reconcileOptions) peers(log *slog.Logger) (*cluster.KubeconfigDir, error) {
+	switch {
+	case o.peerKubeconfigDir != "" && o.self == "":
+		return nil, errors.New("--peer-kubeconfig-dir is for agent mode (--self NAME): push mode sees every cluster already")
+	case o.peerKubeconfigDir != "":
+		if _, err := os.Stat(o.peerKubeconfigDir); err != nil {
+			return nil, fmt.Errorf("--peer-kubeconfig-dir: %w (a directory of <cluster>.kubeconfig files of the other clusters)", err)
+		}
+		return &cluster.KubeconfigDir{Dir: o.peerKubeconfigDir, Client: o.runtime.client}, nil
+	case o.self != "":
+		log.Warn("agent mode without --peer-kubeconfig-dir: an object that moves to another cluster is pruned here at once, without waiting until it runs there (no make-before-break across agents)")
+	}
+	return nil, nil
 }
 
 // pin reads the root of trust from --trusted-keys and --trusted-keys-file.
