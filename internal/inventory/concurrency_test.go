@@ -21,8 +21,10 @@ func concurrentSaves(t *testing.T, c client.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const env = "race"
-	// Writer w's i-th inventory has 6,000+i*37+w entries, all of revision "w-i".
-	size := func(w, i int) int { return 6000 + i*37 + w }
+	// Writer w's i-th inventory has 1,500+i*37+w entries, all of revision
+	// "w-i", in shards of about 256 entries.
+	defer inventory.SmallShards(256, 4<<10)()
+	size := func(w, i int) int { return 1500 + i*37 + w }
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for w := range 2 {

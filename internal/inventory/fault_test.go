@@ -116,11 +116,12 @@ func saveFailingAtEveryWrite(t *testing.T, c client.Client) {
 		t.Fatal(err)
 	}
 	oldRev, newRev := strings.Repeat("a", 40), strings.Repeat("b", 40)
-	// 12,000 objects take several shards; the new revision removes the
-	// Services of two namespaces, adds 300 Deployments and changes the
-	// ConfigMaps of another, so that Save writes new shards, reuses others
-	// and collects the rest.
-	oldEntries := refs(12_000, 0, oldRev)
+	// With shards of about 256 entries, 1,500 objects take several; the new
+	// revision removes the Services of two namespaces, adds 300 Deployments
+	// and changes the ConfigMaps of another, so that Save writes new shards,
+	// reuses others and collects the rest.
+	defer inventory.SmallShards(256, 4<<10)()
+	oldEntries := refs(1_500, 0, oldRev)
 	var newEntries []inventory.Ref
 	for _, e := range oldEntries {
 		switch {
@@ -146,7 +147,7 @@ func saveFailingAtEveryWrite(t *testing.T, c client.Client) {
 				t.Fatal(err)
 			}
 		}, oldEntries},
-		{"v1", func(t *testing.T, env string) { writeV1(ctx, t, c, env, oldEntries[:5000], oldRev) }, oldEntries[:5000]},
+		{"v1", func(t *testing.T, env string) { writeV1(ctx, t, c, env, oldEntries[:600], oldRev) }, oldEntries[:600]},
 		{"none", func(t *testing.T, env string) {}, nil},
 	}
 	for _, sc := range scenarios {

@@ -28,8 +28,9 @@ func forgeriesFailClosed(t *testing.T, c client.Client) {
 	if err := inventory.EnsureNamespace(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	// Each case starts from a good inventory of 8,000 objects (a few
-	// shards) and changes what is stored.
+	// Each case starts from a good inventory of 1,000 objects in a few
+	// shards and changes what is stored.
+	defer inventory.SmallShards(256, 4<<10)()
 	tests := []struct {
 		name   string
 		forge  func(t *testing.T, root *corev1.ConfigMap, shards []corev1.ConfigMap)
@@ -69,14 +70,14 @@ func forgeriesFailClosed(t *testing.T, c client.Client) {
 			update(ctx, t, c, root)
 		}, []string{`has format "3"`, "newer", "strata will not prune"}},
 		{"count raised", func(t *testing.T, root *corev1.ConfigMap, _ []corev1.ConfigMap) {
-			root.Data["count"] = "9000"
+			root.Data["count"] = "1001"
 			update(ctx, t, c, root)
-		}, []string{"is corrupt", "its count says 9000"}},
+		}, []string{"is corrupt", "its count says 1001"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := fmt.Sprintf("forged-%d", i)
-			if err := saveNew(ctx, c, env, refs(8000, 0, "r"), "r"); err != nil {
+			if err := saveNew(ctx, c, env, refs(1000, 0, "r"), "r"); err != nil {
 				t.Fatal(err)
 			}
 			root := &corev1.ConfigMap{}

@@ -55,14 +55,19 @@ const (
 	// MaxRawBytes bounds all the entries of an inventory, decompressed (at
 	// about 150 bytes an entry, some 400,000 objects).
 	MaxRawBytes = 64 << 20
+	// maxShardRawWrite bounds the size of a shard written.
+	maxShardRawWrite = 2 << 20
+)
+
+// The cut of shards; tests make them smaller to have many shards cheaply.
+var (
 	// targetShardEntries is the mean number of entries per shard: a shard
 	// ends after an entry whose key hashes to 0 modulo it, so that adding or
 	// removing an object changes one shard and leaves the others as they
 	// are (content-defined boundaries).
-	targetShardEntries = 4096
-	// minShardRaw and maxShardRawWrite bound the size of a shard written.
-	minShardRaw      = 64 << 10
-	maxShardRawWrite = 2 << 20
+	targetShardEntries uint32 = 4096
+	// minShardRaw is the least size of a shard that may end at a boundary.
+	minShardRaw = 64 << 10
 )
 
 // shardRef is the root's record of one shard.
@@ -85,15 +90,33 @@ type shard struct {
 // sortedEntries returns entries sorted by key, the first of several
 // entries of one key kept (they name the same object).
 func sortedEntries(entries []Ref) []Ref {
-	out := slices.Clone(entries)
-	slices.SortStableFunc(out, func(a, b Ref) int { return strings.Compare(a.Key(), b.Key()) })
-	return slices.CompactFunc(out, func(a, b Ref) bool { return a.Key() == b.Key() })
+	type keyed struct {
+		key string
+		ref *Ref
+	}
+	ks := make([]keyed, len(entries))
+	for i := range entries {
+		ks[i] = keyed{entries[i].Key(), &entries[i]}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	ks = slices.CompactFunc(ks, func(a, b keyed) bool { return a.key == b.key })
+	out := make([]Ref, len(ks))
+	for i, k := range ks {
+		out[i] = *k.ref
+	}
+	return out
 }
 
-// boundary reports whether a shard may end after the entry of key.
-func boundary(key string) bool {
+// boundary reports whether a shard may end after e: whether the FNV-1a
+// hash of its key is 0 modulo targetShardEntries.
+func boundary(e *Ref) bool {
 	h := fnv.New32a()
-	h.Write([]byte(key))
+	for i, s := range [...]string{e.Group, e.Kind, e.Namespace, e.Name} {
+		if i > 0 {
+			h.Write([]byte{'/'})
+		}
+		_, _ = io.WriteString(h, s)
+	}
 	return h.Sum32()%targetShardEntries == 0
 }
 
@@ -116,7 +139,7 @@ func encodeShards(root string, gen int64, entries []Ref, have map[string]shardRe
 		if total > MaxRawBytes {
 			return fmt.Errorf("the inventory of %d objects needs more than %d MiB, the most strata stores in a cluster: split the environment", len(entries), MaxRawBytes>>20)
 		}
-		ss, err := compress(root, gen, bytes.Clone(buf.Bytes()), n, have)
+		ss, err := compress(root, gen, buf.Bytes(), n, have) // keeps nothing of buf
 		if err != nil {
 			return err
 		}
@@ -125,19 +148,19 @@ func encodeShards(root string, gen int64, entries []Ref, have map[string]shardRe
 		n = 0
 		return nil
 	}
-	for _, e := range entries {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
+	enc := json.NewEncoder(&buf)
+	for i := range entries {
 		if n == 0 {
 			buf.WriteByte('[')
 		} else {
 			buf.WriteByte(',')
 		}
-		buf.Write(b)
+		if err := enc.Encode(&entries[i]); err != nil {
+			return nil, err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode ends the value with a newline
 		n++
-		if buf.Len() >= maxShardRawWrite || buf.Len() >= minShardRaw && boundary(e.Key()) {
+		if buf.Len() >= maxShardRawWrite || buf.Len() >= minShardRaw && boundary(&entries[i]) {
 			if err := flush(); err != nil {
 				return nil, err
 			}
@@ -267,10 +290,13 @@ func parseRoot(root string, data map[string]string) (gen int64, refs []shardRef,
 // checkOrder verifies that entries, all shards together, are sorted by key
 // with no key twice: a shard that was moved, repeated or swapped breaks it.
 func checkOrder(entries []Ref) error {
-	for i := 1; i < len(entries); i++ {
-		if a, b := entries[i-1].Key(), entries[i].Key(); a >= b {
-			return fmt.Errorf("entry %s follows %s: the shards are out of order or repeat an object", b, a)
+	prev := ""
+	for i, e := range entries {
+		k := e.Key()
+		if i > 0 && prev >= k {
+			return fmt.Errorf("entry %s follows %s: the shards are out of order or repeat an object", k, prev)
 		}
+		prev = k
 	}
 	return nil
 }

@@ -288,3 +288,22 @@ func gunzipped(data []byte) []byte {
 	}
 	return raw
 }
+
+// An unchanged inventory (a status-only Save) is not compressed again.
+func BenchmarkEncodeUnchangedShards(b *testing.B) {
+	e := sortedEntries(manyRefs(50_000, strings.Repeat("c", 40)))
+	shards, err := encodeShards("r", 1, e, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	have := map[string]shardRef{}
+	for _, sh := range shards {
+		have[sh.ref.SHA256] = sh.ref
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeShards("r", 2, sortedEntries(e), have); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

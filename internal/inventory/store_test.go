@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,17 +163,17 @@ func inventoryOf50000(t *testing.T, c client.Client) {
 		largest = max(largest, n)
 	}
 
-	runtime.GC()
+	var got *inventory.Inventory
+	var err error
 	var before, after runtime.MemStats
+	runtime.GC()
 	runtime.ReadMemStats(&before)
 	start = time.Now()
-	got, err := inventory.Load(ctx, c, "big")
+	loadPeak, loadAlloc := heapPeak(func() { got, err = inventory.Load(ctx, c, "big") })
 	load := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.ReadMemStats(&after)
-	allocated := after.TotalAlloc - before.TotalAlloc
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	retained := int64(after.HeapAlloc) - int64(before.HeapAlloc)
@@ -196,7 +197,8 @@ func inventoryOf50000(t *testing.T, c client.Client) {
 	got.Status.LastReconcile = time.Now()
 	counting.writes = nil
 	start = time.Now()
-	if _, err := inventory.Save(ctx, counting, got); err != nil {
+	savePeak, saveAlloc := heapPeak(func() { _, err = inventory.Save(ctx, counting, got) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	statusOnly := time.Since(start)
@@ -206,6 +208,36 @@ func inventoryOf50000(t *testing.T, c client.Client) {
 	runtime.KeepAlive(got)
 	t.Logf("50,000 entries: %d shards, %d bytes compressed (%.1f bytes an entry, largest shard %d bytes), root %d bytes of data",
 		len(shards.Items), total, float64(total)/50_000, largest, len(root.Data["shards"])+len(root.Data["status"]))
-	t.Logf("first Save %v; Load %v (allocated %d MiB, retained %d MiB); one object changed: Save %v (%s); status only: Save %v",
-		firstSave.Round(time.Millisecond), load.Round(time.Millisecond), allocated>>20, retained>>20, oneChange.Round(time.Millisecond), oneWrites, statusOnly.Round(time.Millisecond))
+	t.Logf("first Save %v; Load %v (heap peak +%d MiB, allocated %d MiB, retained %d MiB); one object changed: Save %v (%s); status only: Save %v (heap peak +%d MiB, allocated %d MiB)",
+		firstSave.Round(time.Millisecond), load.Round(time.Millisecond), loadPeak>>20, loadAlloc>>20, retained>>20,
+		oneChange.Round(time.Millisecond), oneWrites, statusOnly.Round(time.Millisecond), savePeak>>20, saveAlloc>>20)
+}
+
+// heapPeak runs f and returns how far the live heap rose above where it
+// started (sampled every 100µs) and how much f allocated.
+func heapPeak(f func()) (peak, allocated uint64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+	runtime.GC()
+	metrics.Read(s)
+	base, alloc0 := s[0].Value.Uint64(), s[1].Value.Uint64()
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		m := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var top uint64
+		for {
+			metrics.Read(m)
+			top = max(top, m[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- top
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
+	f()
+	close(stop)
+	top := <-done
+	metrics.Read(s)
+	return max(top, base) - base, s[1].Value.Uint64() - alloc0
 }
