@@ -8,15 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/strata-gitops/strata/internal/apiservertest"
 	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/source"
 )
@@ -24,55 +23,18 @@ import (
 // testClusters are three real apiservers (envtest: kube-apiserver + etcd),
 // shared by the tests of this package; each test uses its own environment
 // name so that inventories and objects do not collide.
-var (
-	clustersOnce sync.Once
-	clusterCfgs  map[string]*rest.Config
-	clustersErr  error
-	testEnvs     []*envtest.Environment
-)
+var testClusters apiservertest.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, e := range testEnvs {
-		_ = e.Stop()
-	}
+	testClusters.Stop()
 	os.Exit(code)
 }
 
-// startClusters starts the three apiservers once. Without binaries the test
-// fails (not skips): CI builds them with hack/install-tools.sh.
+// startClusters starts the three apiservers once.
 func startClusters(t *testing.T) map[string]*rest.Config {
 	t.Helper()
-	clustersOnce.Do(func() {
-		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-			home, _ := os.UserHomeDir()
-			os.Setenv("KUBEBUILDER_ASSETS", filepath.Join(home, ".cache", "strata", "bin"))
-		}
-		clusterCfgs = map[string]*rest.Config{}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for _, name := range []string{"public", "private", "onprem"} {
-			wg.Add(1)
-			go func(name string) {
-				defer wg.Done()
-				e := &envtest.Environment{}
-				cfg, err := e.Start()
-				mu.Lock()
-				defer mu.Unlock()
-				testEnvs = append(testEnvs, e)
-				if err != nil {
-					clustersErr = err
-					return
-				}
-				clusterCfgs[name] = cfg
-			}(name)
-		}
-		wg.Wait()
-	})
-	if clustersErr != nil {
-		t.Fatalf("starting envtest apiservers (KUBEBUILDER_ASSETS=%s; run make tools-envtest): %v", os.Getenv("KUBEBUILDER_ASSETS"), clustersErr)
-	}
-	return clusterCfgs
+	return testClusters.Start(t, "public", "private", "onprem")
 }
 
 // gitRepo is a config repository in a temp dir, committed with go-git.

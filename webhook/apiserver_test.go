@@ -18,8 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/strata-gitops/strata/internal/apiservertest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/admission/*.json with what a real kube-apiserver (envtest) sends")
@@ -195,16 +196,7 @@ func normalise(t *testing.T, body []byte) []byte {
 
 func startAPIServer(t *testing.T) *rest.Config {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		home, _ := os.UserHomeDir()
-		t.Setenv("KUBEBUILDER_ASSETS", filepath.Join(home, ".cache", "strata", "bin"))
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest apiserver (KUBEBUILDER_ASSETS=%s; run make tools-envtest): %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	_, cfg := apiservertest.Start(t)
 	return cfg
 }
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/strata-gitops/strata/internal/apiservertest"
 	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/inventory"
 )
@@ -20,16 +20,7 @@ import (
 // as DIR/<name>.kubeconfig.
 func startCluster(t *testing.T, name string) (string, client.Client) {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		home, _ := os.UserHomeDir()
-		t.Setenv("KUBEBUILDER_ASSETS", filepath.Join(home, ".cache", "strata", "bin"))
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest (KUBEBUILDER_ASSETS=%s; run make tools-envtest): %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	env, cfg := apiservertest.Start(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, name+".kubeconfig"), env.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
