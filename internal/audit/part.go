@@ -60,7 +60,7 @@ func (w *Writer) appendDay(ctx context.Context, day string, events []Event) (int
 		cm := w.cache
 		if cm == nil || cm.Name != name {
 			cm = &corev1.ConfigMap{}
-			err := w.c.Get(ctx, client.ObjectKey{Namespace: labels.SystemNamespace, Name: name}, cm)
+			err := w.client().Get(ctx, client.ObjectKey{Namespace: labels.SystemNamespace, Name: name}, cm)
 			switch {
 			case apierrors.IsNotFound(err):
 				cm = nil
@@ -72,7 +72,7 @@ func (w *Writer) appendDay(ctx context.Context, day string, events []Event) (int
 			data, k, added := w.compose("", events)
 			nc := w.newConfigMap(name, day, data)
 			annotate(nc, added, data)
-			err := w.c.Create(ctx, nc)
+			err := w.client().Create(ctx, nc)
 			switch {
 			case err == nil:
 				w.cache, w.parts[day] = nc, n
@@ -115,7 +115,7 @@ func (w *Writer) appendDay(ctx context.Context, day string, events []Event) (int
 		}
 		prior.addAll(added)
 		annotate(uc, prior, data)
-		err := w.c.Update(ctx, uc)
+		err := w.client().Update(ctx, uc)
 		switch {
 		case err == nil:
 			w.cache = uc
@@ -195,7 +195,7 @@ func (w *Writer) currentPart(ctx context.Context, day string) (int, error) {
 		return n, nil
 	}
 	var list corev1.ConfigMapList
-	err := w.c.List(ctx, &list, client.InNamespace(labels.SystemNamespace),
+	err := w.client().List(ctx, &list, client.InNamespace(labels.SystemNamespace),
 		client.MatchingLabels{Label: "true", SourceLabel: w.source, DayLabel: day})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("listing audit ConfigMaps in %s: %w", labels.SystemNamespace, err)
@@ -219,7 +219,7 @@ func (w *Writer) ensureNamespace(ctx context.Context) error {
 	w.nsChecked = true
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: labels.SystemNamespace,
 		Labels: map[string]string{labels.ManagedBy: labels.ManagedByValue}}}
-	if err := w.c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := w.client().Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s for the audit log: %w", labels.SystemNamespace, err)
 	}
 	return nil

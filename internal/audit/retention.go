@@ -98,7 +98,7 @@ func (w *Writer) retention(ctx context.Context) error {
 	for _, d := range del {
 		rv := d.rv
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: labels.SystemNamespace, Name: d.name}}
-		err := w.c.Delete(ctx, cm, client.Preconditions{ResourceVersion: &rv})
+		err := w.client().Delete(ctx, cm, client.Preconditions{ResourceVersion: &rv})
 		switch {
 		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 			continue // another writer rolled it off, or it changed: judged again next time
@@ -157,7 +157,7 @@ func (w *Writer) listParts(ctx context.Context) ([]part, error) {
 		if cont != "" {
 			opts = append(opts, client.Continue(cont))
 		}
-		if err := w.c.List(ctx, list, opts...); err != nil {
+		if err := w.client().List(ctx, list, opts...); err != nil {
 			if apierrors.IsNotFound(err) {
 				return parts, nil
 			}
@@ -187,7 +187,7 @@ func (w *Writer) legacyPart(ctx context.Context, name, rv, day string) (segStats
 		return l.stats, l.bytes, nil
 	}
 	cm := &corev1.ConfigMap{}
-	if err := w.c.Get(ctx, client.ObjectKey{Namespace: labels.SystemNamespace, Name: name}, cm); err != nil {
+	if err := w.client().Get(ctx, client.ObjectKey{Namespace: labels.SystemNamespace, Name: name}, cm); err != nil {
 		return segStats{}, 0, fmt.Errorf("reading audit ConfigMap %s/%s: %w", labels.SystemNamespace, name, err)
 	}
 	data := cm.Data[DataKey]

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -160,9 +161,14 @@ type Stats struct {
 // and written at most every FlushInterval by a background goroutine, and on
 // Flush and Close. It is safe for concurrent use.
 type Writer struct {
-	c      client.Client
-	source string
-	opts   WriterOptions
+	// c is the cluster's client, swapped when its credentials rotate
+	// (Writers.For): events buffered for the cluster go out with the new one.
+	c atomic.Pointer[client.Client]
+	// swapped says c changed since the last flush: what the flush cached
+	// about the cluster (parts, the namespace) may be about another one.
+	swapped atomic.Bool
+	source  string
+	opts    WriterOptions
 
 	mu      sync.Mutex
 	pending map[string]*Event
@@ -204,10 +210,22 @@ type Writer struct {
 func NewWriter(c client.Client, source string, opts WriterOptions) *Writer {
 	opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &Writer{c: c, source: SourceName(source), opts: opts, pending: map[string]*Event{},
+	w := &Writer{source: SourceName(source), opts: opts, pending: map[string]*Event{},
 		parts: map[string]int{}, stop: cancel, done: make(chan struct{})}
+	w.c.Store(&c)
 	go w.loop(ctx)
 	return w
+}
+
+// client is the cluster's current client.
+func (w *Writer) client() client.Client { return *w.c.Load() }
+
+// use makes c the cluster's client from the next flush on.
+func (w *Writer) use(c client.Client) {
+	if c != nil && w.client() != c {
+		w.c.Store(&c)
+		w.swapped.Store(true)
+	}
 }
 
 // Source returns the writer's (sanitized) source name.
@@ -304,6 +322,10 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
+	if w.swapped.Swap(false) {
+		w.cache, w.nsChecked, w.legacy = nil, false, nil
+		clear(w.parts)
+	}
 	w.applyRetention()
 	if err := w.writeBatch(ctx, w.take()); err != nil {
 		return err

@@ -52,6 +52,9 @@ func (ws *Writers) For(cluster string, c client.Client) *Writer {
 		return nil
 	}
 	if w, ok := ws.ws[cluster]; ok {
+		// A new client is a new connection (rotated credentials, a moved
+		// apiserver): the writer keeps its buffer and writes with it.
+		w.use(c)
 		return w
 	}
 	if ws.ws == nil {
