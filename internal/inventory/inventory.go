@@ -154,6 +154,9 @@ type Inventory struct {
 	Status      Status
 	// Exists is false when the cluster has no inventory yet.
 	Exists bool
+	// statusOnly is set by LoadStatus: Entries were not read, so the
+	// inventory must not be saved.
+	statusOnly bool
 	// Suspension is the environment's suspension in the cluster, read by
 	// the status readers (cluster.ReadInventory) with the inventory; nil
 	// when not suspended or not read.

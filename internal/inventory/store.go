@@ -114,6 +114,73 @@ func load(ctx context.Context, c client.Client, env string) (inv *Inventory, ret
 	return inv, false, nil
 }
 
+// LoadStatus reads the status of the inventory of env, not its entries:
+// for the readers of status (strata status, the status page, rollback's
+// wait), which would otherwise read every shard of a large inventory at
+// each poll. It checks the root and that every shard it lists exists (one
+// metadata-only LIST), not the shards' content, which Load checks before
+// strata prunes. The result has no Entries and cannot be saved.
+func LoadStatus(ctx context.Context, c client.Client, env string) (*Inventory, error) {
+	var err error
+	for range loadAttempts {
+		var inv *Inventory
+		var retry bool
+		inv, retry, err = loadStatus(ctx, c, env)
+		if !retry {
+			return inv, err
+		}
+	}
+	return nil, err
+}
+
+// loadStatus reads the status once; retry is set when a shard was missing
+// and the root has changed since it was read (a concurrent Save).
+func loadStatus(ctx context.Context, c client.Client, env string) (*Inventory, bool, error) {
+	root := &corev1.ConfigMap{}
+	err := c.Get(ctx, rootKey(env), root)
+	if apierrors.IsNotFound(err) {
+		return &Inventory{Environment: env, statusOnly: true}, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading inventory %s/%s: %w", labels.SystemNamespace, root.Name, err)
+	}
+	inv := &Inventory{Environment: env, Exists: true, statusOnly: true}
+	if s := root.Data[statusKey]; s != "" {
+		_ = json.Unmarshal([]byte(s), &inv.Status) // status is informational
+	}
+	switch f := root.Data[formatKey]; f {
+	case "":
+		return inv, false, nil
+	case formatSharded:
+	default:
+		return nil, false, fmt.Errorf("inventory %s/%s has format %q, which this strata cannot read (written by a newer version?): run the newer strata",
+			labels.SystemNamespace, root.Name, f)
+	}
+	_, refs, _, err := parseRoot(root.Name, root.Data)
+	if err != nil {
+		return nil, false, corrupt(env, err)
+	}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+	if err := c.List(ctx, list, client.InNamespace(labels.SystemNamespace), client.MatchingLabels{labels.InventoryOf: env}); err != nil {
+		return nil, false, fmt.Errorf("listing the shards of inventory %s/%s: %w", labels.SystemNamespace, root.Name, err)
+	}
+	present := map[string]bool{}
+	for _, sh := range list.Items {
+		present[sh.Name] = true
+	}
+	for _, r := range refs {
+		if !present[r.Name] {
+			now := &corev1.ConfigMap{}
+			if err := c.Get(ctx, rootKey(env), now); err == nil && now.ResourceVersion != root.ResourceVersion {
+				return nil, true, fmt.Errorf("inventory %s/%s changed while it was read; try again", labels.SystemNamespace, root.Name)
+			}
+			return nil, false, corrupt(env, fmt.Errorf("its shard %s is missing", r.Name))
+		}
+	}
+	return inv, false, nil
+}
+
 // interner shares the strings that repeat across entries (group, version,
 // kind, namespace, revision), so that 50,000 entries do not hold 50,000
 // copies of each.
@@ -142,6 +209,10 @@ func (in interner) ref(e Ref) Ref {
 // creates strata-system if needed and returns the stored root (events are
 // recorded on it).
 func Save(ctx context.Context, c client.Client, inv *Inventory) (*corev1.ConfigMap, error) {
+	if inv.statusOnly {
+		return nil, fmt.Errorf("inventory %s/%s was read without its entries (LoadStatus) and cannot be saved: read it with Load",
+			labels.SystemNamespace, labels.InventoryName(inv.Environment))
+	}
 	if !inv.Exists {
 		if err := EnsureNamespace(ctx, c); err != nil {
 			return nil, err

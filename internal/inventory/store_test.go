@@ -38,6 +38,7 @@ func TestStore(t *testing.T) {
 		{"concurrent saves", concurrentSaves},
 		{"collect spares the next generation", collectSparesTheNextGeneration},
 		{"forgeries fail closed", forgeriesFailClosed},
+		{"status only", loadStatusOnly},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, c) })
 	}
@@ -240,4 +241,42 @@ func heapPeak(f func()) (peak, allocated uint64) {
 	top := <-done
 	metrics.Read(s)
 	return max(top, base) - base, s[1].Value.Uint64() - alloc0
+}
+
+// LoadStatus reads the root alone (for the readers of status), notices a
+// missing shard, and what it returns cannot be saved over the entries.
+func loadStatusOnly(t *testing.T, c client.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	defer inventory.SmallShards(256, 4<<10)()
+	if inv, err := inventory.LoadStatus(ctx, c, "status-none"); err != nil || inv.Exists {
+		t.Fatalf("LoadStatus of no inventory = %+v, %v", inv, err)
+	}
+	if err := saveNew(ctx, c, "status", refs(1000, 0, "r1"), "r1"); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.LoadStatus(ctx, c, "status")
+	if err != nil || !inv.Exists || inv.Status.Revision != "r1" || inv.Entries != nil {
+		t.Fatalf("LoadStatus = exists %v, revision %q, %d entries, %v; want r1 and no entries", inv.Exists, inv.Status.Revision, len(inv.Entries), err)
+	}
+	if _, err := inventory.Save(ctx, c, inv); err == nil || !strings.Contains(err.Error(), "cannot be saved") {
+		t.Errorf("Save of a status-only inventory: %v", err)
+	}
+	if full, err := inventory.Load(ctx, c, "status"); err != nil || len(full.Entries) != 1000 {
+		t.Fatalf("after the refused Save, Load read %d entries, %v", len(full.Entries), err)
+	}
+	writeV1(ctx, t, c, "status-v1", refs(10, 0, "old"), "old")
+	if inv, err := inventory.LoadStatus(ctx, c, "status-v1"); err != nil || inv.Status.Revision != "old" {
+		t.Errorf("LoadStatus of a single-ConfigMap inventory = %+v, %v", inv, err)
+	}
+	var shards corev1.ConfigMapList
+	if err := c.List(ctx, &shards, client.InNamespace(labels.SystemNamespace), client.MatchingLabels{labels.InventoryOf: "status"}); err != nil || len(shards.Items) < 2 {
+		t.Fatalf("%d shards, %v", len(shards.Items), err)
+	}
+	if err := c.Delete(ctx, &shards.Items[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inventory.LoadStatus(ctx, c, "status"); err == nil || !strings.Contains(err.Error(), "is missing") {
+		t.Errorf("LoadStatus with a shard missing: %v", err)
+	}
 }
