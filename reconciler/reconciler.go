@@ -435,7 +435,7 @@ func (r *Reconciler) bootstrap(ctx context.Context, env config.Environment) {
 			complete = false
 			continue
 		}
-		inv, err := inventory.Load(ctx, cl.Client, r.opts.Environment)
+		inv, err := inventory.LoadStatus(ctx, cl.Client, r.opts.Environment)
 		if err != nil {
 			complete = false
 			r.opts.Log.Warn("cannot read the applied revision of a cluster yet; will retry", "cluster", c.Name, "error", err)

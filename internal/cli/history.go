@@ -76,7 +76,7 @@ func (o *historyOptions) run(cmd *cobra.Command) error {
 			var inv *inventory.Inventory
 			cl, err := connect.Connect(name)
 			if err == nil {
-				inv, err = inventory.Load(ctx, cl.Client, set.env)
+				inv, err = inventory.LoadStatus(ctx, cl.Client, set.env)
 			}
 			mu.Lock()
 			defer mu.Unlock()

@@ -91,7 +91,7 @@ func clusterState(ctx context.Context, connect cluster.Connector, env, name stri
 	if err != nil {
 		return rollback.ClusterState{Detail: err.Error()}
 	}
-	inv, err := inventory.Load(ctx, cl.Client, env)
+	inv, err := inventory.LoadStatus(ctx, cl.Client, env) // polled: the status, not every shard
 	if err != nil {
 		return rollback.ClusterState{Detail: "unreachable"}
 	}

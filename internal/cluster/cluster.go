@@ -180,7 +180,7 @@ func ReadInventory(ctx context.Context, connect Connector, cluster, env string) 
 	if err := cl.Reachable(ctx); err != nil {
 		return nil, false, fmt.Errorf("unreachable: %v", err)
 	}
-	inv, err = inventory.Load(ctx, cl.Client, env)
+	inv, err = inventory.LoadStatus(ctx, cl.Client, env) // the status, not every shard
 	if err != nil {
 		return nil, true, err
 	}
