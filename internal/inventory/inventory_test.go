@@ -223,6 +223,14 @@ func TestDescribe(t *testing.T) {
 // are part of the development setup (make tools-envtest).
 func startAPIServer(t *testing.T) client.Client {
 	t.Helper()
+	c, _ := startEnvtest(t)
+	return c
+}
+
+// startEnvtest is startAPIServer that also returns the environment, to add
+// users with their own rights.
+func startEnvtest(t *testing.T) (client.Client, *envtest.Environment) {
+	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		home, err := os.UserHomeDir()
@@ -252,7 +260,7 @@ func startAPIServer(t *testing.T) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, env
 }
 
 func TestLoadSave(t *testing.T) {

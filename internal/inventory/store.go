@@ -117,9 +117,9 @@ func load(ctx context.Context, c client.Client, env string) (inv *Inventory, ret
 // LoadStatus reads the status of the inventory of env, not its entries:
 // for the readers of status (strata status, the status page, rollback's
 // wait), which would otherwise read every shard of a large inventory at
-// each poll. It checks the root and that every shard it lists exists (one
-// metadata-only LIST), not the shards' content, which Load checks before
-// strata prunes. The result has no Entries and cannot be saved.
+// each poll. It checks the root and that every shard it lists exists (a
+// metadata-only GET each), not the shards' content, which Load checks
+// before strata prunes. The result has no Entries and cannot be saved.
 func LoadStatus(ctx context.Context, c client.Client, env string) (*Inventory, error) {
 	var err error
 	for range loadAttempts {
@@ -160,22 +160,22 @@ func loadStatus(ctx context.Context, c client.Client, env string) (*Inventory, b
 	if err != nil {
 		return nil, false, corrupt(env, err)
 	}
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-	if err := c.List(ctx, list, client.InNamespace(labels.SystemNamespace), client.MatchingLabels{labels.InventoryOf: env}); err != nil {
-		return nil, false, fmt.Errorf("listing the shards of inventory %s/%s: %w", labels.SystemNamespace, root.Name, err)
-	}
-	present := map[string]bool{}
-	for _, sh := range list.Items {
-		present[sh.Name] = true
-	}
+	// Metadata only (no entries), and the verb Load needs: get.
 	for _, r := range refs {
-		if !present[r.Name] {
+		sh := &metav1.PartialObjectMetadata{}
+		sh.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+		err := c.Get(ctx, client.ObjectKey{Namespace: labels.SystemNamespace, Name: r.Name}, sh)
+		switch {
+		case apierrors.IsNotFound(err):
 			now := &corev1.ConfigMap{}
 			if err := c.Get(ctx, rootKey(env), now); err == nil && now.ResourceVersion != root.ResourceVersion {
 				return nil, true, fmt.Errorf("inventory %s/%s changed while it was read; try again", labels.SystemNamespace, root.Name)
 			}
 			return nil, false, corrupt(env, fmt.Errorf("its shard %s is missing", r.Name))
+		case err != nil:
+			return nil, false, fmt.Errorf("reading inventory shard %s/%s: %w", labels.SystemNamespace, r.Name, err)
+		case sh.Labels[labels.InventoryOf] != env:
+			return nil, false, corrupt(env, fmt.Errorf("its shard %s is labelled %s=%q", r.Name, labels.InventoryOf, sh.Labels[labels.InventoryOf]))
 		}
 	}
 	return inv, false, nil

@@ -16,7 +16,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-gitops/strata/internal/inventory"
@@ -27,7 +30,7 @@ import (
 // (each its own environment); together about a minute and a half on two
 // busy cores, most of it failing Save at each of its writes.
 func TestStore(t *testing.T) {
-	c := startAPIServer(t)
+	c, env := startEnvtest(t)
 	for _, tt := range []struct {
 		name string
 		test func(*testing.T, client.Client)
@@ -41,6 +44,45 @@ func TestStore(t *testing.T) {
 		{"status only", loadStatusOnly},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, c) })
+	}
+	t.Run("readers need get alone", func(t *testing.T) { readersNeedGetAlone(t, c, env) })
+}
+
+// Load and LoadStatus need no more than get on ConfigMaps in strata-system:
+// an agent reads its peers' inventories with just that (e2e/agent_test.go).
+func readersNeedGetAlone(t *testing.T, c client.Client, env *envtest.Environment) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	defer inventory.SmallShards(256, 4<<10)()
+	if err := saveNew(ctx, c, "peer", refs(1000, 0, "r"), "r"); err != nil {
+		t.Fatal(err)
+	}
+	meta := metav1.ObjectMeta{Name: "inventory-reader", Namespace: labels.SystemNamespace}
+	for _, obj := range []client.Object{
+		&rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: meta, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: meta.Name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "inventory-reader"}}},
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "inventory-reader"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := client.New(user.Config(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(labels.SystemNamespace)); err == nil {
+		t.Fatal("the reader may list ConfigMaps: the test would prove nothing")
+	}
+	if inv, err := inventory.Load(ctx, rc, "peer"); err != nil || len(inv.Entries) != 1000 {
+		t.Errorf("Load with get alone: %v", err)
+	}
+	if inv, err := inventory.LoadStatus(ctx, rc, "peer"); err != nil || inv.Status.Revision != "r" {
+		t.Errorf("LoadStatus with get alone: %v", err)
 	}
 }
 
