@@ -13,6 +13,7 @@ import (
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/rollback"
+	"github.com/strata-gitops/strata/internal/source"
 )
 
 // ReasonAutoReverted marks a revision strata reverted by itself.
@@ -41,7 +42,12 @@ func (r *Reconciler) autoRevert(ctx context.Context, cfg *config.Config, res *Re
 	r.autoReverted[res.Revision.Commit] = true
 	reason := fmt.Sprintf("health check failed in %s within rollout.healthTimeout", strings.Join(failed, ", "))
 	log := r.opts.Log.With("environment", r.opts.Environment, "commit", res.Revision.Short())
-	commit, err := rollback.AutoRevert(ctx, r.repo.Location, r.opts.Revision, res.Revision.Commit, reason, r.opts.Identity)
+	commit, err := rollback.AutoRevert(ctx, r.repo, r.opts.Revision, res.Revision.Commit, reason, r.opts.Identity)
+	var moved *source.BranchMovedError
+	if errors.As(err, &moved) {
+		log.Info("not auto-reverted: a newer revision was pushed and is reconciled next", "reason", err)
+		return
+	}
 	if err != nil {
 		log.Error("auto-revert failed; revert by hand with strata rollback", "error", err)
 		return

@@ -1,6 +1,7 @@
-// Package rollback reverts commits with the git CLI — so that the user's
-// commit signing, hooks and credentials apply — and waits for every cluster
-// to converge on the revert.
+// Package rollback reverts commits — with the git CLI for people, so that
+// their commit signing, hooks and credentials apply; with go-git for
+// strata's own auto-revert — and waits for every cluster to converge on the
+// revert.
 package rollback
 
 import (
@@ -11,6 +12,12 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/strata-gitops/strata/internal/source"
 )
 
 // git runs the git CLI in dir and returns its trimmed stdout.
@@ -50,46 +57,51 @@ func Push(ctx context.Context, dir, remote string) error {
 	return err
 }
 
-// Identity signs strata's own commits (auto-revert).
+// Identity authors strata's own commits (auto-revert).
 type Identity struct {
 	Name, Email string
-	// SigningKey, when set, is an SSH private key file the commit is signed with.
-	SigningKey string
 }
 
-// AutoRevert clones url, reverts commit on branch as id, pushes, and
-// returns the revert commit. reason goes into the commit message.
-func AutoRevert(ctx context.Context, url, branch, commit, reason string, id Identity) (string, error) {
-	dir, err := os.MkdirTemp("", "strata-autorevert-")
+// AutoRevert reverts commit, the head of branch, with a commit of id's on
+// top of it whose tree is the tree before commit (its first parent's: a
+// merged pull request is undone as a whole), and pushes it through repo
+// with repo's own credentials — go-git, no git CLI, so it works in
+// strata's image. reason goes into the commit message. When branch has
+// moved on, nothing is pushed (*source.BranchMovedError): the newer
+// revision supersedes the failed one.
+func AutoRevert(ctx context.Context, repo *source.Repository, branch, commit, reason string, id Identity) (string, error) {
+	if err := repo.Fetch(ctx); err != nil {
+		return "", err
+	}
+	head, err := repo.ResolveBranch(branch)
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
-	if _, err := git(ctx, "", nil, "clone", "--quiet", "--branch", branch, url, dir); err != nil {
-		return "", err
+	if head.Commit != commit {
+		return "", &source.BranchMovedError{Branch: branch, Want: commit, Got: head.Commit}
 	}
-	env := []string{"GIT_AUTHOR_NAME=" + id.Name, "GIT_AUTHOR_EMAIL=" + id.Email,
-		"GIT_COMMITTER_NAME=" + id.Name, "GIT_COMMITTER_EMAIL=" + id.Email}
-	args := []string{"-c", "core.hooksPath=/dev/null"}
-	if id.SigningKey != "" {
-		args = append(args, "-c", "gpg.format=ssh", "-c", "user.signingkey="+id.SigningKey, "-c", "commit.gpgsign=true")
-	}
-	rargs, err := revertArgs(ctx, dir, commit)
+	var tree, subject string
+	err = repo.WithGit(func(g *gogit.Repository) error {
+		c, err := g.CommitObject(plumbing.NewHash(commit))
+		if err != nil {
+			return fmt.Errorf("%w: is %s a commit of this repository?", err, commit)
+		}
+		if c.NumParents() == 0 {
+			return fmt.Errorf("%.12s is the first commit of %s: there is nothing before it to revert to", commit, branch)
+		}
+		p, err := c.Parent(0)
+		if err != nil {
+			return err
+		}
+		tree, subject = p.TreeHash.String(), strings.SplitN(strings.TrimSpace(c.Message), "\n", 2)[0]
+		return nil
+	})
 	if err != nil {
 		return "", err
 	}
-	if _, err := git(ctx, dir, env, append(args, rargs...)...); err != nil {
-		return "", err
-	}
-	subject, _ := git(ctx, dir, env, "log", "-1", "--format=%s")
-	msg := fmt.Sprintf("%s\n\nstrata reverted %s automatically: %s\n", subject, commit, reason)
-	if _, err := git(ctx, dir, env, append(args, "commit", "--amend", "-m", msg)...); err != nil {
-		return "", err
-	}
-	if _, err := git(ctx, dir, env, "push", "--quiet", "origin", "HEAD:refs/heads/"+branch); err != nil {
-		return "", fmt.Errorf("%w: someone pushed meanwhile; strata retries at the next failure", err)
-	}
-	return git(ctx, dir, nil, "rev-parse", "HEAD")
+	msg := fmt.Sprintf("Revert \"%s\"\n\nThis reverts commit %s.\n\nstrata reverted %s automatically: %s\n", subject, commit, commit, reason)
+	sig := object.Signature{Name: id.Name, Email: id.Email, When: time.Now()}
+	return repo.CommitOnto(ctx, branch, commit, tree, msg, sig)
 }
 
 // ClusterState is what Wait needs to know of one cluster.

@@ -2,6 +2,7 @@ package rollback_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/strata-gitops/strata/internal/rollback"
+	"github.com/strata-gitops/strata/internal/source"
 )
 
 // hermetic keeps the user's git configuration (signing, hooks, identity)
@@ -242,6 +244,16 @@ func TestPushRejected(t *testing.T) {
 	}
 }
 
+// openRepo opens the config repository as the reconciler does.
+func openRepo(t *testing.T, location string) *source.Repository {
+	t.Helper()
+	r, err := source.Open(context.Background(), location, source.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestAutoRevert(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -257,7 +269,7 @@ func TestAutoRevert(t *testing.T) {
 			id := rollback.Identity{Name: "strata bot", Email: "strata@example.com"}
 			reason := "Deployment prod/app did not become healthy within 5m0s"
 
-			got, err := rollback.AutoRevert(ctx, tt.url(bare), "main", c3, reason, id)
+			got, err := rollback.AutoRevert(ctx, openRepo(t, tt.url(bare)), "main", c3, reason, id)
 			if err != nil {
 				t.Fatalf("AutoRevert: %v", err)
 			}
@@ -295,15 +307,16 @@ func TestAutoRevertFailures(t *testing.T) {
 	ctx := context.Background()
 	bare, _, _, c2, c3 := newRemote(t)
 	id := rollback.Identity{Name: "strata bot", Email: "strata@example.com"}
+	repo := openRepo(t, bare)
 
-	if _, err := rollback.AutoRevert(ctx, bare, "main", c2, "unhealthy", id); err == nil {
-		t.Error("AutoRevert of a conflicting commit succeeded")
+	// c2 is no longer the head: the newer c3 supersedes it.
+	_, err := rollback.AutoRevert(ctx, repo, "main", c2, "unhealthy", id)
+	var moved *source.BranchMovedError
+	if !errors.As(err, &moved) {
+		t.Errorf("AutoRevert of a commit the branch moved past = %v, want a BranchMovedError", err)
 	}
-	if _, err := rollback.AutoRevert(ctx, bare, "no-such-branch", c3, "unhealthy", id); err == nil {
+	if _, err := rollback.AutoRevert(ctx, repo, "no-such-branch", c3, "unhealthy", id); err == nil {
 		t.Error("AutoRevert on a missing branch succeeded")
-	}
-	if _, err := rollback.AutoRevert(ctx, filepath.Join(t.TempDir(), "missing.git"), "main", c3, "unhealthy", id); err == nil {
-		t.Error("AutoRevert of a missing repository succeeded")
 	}
 	if head := run(t, bare, "rev-parse", "refs/heads/main"); head != c3 {
 		t.Errorf("a failed auto-revert moved main to %s", head)
@@ -453,7 +466,7 @@ func TestAutoRevertMergeCommit(t *testing.T) {
 	bare := filepath.Join(t.TempDir(), "config.git")
 	run(t, "", "init", "--quiet", "--bare", "-b", "main", bare)
 	run(t, src, "push", "--quiet", bare, "main:main")
-	got, err := rollback.AutoRevert(context.Background(), "file://"+bare, "main", merge, "unhealthy", rollback.Identity{Name: "strata bot", Email: "strata@example.com"})
+	got, err := rollback.AutoRevert(context.Background(), openRepo(t, "file://"+bare), "main", merge, "unhealthy", rollback.Identity{Name: "strata bot", Email: "strata@example.com"})
 	if err != nil {
 		t.Fatalf("AutoRevert of a merge commit: %v", err)
 	}

@@ -126,6 +126,11 @@ func Open(ctx context.Context, location string, opts OpenOptions) (*Repository, 
 		return nil, fmt.Errorf("config repository %s: %w: pass --repo with a local path or an http(s) URL", location, err)
 	}
 	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true})
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		// go-git looks for a .git directory upwards, which a bare
+		// repository has not.
+		repo, err = git.PlainOpen(abs)
+	}
 	if err != nil {
 		if errors.Is(err, git.ErrRepositoryNotExists) {
 			return nil, &NotARepositoryError{Path: abs}
