@@ -21,16 +21,18 @@ type report struct {
 	loadBefore, loadAfter       string
 	strata, kube                string
 	fluxVersion, kyvernoVersion string
+	tools                       []string
 	gitops                      []*scenarioResult
 	admission                   *admission.Result
 }
 
 type scenarioResult struct {
 	sc    *scenario
+	tools []string // strata first, then the Flux configurations
 	sides map[string]*sideResult
 }
 
-func median(ds []time.Duration) time.Duration {
+func median[T int | time.Duration](ds []T) T {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	if len(s) == 0 {
@@ -50,6 +52,17 @@ func cell(ds []time.Duration) string {
 	return fmt.Sprintf("%.2f s (%.2f–%.2f)", median(ds).Seconds(), slices.Min(ds).Seconds(), slices.Max(ds).Seconds())
 }
 
+// countCell is "median (min–max)" of counts.
+func countCell(ns []int) string {
+	if len(ns) == 0 {
+		return "–"
+	}
+	if slices.Min(ns) == slices.Max(ns) {
+		return fmt.Sprint(ns[0])
+	}
+	return fmt.Sprintf("%d (%d–%d)", median(ns), slices.Min(ns), slices.Max(ns))
+}
+
 func verdict(ok bool) string {
 	if ok {
 		return "PASS"
@@ -57,41 +70,68 @@ func verdict(ok bool) string {
 	return "MISS"
 }
 
-// rows are the scenario's table rows: step, strata, Flux, ratio, goal.
+// peers are the tools strata is compared with.
+func (s *scenarioResult) peers() []string { return s.tools[1:] }
+
+// rows are the scenario's table rows: scenario, step, one time per tool,
+// strata/peer per peer, goal. The goal is judged against the fastest peer
+// configuration (the largest ratio).
 func (s *scenarioResult) rows() [][]string {
-	st, fx := s.sides["strata"], s.sides["Flux"]
+	st := s.sides[toolStrata]
 	var rows [][]string
 	for _, step := range s.sc.steps {
-		if step.untimed {
-			continue
+		row := []string{s.sc.key, step.name}
+		for _, t := range s.tools {
+			row = append(row, cell(s.sides[t].times[step.name]))
 		}
-		a, b := st.times[step.name], fx.times[step.name]
-		ratio := float64(median(a)) / float64(median(b))
-		rows = append(rows, []string{s.sc.key, step.name, cell(a), cell(b), fmt.Sprintf("%.2f", ratio),
-			fmt.Sprintf("≤ %.2f: %s", s.sc.goal, verdict(ratio <= s.sc.goal))})
+		worst := 0.0
+		for _, p := range s.peers() {
+			ratio := float64(median(st.times[step.name])) / float64(median(s.sides[p].times[step.name]))
+			worst = max(worst, ratio)
+			row = append(row, fmt.Sprintf("%.2f", ratio))
+		}
+		g := "–"
+		if step.goal > 0 {
+			g = fmt.Sprintf("≤ %.2f: %s", step.goal, verdict(worst <= step.goal))
+		}
+		rows = append(rows, append(row, g))
 	}
-	su, fu := st.use, fx.use
-	mem := float64(su.peakKiB) / float64(fu.peakKiB)
-	rows = append(rows, []string{s.sc.key, "peak RSS (all of the tool's processes)", mib(su.peakKiB), mib(fu.peakKiB), fmt.Sprintf("%.2f", mem), memGoal(s.sc, mem)},
-		[]string{s.sc.key, "CPU time over the scenario", fmt.Sprintf("%.1f s", su.cpu.Seconds()), fmt.Sprintf("%.1f s", fu.cpu.Seconds()),
-			fmt.Sprintf("%.2f", su.cpu.Seconds()/fu.cpu.Seconds()), "–"})
-	return rows
+	mem := []string{s.sc.key, "peak RSS (all of the tool's processes, largest rep)"}
+	cpu := []string{s.sc.key, "CPU time per rep (median)"}
+	for _, t := range s.tools {
+		mem = append(mem, mib(s.sides[t].peakKiB))
+		cpu = append(cpu, fmt.Sprintf("%.1f s", median(s.sides[t].cpu).Seconds()))
+	}
+	for _, p := range s.peers() {
+		mem = append(mem, fmt.Sprintf("%.2f", float64(st.peakKiB)/float64(s.sides[p].peakKiB)))
+		cpu = append(cpu, fmt.Sprintf("%.2f", median(st.cpu).Seconds()/median(s.sides[p].cpu).Seconds()))
+	}
+	return append(rows, append(mem, "–"), append(cpu, "–"))
 }
 
-func memGoal(sc *scenario, ratio float64) string {
-	if sc.key != "3" {
-		return "–"
+// reconcileRows: scenario, step, reconciles per tool.
+func (s *scenarioResult) reconcileRows() [][]string {
+	var rows [][]string
+	for _, step := range s.sc.steps {
+		row := []string{s.sc.key, step.name}
+		for _, t := range s.tools {
+			row = append(row, countCell(s.sides[t].reconciles[step.name]))
+		}
+		rows = append(rows, row)
 	}
-	return "≤ 1.00: " + verdict(ratio <= 1)
+	return rows
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%d MiB", kib>>10) }
 
 func (s *scenarioResult) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scenario %s: %s\n", s.sc.key, s.sc.title)
-	for _, r := range s.rows() {
-		fmt.Fprintf(&b, "  %-40s strata %-24s Flux %-24s ratio %s  %s\n", r[1], r[2], r[3], r[4], r[5])
+	fmt.Fprintf(&b, "scenario %s: %s (%s; ratios strata/%s)\n", s.sc.key, s.sc.title, strings.Join(s.tools, " | "), strings.Join(s.peers(), ", strata/"))
+	for i, r := range s.rows() {
+		fmt.Fprintf(&b, "  %-52s %s\n", r[1], strings.Join(r[2:], " | "))
+		if i < len(s.sc.steps) {
+			fmt.Fprintf(&b, "  %-52s %s\n", "  reconciles", strings.Join(s.reconcileRows()[i][2:], " | "))
+		}
 	}
 	return b.String()
 }
@@ -115,11 +155,23 @@ func (r *report) markdown() string {
 		r.date.Format("2006-01-02 15:04 UTC"), r.machine.NProc, r.machine.CPU, r.machine.Mem, r.machine.Kernel, r.machine.GoVersion,
 		r.command, r.strata, r.fluxVersion, r.kyvernoVersion, orUnknown(r.kube), r.loadBefore, r.loadAfter)
 	if len(r.gitops) > 0 {
+		tools, peers := r.tools, r.tools[1:]
 		b.WriteString("### GitOps: strata reconcile vs Flux\n\n")
-		b.WriteString("Each tool runs as its own processes following its own copy of the same repository on the same in-process git server (fluxcd's gittestserver over HTTP). Right after each `git push`, strata gets its signed push hook and Flux gets `reconcile.fluxcd.io/requestedAt` on the GitRepository and every Kustomization (what `flux reconcile` does). A step's time runs from the push's completion until every cluster has the commit applied with all objects healthy: strata's inventory status per cluster; Flux's Kustomizations Ready at the commit with `wait: true`, `prune: true` and the expected inventory. Flux's manifests are strata's render split per cluster with strata's stamps removed (`flux/<cluster>/`, committed with each change), one Kustomization per cluster, the others reached through `spec.kubeConfig.secretRef`. Times: median (min–max) over the reps; ratio = strata / Flux of the medians.\n\n")
-		fmt.Fprintf(&b, "| scenario | step | strata | Flux | ratio | goal |\n|---|---|--:|--:|--:|---|\n")
+		fmt.Fprintf(&b, "Each tool runs as its own processes following its own copy of the same repository on the same in-process git server (fluxcd's gittestserver over HTTP), on clusters recreated for each tool and rep; the tools take turns within each rep, the order rotating from rep to rep. Right after each `git push`, strata gets its signed push hook; Flux is triggered as `flux reconcile kustomization NAME --with-source` does: `reconcile.fluxcd.io/requestedAt` on the GitRepository, then, once source-controller has handled it and holds the new commit's artifact, on every Kustomization (that wait counts in Flux's time). A step's time runs from the push's completion until every cluster has the commit applied with all objects healthy: strata's inventory status per cluster; Flux's Kustomizations Ready at the commit with `wait: true`, `prune: true` and the expected inventory. Flux's manifests are strata's render split per cluster with strata's stamps removed (`flux/<cluster>/`, committed with each change), one Kustomization per cluster, the others reached through `spec.kubeConfig.secretRef`. \"Flux\" is kustomize-controller with its defaults (`--concurrent=4 --concurrent-ssa=4`); \"Flux tuned\" adds `%s`. Times: median (min–max) over %d reps; ratio = strata / that Flux of the medians; a goal is judged against the faster Flux.\n\n", r.opts.fluxTuned, r.opts.reps)
+		b.WriteString("| scenario | step | " + strings.Join(tools, " | "))
+		for _, p := range peers {
+			b.WriteString(" | strata/" + p)
+		}
+		b.WriteString(" | goal |\n|---|---|" + strings.Repeat("--:|", len(tools)+len(peers)) + "---|\n")
 		for _, s := range r.gitops {
 			for _, row := range s.rows() {
+				b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+			}
+		}
+		b.WriteString("\nReconciles per step, summed over the clusters, median (min–max) over the reps, counted from the step's trigger to the next step's (the last step: until 3 s after it was healthy): strata's `" + "strata_reconcile_duration_seconds_count" + "` per cluster; Flux's kustomize-controller log lines \"Reconciliation finished in …\" or \"Reconciliation failed after …\" of the Kustomizations (a reconcile it starts by itself on the new artifact and the one requested then both count).\n\n")
+		b.WriteString("| scenario | step | " + strings.Join(tools, " | ") + " |\n|---|---|" + strings.Repeat("--:|", len(tools)) + "\n")
+		for _, s := range r.gitops {
+			for _, row := range s.reconcileRows() {
 				b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 			}
 		}
@@ -130,7 +182,7 @@ func (r *report) markdown() string {
 			}
 			fmt.Fprintf(&b, "%s = %s (%d reps)", s.sc.key, s.sc.title, r.opts.reps)
 		}
-		b.WriteString(". Peak RSS is VmHWM of each process over the whole scenario (Flux: source-controller + kustomize-controller), CPU is user+system time of those processes.\n\n")
+		b.WriteString(". Peak RSS is the largest VmHWM over the reps of the tool's processes (Flux: source-controller + kustomize-controller), CPU is user+system time of those processes per rep (first sync included).\n\n")
 	}
 	if r.admission != nil {
 		b.WriteString("### Admission: strata webhook vs Kyverno\n\n")

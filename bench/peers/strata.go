@@ -134,6 +134,17 @@ func (s *strataTool) reconciles(ctx context.Context) (map[string]float64, error)
 	return out, sc.Err()
 }
 
+// reconcileCount is how many reconciles (of every cluster) strata has
+// finished so far, by its metrics.
+func (s *strataTool) reconcileCount(ctx context.Context) (int, error) {
+	counts, err := s.reconciles(ctx)
+	n := 0
+	for _, c := range counts {
+		n += int(c)
+	}
+	return n, err
+}
+
 func (s *strataTool) usage() (usage, error) { return usageOf(s.proc) }
 
 func (s *strataTool) stop() {

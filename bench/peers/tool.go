@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// A tool is one side of a scenario: strata or Flux, started fresh against
+// A tool is one side of a scenario: strata or Flux (default or tuned), started fresh against
 // the scenario's clusters and repository, told about each push the way its
-// users would (strata's push hook, Flux's requestedAt annotation).
+// users would (strata's push hook; for Flux what `flux reconcile
+// kustomization --with-source` does).
 type tool interface {
 	name() string
 	// start starts the tool's processes following repoURL's main branch
@@ -18,6 +19,9 @@ type tool interface {
 	// wait returns when every cluster has commit applied with want objects
 	// healthy; noop waits for a reconcile of an unchanged commit to finish.
 	wait(ctx context.Context, commit string, want map[string]int, noop bool) error
+	// reconcileCount is how many reconciles (summed over the clusters) the
+	// tool has finished since it started, by its own account.
+	reconcileCount(ctx context.Context) (int, error)
 	// usage is the peak RSS (summed over the tool's processes) and CPU so far.
 	usage() (usage, error)
 	stop()

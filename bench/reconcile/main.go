@@ -180,6 +180,11 @@ func run(ctx context.Context, o options) error {
 	if o.reps < 1 && (o.profile == "" || o.reps < 0 || o.markdown != "") {
 		return fmt.Errorf("-reps must be at least 1 (0 only with -profile and without -markdown)")
 	}
+	if o.markdown != "" {
+		if err := results.CheckRecordable(o.markdown); err != nil {
+			return err
+		}
+	}
 	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: results.ReadMachine(), loadBefore: results.LoadAvg()}
 
 	kubectl, err := exec.LookPath("kubectl")

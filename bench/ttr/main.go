@@ -96,6 +96,11 @@ func run(ctx context.Context, o options) error {
 	if o.reps < 1 || o.pollReps < 0 {
 		return fmt.Errorf("-reps must be at least 1 and -poll-reps at least 0")
 	}
+	if o.markdown != "" {
+		if err := results.CheckRecordable(o.markdown); err != nil {
+			return err
+		}
+	}
 	layout, err := NewLayout(o.objects)
 	if err != nil {
 		return err

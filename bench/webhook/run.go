@@ -38,6 +38,11 @@ const (
 )
 
 func run(ctx context.Context, o options) error {
+	if o.markdown != "" {
+		if err := results.CheckRecordable(o.markdown); err != nil {
+			return err
+		}
+	}
 	r := &report{opts: o, command: commandLine(), date: time.Now().UTC(), machine: results.ReadMachine()}
 	root, err := results.ModuleRoot()
 	if errors.Is(err, results.ErrNoModule) {

@@ -19,8 +19,12 @@ import (
 
 // UpdateSection replaces the section of file that starts with the line
 // header (up to the next "## " header) with section, or appends section;
-// every other section stays. A missing file is created.
+// every other section stays. A missing file is created. A file inside a git
+// checkout is written only if the checkout is clean (CheckRecordable).
 func UpdateSection(file, header, section string) error {
+	if err := CheckRecordable(file); err != nil {
+		return err
+	}
 	old, err := os.ReadFile(file)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -110,15 +114,15 @@ func GoVersion(dir string) string {
 }
 
 // GitState describes the checkout in dir: " at commit X" and whether files
-// differed from it; "" outside a git checkout.
+// differed from it (RESULTS.md files aside); "" outside a git checkout.
 func GitState(dir string) string {
 	head, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return ""
 	}
 	s := " at commit " + strings.TrimSpace(string(head))
-	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=normal").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
-		s += fmt.Sprintf(" plus uncommitted changes (%d paths in git status)", len(strings.Split(strings.TrimSpace(string(st)), "\n")))
+	if dirty, err := dirtyPaths(dir); err == nil && len(dirty) > 0 {
+		s += fmt.Sprintf(" plus uncommitted changes (%d paths in git status)", len(dirty))
 	}
 	return s
 }
