@@ -65,7 +65,7 @@ func load(ctx context.Context, c client.Client, env string) (inv *Inventory, ret
 	if s := root.Data[statusKey]; s != "" {
 		_ = json.Unmarshal([]byte(s), &inv.Status) // status is informational
 	}
-	switch f := root.Data[formatKey]; f {
+	switch f := formatOf(root); f {
 	case "":
 		if s := root.Data[entriesKey]; s != "" {
 			if err := json.Unmarshal([]byte(s), &inv.Entries); err != nil {
@@ -148,7 +148,7 @@ func loadStatus(ctx context.Context, c client.Client, env string) (*Inventory, b
 	if s := root.Data[statusKey]; s != "" {
 		_ = json.Unmarshal([]byte(s), &inv.Status) // status is informational
 	}
-	switch f := root.Data[formatKey]; f {
+	switch f := formatOf(root); f {
 	case "":
 		return inv, false, nil
 	case formatSharded:
@@ -179,6 +179,17 @@ func loadStatus(ctx context.Context, c client.Client, env string) (*Inventory, b
 		}
 	}
 	return inv, false, nil
+}
+
+// formatOf returns the format of root: "" for the single ConfigMap of
+// format 1. A root with data.entries is of format 1 whatever else it holds:
+// Save never writes that key, so an older strata wrote it last (after a
+// downgrade, its server-side apply left the format-2 keys it did not know).
+func formatOf(root *corev1.ConfigMap) string {
+	if _, ok := root.Data[entriesKey]; ok {
+		return ""
+	}
+	return root.Data[formatKey]
 }
 
 // interner shares the strings that repeat across entries (group, version,
@@ -254,14 +265,14 @@ func save(ctx context.Context, c client.Client, inv *Inventory, entries []Ref, s
 	// unchanged; only a readable root's list is trusted.
 	var gen int64
 	have := map[string]shardRef{}
-	if exists && root.Data[formatKey] == formatSharded {
-		if g, refs, _, err := parseRoot(name, root.Data); err == nil {
-			gen = g
+	if g, err := strconv.ParseInt(root.Data[generationKey], 10, 64); exists && err == nil && g > 0 {
+		gen = g // also after a downgrade, so that the shards left from before are collected
+	}
+	if exists && formatOf(root) == formatSharded {
+		if _, refs, _, err := parseRoot(name, root.Data); err == nil {
 			for _, r := range refs {
 				have[r.SHA256] = r
 			}
-		} else if g, err := strconv.ParseInt(root.Data[generationKey], 10, 64); err == nil && g > 0 {
-			gen = g
 		}
 	}
 	gen++
@@ -388,7 +399,7 @@ func Orphans(ctx context.Context, c client.Client, env string) ([]string, error)
 		return nil, err
 	}
 	listed := map[string]bool{}
-	if root.Data[formatKey] == formatSharded {
+	if formatOf(root) == formatSharded {
 		_, refs, _, err := parseRoot(root.Name, root.Data)
 		if err != nil {
 			return nil, corrupt(env, err)

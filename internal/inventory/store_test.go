@@ -165,6 +165,31 @@ func loadUpgradesSingleConfigMap(t *testing.T, c client.Client) {
 	if diff := cmp.Diff(want, again.Entries); diff != "" || again.Status.Revision != "deadbeef" {
 		t.Errorf("after the upgrade: revision %q, entries (-want +got):\n%s", again.Status.Revision, diff)
 	}
+
+	// Downgraded, an older strata applies its single ConfigMap over the
+	// root (server-side apply keeps the format-2 keys it does not know);
+	// upgraded again, strata reads what the older one wrote last, and its
+	// next Save collects the shards from before.
+	writeV1(ctx, t, c, "prod", []inventory.Ref{cm, deploy}, "downgraded")
+	back, err := inventory.Load(ctx, c, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]inventory.Ref{cm, deploy}, back.Entries); diff != "" || back.Status.Revision != "downgraded" {
+		t.Fatalf("after a downgrade: revision %q, entries (-want +got):\n%s", back.Status.Revision, diff)
+	}
+	if st, err := inventory.LoadStatus(ctx, c, "prod"); err != nil || st.Status.Revision != "downgraded" {
+		t.Errorf("LoadStatus after a downgrade: %+v, %v", st, err)
+	}
+	if _, err := inventory.Save(ctx, c, back); err != nil {
+		t.Fatal(err)
+	}
+	if orphans, err := inventory.Orphans(ctx, c, "prod"); err != nil || len(orphans) > 0 {
+		t.Errorf("shards from before the downgrade remain: %v %v", orphans, err)
+	}
+	if final, err := inventory.Load(ctx, c, "prod"); err != nil || !cmp.Equal([]inventory.Ref{cm, deploy}, final.Entries) {
+		t.Errorf("after upgrading again: %v, %v", final, err)
+	}
 }
 
 func keys(m map[string]string) []string {
