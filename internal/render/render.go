@@ -41,9 +41,18 @@ func DefaultOptions() Options {
 
 var defaultCache atomic.Pointer[Cache]
 
-// SetDefaultCache makes DefaultOptions carry c (nil: no cache). A
-// long-running process (the reconciler) sets one at start-up so that every
-// render — its own, and the approval gate's of base and head — shares it.
+func init() {
+	// Every process shares one in-memory cache by default: the reconciler
+	// renders each commit again on every reconcile, the approval gate
+	// renders base and head with and without windows, plan renders base
+	// and head. Entries are keyed by content, so sharing is sound; a
+	// one-shot render pays only the encoding of each unit's output.
+	c, _ := NewCache(CacheOptions{})
+	defaultCache.Store(c)
+}
+
+// SetDefaultCache replaces the cache DefaultOptions carry (nil: none), for
+// example with one that also keeps entries on disk.
 func SetDefaultCache(c *Cache) { defaultCache.Store(c) }
 
 // Error is a failed render: the environment, the overlay and kustomize's
