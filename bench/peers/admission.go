@@ -19,13 +19,13 @@ func runAdmission(ctx context.Context, o options, want map[string]bool, r *repor
 	if !want["4"] && !want["5"] {
 		return nil
 	}
-	var rates []int
-	for _, s := range strings.Split(o.rates, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-rates %q: %q is not a positive number", o.rates, s)
-		}
-		rates = append(rates, n)
+	rates, err := parseRates("-rates", o.rates)
+	if err != nil {
+		return err
+	}
+	extra, err := parseRates("-gomaxprocs2-rates", o.gomaxprocs2)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintln(os.Stderr, "scenarios 4 and 5 (admission, parity): recreating the clusters …")
 	if err := clusters.Fresh(ctx); err != nil {
@@ -38,6 +38,9 @@ func runAdmission(ctx context.Context, o options, want map[string]bool, r *repor
 		RepoRoot:    root,
 		Kubeconfig:  clusters.M.KubeconfigPath(clusters.Names[0]),
 		Rates:       rates,
+		ExtraRates:  extra,
+		Runs:        o.runs,
+		DenyRate:    o.denyRate,
 		Duration:    o.duration,
 		RT:          o.rt,
 		Progress:    &results.PrefixWriter{W: os.Stderr, Prefix: "  "},
@@ -47,4 +50,20 @@ func runAdmission(ctx context.Context, o options, want map[string]bool, r *repor
 	}
 	r.admission = res
 	return nil
+}
+
+// parseRates reads a comma-separated list of positive rates ("" is none).
+func parseRates(flag, list string) ([]int, error) {
+	var rates []int
+	for _, s := range strings.Split(list, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s %q: %q is not a positive number", flag, list, s)
+		}
+		rates = append(rates, n)
+	}
+	return rates, nil
 }

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -46,12 +47,18 @@ type Options struct {
 	Duration    time.Duration
 	Progress    io.Writer // nil: discard
 
-	GOMAXPROCS int           // of both webhook servers [1]
-	Warmup     time.Duration // unmeasured load before each measured run [2s]
-	Inflight   int           // most requests in flight per run; more are errors [512]
-	Timeout    time.Duration // per request, like a webhook registration's timeoutSeconds [5s]
-	Pool       int           // distinct AdmissionReview bodies [400]
-	E2ECalls   int           // dry-run creates per object and tool [20]
+	GOMAXPROCS int     // of both webhook servers [1]
+	Runs       int     // measured runs per rate and tool [3]
+	DenyRate   float64 // share of the load's requests the policies deny [0.05]
+	// ExtraRates also run with both servers at ExtraGOMAXPROCS [2]
+	// (restarted for it), e.g. the goal's 100 req/s; none when empty.
+	ExtraRates      []int
+	ExtraGOMAXPROCS int
+	Warmup          time.Duration // unmeasured load before each measured run [2s]
+	Inflight        int           // most requests in flight per run; more are errors [512]
+	Timeout         time.Duration // per request, like a webhook registration's timeoutSeconds [5s]
+	Pool            int           // distinct AdmissionReview bodies [400]
+	E2ECalls        int           // dry-run creates per object and tool [20]
 	// KeepWorkDir keeps the logs and certificates after a successful run
 	// (they are always kept after a failure).
 	KeepWorkDir bool
@@ -83,6 +90,14 @@ func (o *Options) defaults() error {
 		}
 	}
 	set(&o.GOMAXPROCS, 1)
+	set(&o.Runs, 3)
+	set(&o.ExtraGOMAXPROCS, 2)
+	if o.DenyRate == 0 {
+		o.DenyRate = 0.05
+	}
+	if o.DenyRate < 0 || o.DenyRate > 1 {
+		return errors.New("admission: DenyRate must be between 0 and 1")
+	}
 	set(&o.Inflight, 512)
 	set(&o.Pool, 400)
 	set(&o.E2ECalls, 20)
@@ -118,6 +133,7 @@ type Result struct {
 	Bodies         int
 	Objects        int
 	DeniedBodies   int // bodies of the load both tools deny
+	UpdateBodies   int // bodies of the load that are UPDATEs (the rest: CREATEs)
 	// ExcludedFromLoad are the objects the tools give different verdicts
 	// (strata's sensitivity rule), whose bodies the load leaves out.
 	ExcludedFromLoad []string
@@ -210,11 +226,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, fmt.Errorf("%s is refused with no webhook registered: %w", it.Name, err)
 		}
 	}
-	pool, err := buildPool(objs, gvrs, o.Pool)
+	cands := candidates(objs, gvrs)
+	candBodies, err := candidateBodies(cands)
 	if err != nil {
 		return nil, err
 	}
-	r.Bodies, r.Objects = len(pool), len(objs)
+	r.Objects = len(objs)
 	byName := map[string]*unstructured.Unstructured{}
 	for _, it := range corpus.Items {
 		byName[it.Name] = it.Obj
@@ -240,103 +257,155 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 
-	say("starting Kyverno %s (GOMAXPROCS=%d) and loading the policies", r.KyvernoVersion, o.GOMAXPROCS)
+	say("starting Kyverno %s as its Helm chart %s ships it (GOMAXPROCS=%d) and loading the policies", r.KyvernoVersion, kyvernoChartVersion, o.GOMAXPROCS)
 	if err := installKyvernoPrereqs(ctx, k, o.KyvernoCRDs, policies); err != nil {
 		return nil, err
 	}
-	if kyv, err = startKyverno(ctx, k, &o, work, r.Policies); err != nil {
+	if kyv, err = startKyverno(ctx, k, &o, work, r.Policies, o.GOMAXPROCS); err != nil {
 		return nil, err
 	}
 	say("Kyverno serves the policies at %s; starting strata webhook (tier %s, GOMAXPROCS=%d)", kyv.url, Tier, o.GOMAXPROCS)
-	if str, err = startStrata(ctx, &o, work); err != nil {
+	if str, err = startStrata(ctx, &o, work, o.GOMAXPROCS); err != nil {
 		return nil, err
 	}
 	deniedBody := -1
-	for i, b := range pool {
-		if corpus.Items[b.item].Name == e2eDenied {
+	for i, b := range candBodies {
+		if corpus.Items[b.item].Name == e2eDenied && b.op == admissionv1.Create {
 			deniedBody = i
 			break
 		}
 	}
-	if o.RT > 0 {
-		for _, s := range []*server{kyv, str} {
-			if err := setSchedFIFO(s.p.Pid(), o.RT); err != nil {
-				return nil, fmt.Errorf("%s: %w", s.tool, err)
-			}
-		}
-		// The generator too, during the load only.
-		if err := setSchedFIFO(0, o.RT); err != nil {
-			return nil, err
-		}
-		defer func() { _ = setSchedFIFO(0, 0) }()
-	}
-	direct := map[string][]answer{}
-	for _, s := range []*server{kyv, str} {
+	// ready waits until s denies what resource-limits denies: Ready
+	// policies may not be in Kyverno's engine yet.
+	ready := func(s *server) error {
+		var err error
 		if s.client, err = httpClient(s.ca); err != nil {
-			return nil, err
+			return err
 		}
-		// Ready policies may not be in Kyverno's engine yet: wait until a
-		// body that resource-limits denies is denied.
-		err := poll(ctx, 60*time.Second, func() (bool, error) {
-			a, err := post(ctx, s.client, s.url, pool[deniedBody], 10*time.Second)
+		err = poll(ctx, 60*time.Second, func() (bool, error) {
+			a, err := post(ctx, s.client, s.url, candBodies[deniedBody], 10*time.Second)
 			return err == nil && !a.allowed && strings.Contains(strings.ToLower(a.message), "policy resource-limits"), err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%s does not deny %s when called directly: %w", s.tool, e2eDenied, err)
+			return fmt.Errorf("%s does not deny %s when called directly: %w", s.tool, e2eDenied, err)
 		}
-		if direct[s.tool], err = checkPool(ctx, s.client, s.url, pool); err != nil {
+		return nil
+	}
+	direct := map[string][]answer{}
+	for _, s := range []*server{kyv, str} {
+		if err := ready(s); err != nil {
+			return nil, err
+		}
+		if direct[s.tool], err = checkPool(ctx, s.client, s.url, candBodies); err != nil {
 			return nil, fmt.Errorf("%s: checking every body once: %w", s.tool, err)
 		}
 	}
-	// The load sends only bodies both tools give the same verdict, so that
-	// both do the same work (strata's own sensitivity rule denies some
-	// objects the policies allow: it answers them without a difference in
-	// cost, but the mix would differ).
-	var load []*body
-	want := map[string][]bool{}
+	// The load sends only requests both tools give the same verdict, so
+	// that both do the same work (strata's own sensitivity rule denies some
+	// objects the policies allow; Kyverno as shipped skips ReplicaSets).
+	use, denied := make([]bool, len(cands)), make([]bool, len(cands))
 	excluded := map[string]bool{}
-	for i, b := range pool {
+	for i, b := range candBodies {
 		ka, sa := direct[Kyverno][i].allowed, direct[Strata][i].allowed
+		use[i], denied[i] = ka == sa, !ka
 		if ka != sa {
 			excluded[corpus.Items[b.item].Name] = true
-			continue
 		}
-		load = append(load, b)
-		want[Kyverno], want[Strata] = append(want[Kyverno], ka), append(want[Strata], sa)
-		if !ka {
+	}
+	pool, err := mixPool(cands, use, denied, o.Pool, o.DenyRate)
+	if err != nil {
+		return nil, err
+	}
+	want := make([]bool, len(pool)) // allowed?
+	for i, b := range pool {
+		want[i] = !denied[b.cand]
+		if denied[b.cand] {
 			r.DeniedBodies++
 		}
-	}
-	r.Bodies, r.ExcludedFromLoad = len(load), slices.Sorted(maps.Keys(excluded))
-
-	r.LoadAvg = results.LoadAvg()
-	for ri, rate := range o.Rates {
-		order := []*server{kyv, str}
-		if ri%2 == 1 { // alternate who goes first, so drift hurts both alike
-			order[0], order[1] = order[1], order[0]
+		if b.op == admissionv1.Update {
+			r.UpdateBodies++
 		}
-		for _, s := range order {
-			say("%s: %d req/s for %s (after %s warm-up)", s.tool, rate, o.Duration, o.Warmup)
-			runLoad(ctx, s.client, s.url, load, want[s.tool], rate, o.Warmup, o.Inflight, o.Timeout)
-			cpu0 := s.p.CPU()
-			row := runLoad(ctx, s.client, s.url, load, want[s.tool], rate, o.Duration, o.Inflight, o.Timeout)
-			row.Tool, row.ServerCPU, row.PeakRSS = s.tool, s.p.CPU()-cpu0, s.p.PeakRSS()
-			if err := ctx.Err(); err != nil {
+	}
+	r.Bodies, r.ExcludedFromLoad = len(pool), slices.Sorted(maps.Keys(excluded))
+
+	// Each tool runs alone during its load: strata's process is stopped
+	// while Kyverno is loaded (and started again for its own runs); Kyverno
+	// cannot be stopped (it exits when it loses its leader lease) and is
+	// put at the lowest priority, under SCHED_OTHER and nice 19, while
+	// strata is loaded, its CPU then reported.
+	m := &measurer{ctx: ctx, o: &o, pool: pool, want: want, say: say}
+	r.LoadAvg = results.LoadAvg()
+	groups := []struct {
+		gomaxprocs int
+		rates      []int
+	}{{o.GOMAXPROCS, o.Rates}}
+	if len(o.ExtraRates) > 0 {
+		groups = append(groups, struct {
+			gomaxprocs int
+			rates      []int
+		}{o.ExtraGOMAXPROCS, o.ExtraRates})
+	}
+	for gi, g := range groups {
+		if gi > 0 {
+			say("restarting both servers with GOMAXPROCS=%d", g.gomaxprocs)
+			kyv.stop()
+			str.stop()
+			str = nil
+			if kyv, err = startKyverno(ctx, k, &o, work, r.Policies, g.gomaxprocs); err != nil {
 				return nil, err
 			}
-			waitIdle(ctx, s.p, 30*time.Second)
-			say("%s: %d req/s: p50 %s p99 %s max %s, %d errors", s.tool, rate, ms(row.P50), ms(row.P99), ms(row.Max), row.Errors)
-			r.Load = append(r.Load, row)
+			if err := ready(kyv); err != nil {
+				return nil, err
+			}
+		}
+		for ri, rate := range g.rates {
+			for run := 1; run <= o.Runs; run++ {
+				kyvFirst := (ri+run)%2 == 1 // alternate who goes first, so drift hurts both alike
+				order := []string{Kyverno, Strata}
+				if !kyvFirst {
+					order = []string{Strata, Kyverno}
+				}
+				for _, tool := range order {
+					var row LoadRow
+					if tool == Kyverno {
+						str.stop()
+						str = nil
+						if row, err = m.load(kyv, nil, rate, g.gomaxprocs, run); err != nil {
+							return nil, err
+						}
+					} else {
+						if str == nil {
+							if str, err = startStrata(ctx, &o, work, g.gomaxprocs); err != nil {
+								return nil, err
+							}
+							if err := ready(str); err != nil {
+								return nil, err
+							}
+						}
+						if row, err = m.load(str, kyv, rate, g.gomaxprocs, run); err != nil {
+							return nil, err
+						}
+					}
+					r.Load = append(r.Load, row)
+				}
+			}
 		}
 	}
-
 	if o.RT > 0 {
 		// The apiserver runs with normal scheduling: real-time servers would
 		// preempt it on the end-to-end path.
-		for _, pid := range []int{0, kyv.p.Pid(), str.p.Pid()} {
+		for _, pid := range []int{0, kyv.p.Pid()} {
 			if err := setSchedFIFO(pid, 0); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if err := setNice(kyv.p.Pid(), 0); err != nil {
+		return nil, err
+	}
+	if str == nil {
+		if str, err = startStrata(ctx, &o, work, o.GOMAXPROCS); err != nil {
+			return nil, err
 		}
 	}
 
@@ -369,10 +438,10 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	str.stop()
 
-	// The first body of each object gives its direct verdicts.
+	// The CREATE candidate of each object gives its direct verdicts.
 	firstBody := map[int]int{}
-	for i, b := range pool {
-		if _, ok := firstBody[b.item]; !ok {
+	for i, b := range candBodies {
+		if _, ok := firstBody[b.item]; !ok && b.op == admissionv1.Create {
 			firstBody[b.item] = i
 		}
 	}

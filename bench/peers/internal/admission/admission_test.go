@@ -2,12 +2,14 @@ package admission
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -144,31 +146,92 @@ func TestCompare(t *testing.T) {
 	}
 }
 
-func TestBuildPool(t *testing.T) {
-	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
-		"metadata": map[string]any{"name": "s", "namespace": "ns"}, "spec": map[string]any{"type": "LoadBalancer"}}}
+func TestMixPool(t *testing.T) {
+	svc := func(name, typ string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+			"metadata": map[string]any{"name": name, "namespace": "ns"}, "spec": map[string]any{"type": typ}}}
+	}
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "services"}
-	pool, err := buildPool([]*unstructured.Unstructured{obj, obj}, []schema.GroupVersionResource{gvr, gvr}, 10)
+	objs := []*unstructured.Unstructured{svc("allowed", "ClusterIP"), svc("denied", "LoadBalancer"), svc("differs", "NodePort")}
+	cands := candidates(objs, []schema.GroupVersionResource{gvr, gvr, gvr})
+	if len(cands) != 6 || cands[0].op != admissionv1.Create || cands[1].op != admissionv1.Update || cands[1].item != 0 {
+		t.Fatalf("candidates: want each object's CREATE then its UPDATE, got %+v", cands)
+	}
+	// Candidates 2, 3 (object "denied") are denied; 4, 5 ("differs") are
+	// judged differently by the tools and left out.
+	use := []bool{true, true, true, true, false, false}
+	denied := []bool{false, false, true, true, false, false}
+	pool, err := mixPool(cands, use, denied, 200, 0.05)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pool) != 10 {
-		t.Fatalf("%d bodies, want 10", len(pool))
+	if len(pool) != 200 {
+		t.Fatalf("%d bodies, want 200", len(pool))
 	}
 	uids := map[string]bool{}
+	got := map[string]int{}
 	for _, b := range pool {
 		var r admissionv1.AdmissionReview
 		if err := json.Unmarshal(b.data, &r); err != nil {
 			t.Fatal(err)
 		}
 		q := r.Request
-		if string(q.UID) != b.uid || q.Operation != admissionv1.Create || q.Resource.Resource != "services" || q.Kind.Kind != "Service" || q.Namespace != "ns" || len(q.Object.Raw) == 0 {
+		if string(q.UID) != b.uid || q.Operation != b.op || q.Resource.Resource != "services" || q.Kind.Kind != "Service" || q.Namespace != "ns" || len(q.Object.Raw) == 0 {
 			t.Errorf("body %s: unexpected request %+v", b.uid, q)
 		}
+		if q.Name == "differs" {
+			t.Errorf("body %s: a request the tools judge differently is in the load", b.uid)
+		}
+		if q.Operation == admissionv1.Update {
+			var old, cur unstructured.Unstructured
+			if err := old.UnmarshalJSON(q.OldObject.Raw); err != nil {
+				t.Fatal(err)
+			}
+			if err := cur.UnmarshalJSON(q.Object.Raw); err != nil {
+				t.Fatal(err)
+			}
+			if old.GetUID() == "" || old.GetUID() != cur.GetUID() || old.GetAnnotations()[changeCause] == cur.GetAnnotations()[changeCause] {
+				t.Errorf("UPDATE %s: old %v / new %v: want the stored object changed in %s", b.uid, old.GetAnnotations(), cur.GetAnnotations(), changeCause)
+			}
+		} else if len(q.OldObject.Raw) != 0 {
+			t.Errorf("CREATE %s carries an oldObject", b.uid)
+		}
 		uids[b.uid] = true
+		got[fmt.Sprintf("%s %s", q.Name, q.Operation)]++
 	}
-	if len(uids) != 10 {
-		t.Errorf("%d distinct uids, want 10", len(uids))
+	if len(uids) != 200 {
+		t.Errorf("%d distinct uids, want 200", len(uids))
+	}
+	want := map[string]int{"allowed CREATE": 95, "allowed UPDATE": 95, "denied CREATE": 5, "denied UPDATE": 5}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("mix (-want +got):\n%s", diff)
+	}
+	if _, err := mixPool(cands, use, []bool{true, true, true, true, false, false}, 10, 0.05); err == nil {
+		t.Error("nothing allowed, yet a mix with allowed requests was made")
+	}
+}
+
+func TestKyvernoChartConfig(t *testing.T) {
+	args := strings.Join(kyvernoChartArgs("/k", 9443, 8000, 8080), " ")
+	for _, want := range []string{"--admissionReports=true", "--maxAdmissionReports=1000", "--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca",
+		"--omitEvents=PolicyApplied,PolicySkipped", "--v=2", "--webhookServerPort=9443", "--serverIP=127.0.0.1:9443"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %s: %s", want, args)
+		}
+	}
+	data := kyvernoConfigData()
+	for _, want := range []string{"[ReplicaSet,*,*]", "[*/*,kyverno,*]", "[Pod,kyverno,kyverno-admission-controller-*]", "[ClusterRole,*,kyverno:reports-controller:additional]"} {
+		if !strings.Contains(data["resourceFilters"], want) {
+			t.Errorf("resourceFilters lack %s", want)
+		}
+	}
+	var webhooks map[string]any
+	if err := json.Unmarshal([]byte(data["webhooks"]), &webhooks); err != nil {
+		t.Fatalf("webhooks: %v", err)
+	}
+	var exposure map[string]any
+	if err := json.Unmarshal([]byte(kyvernoMetricsConfigData()["metricsExposure"]), &exposure); err != nil || len(exposure) != 14 {
+		t.Fatalf("metricsExposure: %v, %d entries", err, len(exposure))
 	}
 }
 
@@ -194,10 +257,16 @@ func TestWriteStrataConfig(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	r := &Result{Options: Options{GOMAXPROCS: 1, Duration: 10 * time.Second, E2ECalls: 20}, Policies: names, KyvernoVersion: "v1.19.1",
+	row := func(tool string, gmp, run int, p50, p99 time.Duration) LoadRow {
+		return LoadRow{Tool: tool, Rate: 100, GOMAXPROCS: gmp, Run: run, P50: p50, P99: p99, Max: p99 + time.Millisecond, Duration: 10 * time.Second, Scheduled: 1000}
+	}
+	ms := time.Millisecond
+	r := &Result{Options: Options{GOMAXPROCS: 1, ExtraGOMAXPROCS: 2, Runs: 3, Duration: 10 * time.Second, E2ECalls: 20}, Policies: names, KyvernoVersion: "v1.19.1",
 		Load: []LoadRow{
-			{Tool: Kyverno, Rate: 100, P50: 4 * time.Millisecond, P99: 20 * time.Millisecond, Max: 30 * time.Millisecond},
-			{Tool: Strata, Rate: 100, P50: time.Millisecond, P99: time.Millisecond, Max: 3 * time.Millisecond},
+			row(Kyverno, 1, 1, 4*ms, 20*ms), row(Strata, 1, 1, ms/10, ms/5),
+			row(Strata, 1, 2, ms/10, ms/4), row(Kyverno, 1, 2, 4*ms, 30*ms),
+			row(Kyverno, 1, 3, 4*ms, 10*ms), row(Strata, 1, 3, ms/10, ms/2),
+			row(Kyverno, 2, 1, 2*ms, 10*ms), row(Strata, 2, 1, ms/10, 2*ms),
 		},
 		E2E: []E2ERow{{Tool: "none", Item: e2eAllowed}, {Tool: Kyverno, Item: e2eAllowed, Median: 10 * time.Millisecond}, {Tool: Strata, Item: e2eAllowed, Median: 5 * time.Millisecond}},
 		Parity: []ParityRow{{Item: "edge/x", Kind: "Pod", Why: "because",
@@ -205,11 +274,22 @@ func TestReport(t *testing.T) {
 	}
 	r.Diffs, r.MessageDiffs, r.DirectDiffs = compare(r.Parity, r.Policies)
 	md := r.Markdown()
-	for _, want := range []string{"| 100 | 4.00 | 20.00 | 30.00 | 0 | 1.00 | 1.00 | 3.00 | 0 | 0.250 | 0.050 | 0.100 |",
-		"100 req/s met (p99 ratio 0.050)", "**ok/deny**", "**1 differences**", "`edge/x`: because", "0.500"} {
+	for _, want := range []string{
+		"| 1 | 100 | 4.00 (4.00–4.00) | 20.00 (10.00–30.00) | 31.00 | 0 | 0.10 (0.10–0.10) | 0.25 (0.20–0.50) | 1.50 | 0 | 0.025 | 0.013 |",
+		"| 2 | 100 | 2.00 | 10.00 | 11.00 | 0 | 0.10 | 2.00 | 3.00 | 0 | 0.050 | 0.200 |",
+		"strata p99 0.25 ms (worst run 0.50 ms), Kyverno 20.00 ms, ratio 0.013 — PASS",
+		"GOMAXPROCS=2 100 req/s not met (p99 ratio 0.200)", "**ok/deny**", "**1 differences**", "`edge/x`: because", "0.500"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
 		}
+	}
+	if ok, s99, k99, found := r.GoalMet(); !ok || !found || s99 != ms/4 || k99 != 20*ms {
+		t.Errorf("GoalMet = %v %v %v %v", ok, s99, k99, found)
+	}
+	// strata's p99 above 0.5 ms misses the goal even at a tiny ratio.
+	r.Load[1].P99, r.Load[2].P99, r.Load[5].P99 = ms, ms, ms
+	if ok, _, _, _ := r.GoalMet(); ok {
+		t.Error("GoalMet with strata's p99 at 1 ms: want a miss")
 	}
 	if txt := r.Text(); !strings.Contains(txt, "DIFFERENCE edge/x resource-limits") {
 		t.Errorf("Text lacks the difference:\n%s", txt)

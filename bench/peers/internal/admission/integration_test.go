@@ -84,7 +84,7 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	kubeconfig, strataBin := upCluster(ctx, t)
 	o := Options{KyvernoBin: kbin, KyvernoCRDs: crds, StrataBin: strataBin, RepoRoot: repoRoot(t), Kubeconfig: kubeconfig,
-		Rates: []int{100, 500}, Duration: 5 * time.Second, Progress: testWriter{t}, KeepWorkDir: true}
+		Rates: []int{100, 500}, Duration: 5 * time.Second, Progress: testWriter{t}, KeepWorkDir: true, Runs: 1, ExtraRates: []int{100}}
 	if s := os.Getenv("STRATA_PEERS_RATES"); s != "" {
 		o.Rates = nil
 		for _, f := range strings.Split(s, ",") {
@@ -119,8 +119,12 @@ func TestRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(r.Diffs) > 0 {
-		t.Errorf("%d verdict differences between Kyverno and strata", len(r.Diffs))
+	// As its chart ships it, Kyverno's resource filters skip ReplicaSets;
+	// any other difference is a parity failure.
+	for _, d := range r.Diffs {
+		if !strings.HasPrefix(d.Item, "edge/replicaset-") {
+			t.Errorf("verdict difference between Kyverno and strata: %+v", d)
+		}
 	}
 }
 
@@ -157,11 +161,11 @@ func TestStrataSide(t *testing.T) {
 			t.Fatalf("%s: %v", it.Name, err)
 		}
 	}
-	pool, err := buildPool(objs, gvrs, 200)
+	pool, err := candidateBodies(candidates(objs, gvrs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := startStrata(ctx, &o, t.TempDir())
+	s, err := startStrata(ctx, &o, t.TempDir(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

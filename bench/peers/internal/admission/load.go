@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"slices"
@@ -17,67 +16,8 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 )
-
-// body is one AdmissionReview, sent byte for byte the same to both tools.
-type body struct {
-	item int // index into Corpus.Items
-	uid  string
-	data []byte
-}
-
-// admin is the user of every request: the kwok cluster's admin.
-var admin = authenticationv1.UserInfo{Username: "kubernetes-admin", Groups: []string{"system:masters", "system:authenticated"}}
-
-// review encodes a CREATE AdmissionReview for obj (as the apiserver
-// defaulted it) with the given resource and uid.
-func review(obj *unstructured.Unstructured, gvr schema.GroupVersionResource, uid string) ([]byte, error) {
-	raw, err := obj.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	gvk := obj.GroupVersionKind()
-	kind := metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind}
-	res := metav1.GroupVersionResource{Group: gvr.Group, Version: gvr.Version, Resource: gvr.Resource}
-	f := false
-	opts, _ := json.Marshal(metav1.CreateOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"}})
-	r := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID: types.UID(uid), Kind: kind, Resource: res, RequestKind: &kind, RequestResource: &res,
-			Name: obj.GetName(), Namespace: obj.GetNamespace(), Operation: admissionv1.Create,
-			UserInfo: admin, DryRun: &f,
-			Object:  runtimeRaw(raw),
-			Options: runtimeRaw(opts),
-		},
-	}
-	return json.Marshal(r)
-}
-
-// buildPool makes n bodies (at least one per object), each with its own
-// uid, in a fixed shuffled order.
-func buildPool(objs []*unstructured.Unstructured, gvrs []schema.GroupVersionResource, n int) ([]*body, error) {
-	n = max(n, len(objs))
-	pool := make([]*body, 0, n)
-	for i := range n {
-		it := i % len(objs)
-		uid := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		data, err := review(objs[it], gvrs[it], uid)
-		if err != nil {
-			return nil, err
-		}
-		pool = append(pool, &body{item: it, uid: uid, data: data})
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-	return pool, nil
-}
 
 // answer is what a webhook said about one body.
 type answer struct {
@@ -122,12 +62,14 @@ func post(ctx context.Context, c *http.Client, url string, b *body, timeout time
 	return a, nil
 }
 
-// LoadRow is one tool at one rate.
+// LoadRow is one run of one tool at one rate.
 type LoadRow struct {
-	Tool      string
-	Rate      int
-	Duration  time.Duration
-	Scheduled int
+	Tool       string
+	Rate       int
+	GOMAXPROCS int
+	Run        int
+	Duration   time.Duration
+	Scheduled  int
 	// Errors are requests without a valid answer in time, or never sent
 	// because Inflight requests were already waiting.
 	Errors   int
@@ -144,6 +86,10 @@ type LoadRow struct {
 	// measured run; PeakRSS its VmHWM afterwards.
 	ServerCPU time.Duration
 	PeakRSS   int64
+	// OtherCPU is the CPU time the other tool's server used meanwhile
+	// (Kyverno, niced, during strata's runs; strata is stopped during
+	// Kyverno's).
+	OtherCPU time.Duration
 }
 
 // runLoad sends rate requests per second for d, open loop: request i is

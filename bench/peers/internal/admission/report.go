@@ -2,6 +2,7 @@ package admission
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,31 +23,83 @@ func ratio(s, k time.Duration) string {
 	return fmt.Sprintf("%.3f", float64(s)/float64(k))
 }
 
-// pairs returns the load rows as (kyverno, strata) per rate, in rate order.
-func (r *Result) pairs() [][2]*LoadRow {
-	var out [][2]*LoadRow
-	idx := map[int]int{}
+// point is one load setting: both servers' GOMAXPROCS and the rate.
+type point struct{ gomaxprocs, rate int }
+
+// pointRows are the runs of both tools at one point.
+type pointRows struct {
+	point
+	kyv, str []*LoadRow
+}
+
+// points groups the load rows by point, in the order they were run.
+func (r *Result) points() []*pointRows {
+	var out []*pointRows
+	idx := map[point]*pointRows{}
 	for i := range r.Load {
 		row := &r.Load[i]
-		j, ok := idx[row.Rate]
+		pt := point{row.GOMAXPROCS, row.Rate}
+		p, ok := idx[pt]
 		if !ok {
-			j = len(out)
-			idx[row.Rate] = j
-			out = append(out, [2]*LoadRow{})
+			p = &pointRows{point: pt}
+			idx[pt] = p
+			out = append(out, p)
 		}
 		if row.Tool == Kyverno {
-			out[j][0] = row
+			p.kyv = append(p.kyv, row)
 		} else {
-			out[j][1] = row
+			p.str = append(p.str, row)
 		}
 	}
 	return out
 }
 
+// stat is the median, min and max of f over rows (∞ sorts last).
+func stat(rows []*LoadRow, f func(*LoadRow) time.Duration) (med, lo, hi time.Duration) {
+	ds := make([]time.Duration, len(rows))
+	for i, r := range rows {
+		ds[i] = f(r)
+	}
+	slices.Sort(ds)
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	return ds[(len(ds)-1)/2], ds[0], ds[len(ds)-1]
+}
+
+func p50(r *LoadRow) time.Duration  { return r.P50 }
+func p99(r *LoadRow) time.Duration  { return r.P99 }
+func pmax(r *LoadRow) time.Duration { return r.Max }
+
+func errorsOf(rows []*LoadRow) int {
+	n := 0
+	for _, r := range rows {
+		n += r.Errors
+	}
+	return n
+}
+
+// medRange is "median (min–max)" in ms, or the one value of a single run.
+func medRange(rows []*LoadRow, f func(*LoadRow) time.Duration) string {
+	med, lo, hi := stat(rows, f)
+	if len(rows) < 2 {
+		return ms(med)
+	}
+	return fmt.Sprintf("%s (%s–%s)", ms(med), ms(lo), ms(hi))
+}
+
+// GoalRate is the rate of issue 16's admission goal: strata's p99 at most
+// GoalRatio of Kyverno's as shipped and at most GoalP99.
+const (
+	GoalRate  = 100
+	GoalRatio = 0.1
+	GoalP99   = 500 * time.Microsecond
+)
+
 func (r *Result) setup() string {
 	o := r.Options
-	return fmt.Sprintf("Kyverno %s (admission controller, run out of cluster) and `strata webhook` (tier %s, strata.yaml with every sensitivity allowed in every tier so that only the policies deny), each a child process with GOMAXPROCS=%d%s, on one kwok cluster on %s (%d CPUs, %s, %s, %s); load average %s when the load started. Both evaluate the %d ValidatingPolicy files of policies/.",
-		r.KyvernoVersion, Tier, o.GOMAXPROCS, r.schedNote(), r.Machine.CPU, r.Machine.NProc, r.Machine.Mem, r.Machine.Kernel, r.Machine.GoVersion, r.LoadAvg, len(r.Policies))
+	return fmt.Sprintf("Kyverno %s (admission controller as its Helm chart "+kyvernoChartVersion+" ships it with default values — the chart's arguments and its ConfigMaps `kyverno` and `kyverno-metrics`, admission reports on, resource filters on (ReplicaSets skipped); bench/peers/internal/admission/kyvernochart.go maps each to the chart — run out of cluster) and `strata webhook` (tier %s, strata.yaml with every sensitivity allowed in every tier so that only the policies deny), each a child process with GOMAXPROCS=%d (and a GOMAXPROCS=%d point)%s, on one kwok cluster on %s (%d CPUs, %s, %s, %s); load average %s when the load started. Both evaluate the %d ValidatingPolicy files of policies/.",
+		r.KyvernoVersion, Tier, o.GOMAXPROCS, o.ExtraGOMAXPROCS, r.schedNote(), r.Machine.CPU, r.Machine.NProc, r.Machine.Mem, r.Machine.Kernel, r.Machine.GoVersion, r.LoadAvg, len(r.Policies))
 }
 
 func (r *Result) schedNote() string {
@@ -62,18 +115,24 @@ func (r *Result) Markdown() string {
 	o := r.Options
 	fmt.Fprintf(&b, "%s Full run: %s.\n\n", r.setup(), r.Elapsed.Round(time.Second))
 	b.WriteString("#### Scenario 4: admission latency, webhook servers called directly\n\n")
-	fmt.Fprintf(&b, "The same %d AdmissionReview bodies (CREATEs of the %d parity objects below — Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods, Services — as the apiserver defaults them, each with its own uid; %d of them denied by both%s) POSTed over HTTPS on loopback to each server's own path (Kyverno: the URL of its `vpol.validate.kyverno.svc-fail` webhook), at a fixed rate for %s after a %s warm-up, open loop: latency counts from the scheduled send time. Errors: no valid answer within %s, or not sent because %d requests were in flight. Rates alternate which tool goes first.\n\n",
-		r.Bodies, r.Objects-len(r.ExcludedFromLoad), r.DeniedBodies, r.excludedNote(), o.Duration, o.Warmup, o.Timeout, o.Inflight)
-	b.WriteString("| req/s | Kyverno p50 ms | p99 ms | max ms | errors | strata p50 ms | p99 ms | max ms | errors | strata/Kyverno p50 | p99 | max |\n")
+	fmt.Fprintf(&b, "%d AdmissionReview bodies (%d CREATEs and %d UPDATEs of %d of the parity objects below — Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods, Services — as the apiserver defaults them; an UPDATE changes the annotation `%s` of the stored object; each body with its own uid; %d of them (%.0f %%) denied by both, the rest allowed, as in a cluster where most requests pass%s) POSTed over HTTPS on loopback to each server's own path (Kyverno: the URL of its `vpol.validate.kyverno.svc-fail` webhook), at a fixed rate for %s after a %s warm-up, open loop: latency counts from the scheduled send time. Errors: no valid answer within %s, or not sent because %d requests were in flight. %d runs per rate and tool, the tools taking turns (who goes first alternates); each tool runs alone during its load: strata's webhook is stopped during Kyverno's runs, and Kyverno (which exits when it loses its leader lease, so it cannot be stopped) runs at nice 19 under normal scheduling during strata's. Cells: median of the runs (min–max).\n\n",
+		r.Bodies, r.Bodies-r.UpdateBodies, r.UpdateBodies, r.Objects-len(r.ExcludedFromLoad), changeCause, r.DeniedBodies, 100*float64(r.DeniedBodies)/float64(max(r.Bodies, 1)), r.excludedNote(), o.Duration, o.Warmup, o.Timeout, o.Inflight, o.Runs)
+	b.WriteString("| GOMAXPROCS | req/s | Kyverno p50 ms | p99 ms | max ms | errors | strata p50 ms | p99 ms | max ms | errors | strata/Kyverno p50 | p99 |\n")
 	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, p := range r.pairs() {
-		k, s := p[0], p[1]
-		if k == nil || s == nil {
+	for _, p := range r.points() {
+		if len(p.kyv) == 0 || len(p.str) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %s | %s | %s | %d | %s | %s | %s |\n", k.Rate,
-			ms(k.P50), ms(k.P99), ms(k.Max), k.Errors, ms(s.P50), ms(s.P99), ms(s.Max), s.Errors,
-			ratio(s.P50, k.P50), ratio(s.P99, k.P99), ratio(s.Max, k.Max))
+		k50, _, _ := stat(p.kyv, p50)
+		s50, _, _ := stat(p.str, p50)
+		k99, _, _ := stat(p.kyv, p99)
+		s99, _, _ := stat(p.str, p99)
+		_, _, kmax := stat(p.kyv, pmax)
+		_, _, smax := stat(p.str, pmax)
+		fmt.Fprintf(&b, "| %d | %d | %s | %s | %s | %d | %s | %s | %s | %d | %s | %s |\n", p.gomaxprocs, p.rate,
+			medRange(p.kyv, p50), medRange(p.kyv, p99), ms(kmax), errorsOf(p.kyv),
+			medRange(p.str, p50), medRange(p.str, p99), ms(smax), errorsOf(p.str),
+			ratio(s50, k50), ratio(s99, k99))
 	}
 	b.WriteString("\n")
 	b.WriteString(r.goalLine())
@@ -113,52 +172,114 @@ func (r *Result) excludedNote() string {
 	if len(r.ExcludedFromLoad) == 0 {
 		return ""
 	}
-	return "; left out: the bodies of " + strings.Join(r.ExcludedFromLoad, ", ") + ", which strata's own sensitivity rule denies and Kyverno allows"
+	return "; left out: the requests of " + strings.Join(r.ExcludedFromLoad, ", ") + ", which the two tools judge differently (see scenario 5)"
 }
 
-// goalLine judges issue 8's goal per rate. A rate where Kyverno has
-// errors says so: there the ratio only shows that Kyverno was overloaded.
+// goalLine judges issue 16's goal at GoalRate and each point's p99 ratio
+// against GoalRatio. A point where Kyverno has errors says so: there the
+// ratio only shows that Kyverno was overloaded.
 func (r *Result) goalLine() string {
 	var parts []string
-	for _, p := range r.pairs() {
-		k, s := p[0], p[1]
-		if k == nil || s == nil {
+	goal := ""
+	for _, p := range r.points() {
+		if len(p.kyv) == 0 || len(p.str) == 0 {
 			continue
 		}
+		k99, _, _ := stat(p.kyv, p99)
+		s99, _, shi := stat(p.str, p99)
+		rt := ratio(s99, k99)
 		var v string
 		switch {
-		case s.Errors > 0:
-			v = fmt.Sprintf("not met (strata: %d errors)", s.Errors)
-		case k.Errors > 0:
-			v = fmt.Sprintf("met only because Kyverno is overloaded (%d errors)", k.Errors)
-		case s.P99*10 <= k.P99:
-			v = "met (p99 ratio " + ratio(s.P99, k.P99) + ")"
+		case errorsOf(p.str) > 0:
+			v = fmt.Sprintf("not met (strata: %d errors)", errorsOf(p.str))
+		case errorsOf(p.kyv) > 0:
+			v = fmt.Sprintf("met only because Kyverno is overloaded (%d errors)", errorsOf(p.kyv))
+		case float64(s99) <= GoalRatio*float64(k99):
+			v = "met (p99 ratio " + rt + ")"
 		default:
-			v = "not met (p99 ratio " + ratio(s.P99, k.P99) + ")"
+			v = "not met (p99 ratio " + rt + ")"
 		}
-		parts = append(parts, fmt.Sprintf("%d req/s %s", k.Rate, v))
+		parts = append(parts, fmt.Sprintf("GOMAXPROCS=%d %d req/s %s", p.gomaxprocs, p.rate, v))
+		if p.rate == GoalRate && p.gomaxprocs == r.Options.GOMAXPROCS && goal == "" {
+			ok := errorsOf(p.str) == 0 && errorsOf(p.kyv) == 0 && float64(s99) <= GoalRatio*float64(k99) && s99 <= GoalP99
+			goal = fmt.Sprintf("**Goal of issue 16, at %d req/s strata's p99 ≤ %.1f× Kyverno's as shipped and ≤ %s ms: strata p99 %s ms (worst run %s ms), Kyverno %s ms, ratio %s — %s.**\n\n",
+				GoalRate, GoalRatio, ms(GoalP99), ms(s99), ms(shi), ms(k99), rt, verdict(ok))
+		}
 	}
-	return "Goal of issue 8, strata's p99 at most 1/10 of Kyverno's at equal load: " + strings.Join(parts, "; ") + ".\n"
+	return goal + fmt.Sprintf("Per point, strata's p99 at most %.1f× Kyverno's (median of the runs): ", GoalRatio) + strings.Join(parts, "; ") + ".\n"
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// GoalMet reports issue 16's admission goal and the figures it rests on.
+func (r *Result) GoalMet() (ok bool, strataP99, kyvernoP99 time.Duration, found bool) {
+	for _, p := range r.points() {
+		if p.rate != GoalRate || p.gomaxprocs != r.Options.GOMAXPROCS || len(p.kyv) == 0 || len(p.str) == 0 {
+			continue
+		}
+		k99, _, _ := stat(p.kyv, p99)
+		s99, _, _ := stat(p.str, p99)
+		ok := errorsOf(p.str) == 0 && errorsOf(p.kyv) == 0 && float64(s99) <= GoalRatio*float64(k99) && s99 <= GoalP99
+		return ok, s99, k99, true
+	}
+	return false, 0, 0, false
 }
 
 func (r *Result) loadNotes() string {
 	var b strings.Builder
-	for _, row := range r.Load {
-		proto := "HTTP/1.1"
-		if row.HTTP2 {
-			proto = "HTTP/2"
+	for _, p := range r.points() {
+		for _, rows := range [][]*LoadRow{p.kyv, p.str} {
+			if len(rows) == 0 {
+				continue
+			}
+			row := rows[0]
+			proto := "HTTP/1.1"
+			if row.HTTP2 {
+				proto = "HTTP/2"
+			}
+			var cpu, other time.Duration
+			var peak int64
+			denied, wrong, answered := 0, 0, 0.0
+			for _, x := range rows {
+				cpu += x.ServerCPU
+				other += x.OtherCPU
+				peak = max(peak, x.PeakRSS)
+				denied += x.Denied
+				wrong += x.Wrong
+				answered += x.AchievedPerSec
+			}
+			n := time.Duration(len(rows))
+			fmt.Fprintf(&b, "- %s, GOMAXPROCS=%d, %d req/s (%d runs): %s, %.0f answered/s, %d denied, server CPU %s per request (%.0f%% of a core), peak RSS %d MiB",
+				row.Tool, p.gomaxprocs, p.rate, len(rows), proto, answered/float64(len(rows)), denied, perRequestOf(cpu/n, row.Scheduled),
+				100*(cpu/n).Seconds()/row.Duration.Seconds(), peak>>20)
+			if row.Tool == Strata {
+				fmt.Fprintf(&b, "; Kyverno, niced, used %.1f%% of a core meanwhile", 100*(other/n).Seconds()/row.Duration.Seconds())
+			}
+			if wrong > 0 {
+				fmt.Fprintf(&b, ", %d verdicts differing from the checked pass", wrong)
+			}
+			for _, x := range rows {
+				if x.FirstErr != "" {
+					fmt.Fprintf(&b, "; first error (run %d): %s", x.Run, oneLine(x.FirstErr, 160))
+					break
+				}
+			}
+			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "- %s at %d req/s: %s, %.0f answered/s, %d denied, most in flight %d, server CPU %s per request (%.0f%% of a core), peak RSS %d MiB",
-			row.Tool, row.Rate, proto, row.AchievedPerSec, row.Denied, row.MaxInflight, perRequest(row), 100*row.ServerCPU.Seconds()/row.Duration.Seconds(), row.PeakRSS>>20)
-		if row.Wrong > 0 {
-			fmt.Fprintf(&b, ", %d verdicts differing from the checked pass", row.Wrong)
-		}
-		if row.FirstErr != "" {
-			fmt.Fprintf(&b, "; first error: %s", oneLine(row.FirstErr, 160))
-		}
-		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+func perRequestOf(cpu time.Duration, scheduled int) string {
+	if scheduled == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f µs", float64(cpu.Microseconds())/float64(scheduled))
 }
 
 // perRequest is the server's CPU time per scheduled request.
@@ -293,19 +414,10 @@ func oneLine(s string, n int) string {
 func (r *Result) Text() string {
 	var b strings.Builder
 	b.WriteString("Admission: Kyverno vs strata\n" + r.setup() + "\n\n")
-	fmt.Fprintf(&b, "Direct HTTPS, open loop, %s per rate, %d bodies (%d denied):\n", r.Options.Duration, r.Bodies, r.DeniedBodies)
-	fmt.Fprintf(&b, "%7s  %-8s %9s %9s %9s %7s   %s\n", "req/s", "tool", "p50 ms", "p99 ms", "max ms", "errors", "strata/kyverno p50 p99 max")
-	for _, p := range r.pairs() {
-		for i, row := range p {
-			if row == nil {
-				continue
-			}
-			extra := ""
-			if i == 1 && p[0] != nil {
-				extra = fmt.Sprintf("  %s %s %s", ratio(row.P50, p[0].P50), ratio(row.P99, p[0].P99), ratio(row.Max, p[0].Max))
-			}
-			fmt.Fprintf(&b, "%7d  %-8s %9s %9s %9s %7d  cpu %s/req rss %d MiB%s\n", row.Rate, row.Tool, ms(row.P50), ms(row.P99), ms(row.Max), row.Errors, perRequest(*row), row.PeakRSS>>20, extra)
-		}
+	fmt.Fprintf(&b, "Direct HTTPS, open loop, %s per run, %d bodies (%d UPDATEs, %d denied), %d runs:\n", r.Options.Duration, r.Bodies, r.UpdateBodies, r.DeniedBodies, r.Options.Runs)
+	for _, row := range r.Load {
+		fmt.Fprintf(&b, "  GOMAXPROCS=%d %5d req/s run %d %-8s p50 %s p99 %s max %s ms, %d errors, cpu %s/req, rss %d MiB\n", row.GOMAXPROCS, row.Rate, row.Run, row.Tool,
+			ms(row.P50), ms(row.P99), ms(row.Max), row.Errors, perRequest(row), row.PeakRSS>>20)
 	}
 	b.WriteString(r.goalLine())
 	b.WriteString("\nThrough the apiserver (dry-run create, median of " + fmt.Sprint(r.Options.E2ECalls) + "):\n")

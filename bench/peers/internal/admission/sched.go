@@ -41,3 +41,22 @@ func setSchedFIFO(pid, prio int) error {
 	}
 	return nil
 }
+
+// setNice sets the nice value of every thread of process pid (on Linux a
+// thread's nice value is its own).
+func setNice(pid, nice int) error {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil && err != syscall.ESRCH {
+			return fmt.Errorf("setpriority(%d, %d): %w", tid, nice, err)
+		}
+	}
+	return nil
+}

@@ -45,15 +45,9 @@ func (s *server) stop() {
 	}
 }
 
-// Kyverno's names for the out-of-cluster run (see /work/shared/peers.md).
-const (
-	kyvernoNS       = "kyverno"
-	kyvernoVWC      = "kyverno-resource-validating-webhook-cfg"
-	kyvernoVpolHook = "vpol.validate.kyverno.svc-fail"
-)
-
 // installKyvernoPrereqs creates Kyverno's CRDs, its Namespace, the two
-// ConfigMaps and the placeholder Deployment it looks up, then the policies.
+// ConfigMaps as the chart ships them (kyvernochart.go) and the placeholder
+// Deployment it looks up, then the policies.
 func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, policies []*unstructured.Unstructured) error {
 	crds, err := readYAMLDir(crdDir)
 	if err != nil {
@@ -77,16 +71,16 @@ func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, polic
 	if err := k.ensureNamespaces(ctx, map[string]map[string]string{kyvernoNS: nil}); err != nil {
 		return err
 	}
-	for _, name := range []string{"kyverno", "kyverno-metrics"} {
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: kyvernoNS}}
+	for name, data := range map[string]map[string]string{kyvernoConfigMap: kyvernoConfigData(), kyvernoMetricsCM: kyvernoMetricsConfigData()} {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: kyvernoNS}, Data: data}
 		if err := client.IgnoreAlreadyExists(k.c.Create(ctx, cm)); err != nil {
 			return err
 		}
 	}
 	one := int32(1)
-	labels := map[string]string{"app.kubernetes.io/name": "kyverno"}
+	labels := map[string]string{"app.kubernetes.io/component": "admission-controller", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno"}
 	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "kyverno", Namespace: kyvernoNS, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: kyvernoDeployment, Namespace: kyvernoNS, Labels: labels},
 		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kyverno", Image: "ghcr.io/kyverno/kyverno:v1.19.1"}}}}},
@@ -106,25 +100,16 @@ func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, polic
 // free loopback port, waits until every policy is Ready and its webhook is
 // registered with all of them, and returns the URL and CA of that webhook
 // (the path names the policies: /vpol/<name>/<name>/...).
-func startKyverno(ctx context.Context, k *cluster, o *Options, work string, names []string) (*server, error) {
-	port, err := childproc.FreePort()
-	if err != nil {
-		return nil, err
+func startKyverno(ctx context.Context, k *cluster, o *Options, work string, names []string, gomaxprocs int) (*server, error) {
+	ports := make([]int, 3)
+	for i := range ports {
+		var err error
+		if ports[i], err = childproc.FreePort(); err != nil {
+			return nil, err
+		}
 	}
-	mport, err := childproc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"--kubeconfig=" + o.Kubeconfig, "--serverIP=" + addr,
-		"--webhookServerHost=127.0.0.1", "--webhookServerPort=" + strconv.Itoa(port),
-		"--metricsHost=127.0.0.1", "--metricsPort=" + strconv.Itoa(mport),
-		"--controllerRuntimeMetricsAddress=0", "--admissionReports=false",
-		"--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca", "--tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair"}
-	env := []string{"KYVERNO_NAMESPACE=" + kyvernoNS, "KYVERNO_SERVICEACCOUNT_NAME=kyverno", "KYVERNO_DEPLOYMENT=kyverno",
-		"KYVERNO_POD_NAME=kyverno-local", "INIT_CONFIG=kyverno", "METRICS_CONFIG=kyverno-metrics",
-		"GOMAXPROCS=" + strconv.Itoa(o.GOMAXPROCS)}
-	p, err := childproc.Start("kyverno", filepath.Join(work, "kyverno.log"), env, o.KyvernoBin, args...)
+	p, err := childproc.Start("kyverno", filepath.Join(work, fmt.Sprintf("kyverno-gomaxprocs%d.log", gomaxprocs)), kyvernoChartEnv(gomaxprocs), o.KyvernoBin,
+		kyvernoChartArgs(o.Kubeconfig, ports[0], ports[1], ports[2])...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +138,10 @@ func startKyverno(ctx context.Context, k *cluster, o *Options, work string, name
 				continue
 			}
 			u := *w.ClientConfig.URL
+			// The URL of this process (a Kyverno started earlier left its own).
+			if !strings.HasPrefix(u, fmt.Sprintf("https://127.0.0.1:%d/", ports[0])) {
+				continue
+			}
 			if !slices.ContainsFunc(names, func(n string) bool { return !strings.Contains(u, "/"+n) }) {
 				s.url, s.ca = u, w.ClientConfig.CABundle
 				return true, nil
@@ -221,7 +210,7 @@ func writeStrataConfig(root, dir string) (string, error) {
 
 // startStrata runs `strata webhook` on a free loopback port and waits until
 // it answers /healthz. It is not registered with the apiserver.
-func startStrata(ctx context.Context, o *Options, work string) (*server, error) {
+func startStrata(ctx context.Context, o *Options, work string, gomaxprocs int) (*server, error) {
 	cfg, err := writeStrataConfig(o.RepoRoot, work)
 	if err != nil {
 		return nil, err
@@ -239,7 +228,7 @@ func startStrata(ctx context.Context, o *Options, work string) (*server, error) 
 	args := []string{"webhook", "--cluster", "adm", "--tier", string(Tier), "--config", cfg,
 		"--policies", filepath.Join(o.RepoRoot, "policies"), "--cert-dir", certs, "--addr", addr,
 		"--metrics-addr", "0", "--kubeconfig", o.Kubeconfig}
-	p, err := childproc.Start("strata", filepath.Join(work, "strata-webhook.log"), []string{"GOMAXPROCS=" + strconv.Itoa(o.GOMAXPROCS)}, o.StrataBin, args...)
+	p, err := childproc.Start("strata", filepath.Join(work, fmt.Sprintf("strata-webhook-%d.log", time.Now().UnixNano())), []string{"GOMAXPROCS=" + strconv.Itoa(gomaxprocs)}, o.StrataBin, args...)
 	if err != nil {
 		return nil, err
 	}
