@@ -2,17 +2,15 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
+	"github.com/fluxcd/pkg/runtime/logger"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/policy"
@@ -24,6 +22,7 @@ type webhookOptions struct {
 	certSecret, registration                                                            string
 	certHosts                                                                           []string
 	certLifetime, caLifetime                                                            time.Duration
+	log                                                                                 logger.Options
 }
 
 func newWebhookCommand() *cobra.Command {
@@ -63,6 +62,7 @@ webhook.breakGlassGroups, and are recorded.`,
 	f.StringVar(&o.addr, "addr", ":9443", "TLS listen address")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8081", "Prometheus metrics address (\"0\" disables)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of this cluster (default: in-cluster)")
+	o.log.BindFlags(f) // Flux's --log-level and --log-encoding
 	_ = cmd.MarkFlagRequired("tier")
 	_ = cmd.MarkFlagRequired("cert-dir")
 	cmd.AddCommand(newWebhookInstallCommand())
@@ -120,10 +120,12 @@ func (o *webhookOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 	// controller-runtime's TLS server and certificate watcher log through
-	// it: structured, like the webhook's own lines.
-	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	// it too: structured, like the webhook's own lines.
+	log, _, err := (&runtimeFlags{log: o.log}).loggers()
+	if err != nil {
+		return err
+	}
 	opts := webhook.Options{
 		Cluster: firstNonEmptyString(o.cluster, string(tier)), Tier: tier, Config: cfg,
 		Addr: o.addr, CertDir: o.certDir, MetricsAddr: o.metricsAddr, RESTConfig: rc,

@@ -52,13 +52,13 @@ type Options struct {
 	// bind; 0 means DefaultVolumes, negative means none.
 	Volumes int
 	// ReadyTimeout bounds the wait for a cluster's apiserver, node and default
-	// ServiceAccount; default 2 minutes.
+	// ServiceAccount; default 4 minutes (2 ran out on a 2-CPU machine at load 30).
 	ReadyTimeout time.Duration
 }
 
 // DefaultOptions returns the options taken from the environment.
 func DefaultOptions() Options {
-	return Options{Home: DefaultHome(), Bin: DefaultBin(), Volumes: DefaultVolumes, ReadyTimeout: 2 * time.Minute}
+	return Options{Home: DefaultHome(), Bin: DefaultBin(), Volumes: DefaultVolumes, ReadyTimeout: 4 * time.Minute}
 }
 
 // DefaultHome is $STRATA_HOME, or ~/.strata.
