@@ -239,8 +239,10 @@ func TestHAPushMode(t *testing.T) {
 	done := time.Since(killed)
 	t.Logf("takeover after SIGKILL of the leader (lease %s, renew %s, retry %s): lease acquired %s, first reconcile %s, every cluster healthy at the new revision %s",
 		leaseDuration, renewDeadline, retryPeriod, took.Round(10*time.Millisecond), reconciles.Round(10*time.Millisecond), done.Round(10*time.Millisecond))
-	if took > leaseDuration+3*retryPeriod+2*time.Second {
-		t.Errorf("lease taken %s after the kill; want within the lease duration %s plus a few retry periods", took, leaseDuration)
+	// client-go takes an expired lease at its next retry; the slack is for
+	// a loaded machine.
+	if limit := leaseDuration + renewDeadline + 5*retryPeriod; took > limit {
+		t.Errorf("lease taken %s after the kill; want within %s (lease duration %s, then the standby's next retries)", took, limit, leaseDuration)
 	}
 
 	t.Run("the new leader applied nothing a second time", func(t *testing.T) {
