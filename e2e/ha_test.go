@@ -140,11 +140,13 @@ func TestHAPushMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test on three kwok clusters; skipped with -short")
 	}
-	wait := buildStrata(t)
+	// Built before the clusters start: on a loaded machine a link running
+	// beside three starting apiservers can stall them past
+	// kube-controller-manager's start-up wait.
+	bin := buildStrata(t)()
 	lc := upClusters(t)
 	clients := clusterClients(t, lc)
 	g := serveDemo(t)
-	bin := wait()
 	first := g.head()
 	ctx := context.Background()
 	all := localcluster.DefaultClusters
