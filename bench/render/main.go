@@ -86,6 +86,7 @@ type report struct {
 	startKube   time.Duration // median of `kubectl version --client`
 	loadBefore  string
 	loadAfter   string
+	units       int // units the environment was rendered in, checked identical to a whole render
 }
 
 func run(o options) error {
@@ -163,6 +164,10 @@ func run(o options) error {
 		return err
 	}
 	if err := r.check(sOut, kOut); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "checking, in-process, that the units give the whole render's objects …")
+	if r.units, err = checkIdentical(repo.Dir); err != nil {
 		return err
 	}
 
@@ -397,6 +402,7 @@ func (r *report) facts() [][2]string {
 		{"repository", r.repo.Describe()},
 		{"output", fmt.Sprintf("both render %d objects; strata -o yaml prints %d documents (a Namespace once per cluster that receives it), %.1f MiB; kubectl %.1f MiB",
 			r.objects, r.strataDocs, float64(r.strataBytes)/(1<<20), float64(r.kubeBytes)/(1<<20))},
+		{"units", fmt.Sprintf("strata renders the environment in %d units, in parallel; checked in-process: the units give a whole kustomize render's objects, byte for byte (AsYAML), in order", r.units)},
 		{"peak RSS", fmt.Sprintf("strata %d MiB, kubectl %d MiB", maxRSS(r.strata)>>10, maxRSS(r.kube)>>10)},
 		{"start-up only", fmt.Sprintf("`strata version` %s, `kubectl version --client` %s (median of 5)", ms(r.startStrata), ms(r.startKube))},
 		{"load average", fmt.Sprintf("before %s, after %s", r.loadBefore, r.loadAfter)},
