@@ -154,6 +154,13 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- date: %s\n- machine: %d CPUs (nproc), %s, %s, %s, %s\n- command: `%s`\n- strata: %s\n- Flux %s, Kyverno %s, built from the Go module proxy by bench/peers/build.sh and run out of cluster\n- clusters: local kwok clusters (internal/localcluster, %s), recreated before every tool's run of a scenario\n- load average before / after: %s / %s\n\n",
 		r.date.Format("2006-01-02 15:04 UTC"), r.machine.NProc, r.machine.CPU, r.machine.Mem, r.machine.Kernel, r.machine.GoVersion,
 		r.command, r.strata, r.fluxVersion, r.kyvernoVersion, orUnknown(r.kube), r.loadBefore, r.loadAfter)
+	if goals := r.goals(); len(goals) > 0 {
+		b.WriteString("Goals of issue 16, measured side by side in this run:\n\n")
+		for _, g := range goals {
+			b.WriteString("- " + g + "\n")
+		}
+		b.WriteString("\n")
+	}
 	if len(r.gitops) > 0 {
 		tools, peers := r.tools, r.tools[1:]
 		b.WriteString("### GitOps: strata reconcile vs Flux\n\n")
@@ -190,6 +197,36 @@ func (r *report) markdown() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// goals are issue 16's peer goals with this run's figures: every step with
+// a goal (against the faster Flux) and the admission goal.
+func (r *report) goals() []string {
+	var out []string
+	for _, s := range r.gitops {
+		st := s.sides[toolStrata]
+		for _, step := range s.sc.steps {
+			if step.goal == 0 {
+				continue
+			}
+			worst, against := 0.0, ""
+			for _, p := range s.peers() {
+				ratio := float64(median(st.times[step.name])) / float64(median(s.sides[p].times[step.name]))
+				if ratio >= worst {
+					worst, against = ratio, p
+				}
+			}
+			out = append(out, fmt.Sprintf("scenario %s, %s: strata %.2f s / %s %.2f s = %.2f× (goal ≤ %.2f×): **%s**", s.sc.key, step.name,
+				median(st.times[step.name]).Seconds(), against, median(s.sides[against].times[step.name]).Seconds(), worst, step.goal, verdict(worst <= step.goal)))
+		}
+	}
+	if r.admission != nil {
+		if ok, s99, k99, found := r.admission.GoalMet(); found {
+			out = append(out, fmt.Sprintf("admission p99 at %d req/s, GOMAXPROCS=%d: strata %.2f ms / Kyverno as shipped %.2f ms = %.3f× (goal ≤ %.1f× and strata ≤ %.1f ms): **%s**",
+				admission.GoalRate, r.admission.Options.GOMAXPROCS, float64(s99)/1e6, float64(k99)/1e6, float64(s99)/float64(k99), admission.GoalRatio, float64(admission.GoalP99)/1e6, verdict(ok)))
+		}
+	}
+	return out
 }
 
 func orUnknown(s string) string {
