@@ -117,4 +117,3 @@ func checkRendered(dir string, repo *Repo) (map[string]int, error) {
 	}
 	return out, nil
 }
-
