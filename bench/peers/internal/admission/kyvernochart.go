@@ -104,13 +104,14 @@ func kyvernoChartArgs(kubeconfig string, port, metricsPort, crMetricsPort int) [
 }
 
 // kyvernoChartEnv is the container's env (deployment.yaml) for this
-// release, plus GOMAXPROCS.
+// release, plus GOMAXPROCS; without TUF_ROOT=/.sigstore (the mount of the
+// sigstore volume, only read with TUF enabled, which the chart disables).
 func kyvernoChartEnv(gomaxprocs int) []string {
 	return []string{
 		"INIT_CONFIG=" + kyvernoConfigMap, "METRICS_CONFIG=" + kyvernoMetricsCM,
 		"KYVERNO_NAMESPACE=" + kyvernoNS, "KYVERNO_POD_NAME=" + kyvernoPodName,
 		"KYVERNO_SERVICEACCOUNT_NAME=" + kyvernoDeployment, "KYVERNO_ROLE_NAME=" + kyvernoRoleName,
-		"KYVERNO_SVC=" + kyvernoSvc, "TUF_ROOT=/.sigstore", "KYVERNO_DEPLOYMENT=" + kyvernoDeployment,
+		"KYVERNO_SVC=" + kyvernoSvc, "KYVERNO_DEPLOYMENT=" + kyvernoDeployment,
 		"GOMAXPROCS=" + strconv.Itoa(gomaxprocs),
 	}
 }
