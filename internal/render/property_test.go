@@ -37,9 +37,9 @@ func TestIncrementalEqualsWhole(t *testing.T) {
 		}
 		seeds = []uint64{n}
 	}
-	steps := 25
+	steps := 20
 	if testing.Short() {
-		steps = 12
+		steps = 10
 	}
 	var total tally
 	for _, seed := range seeds {
