@@ -260,9 +260,9 @@ func (b *fleetBench) growTo(ctx context.Context, have int, names []string) error
 	if len(add) == 0 {
 		return nil
 	}
-	const perCluster = 700 << 20 // etcd, apiserver, controller-manager, scheduler, kwok: ~600 MiB measured
+	const perCluster = 750 << 20 // etcd, apiserver, controller-manager, scheduler, kwok: ~720 MiB measured with 100 objects
 	if avail := memAvailable(); avail > 0 && avail < int64(len(add))*perCluster+(1<<30) {
-		return fmt.Errorf("%d more clusters need about %d MiB (700 MiB each, plus 1 GiB to spare) but only %d MiB are available: free memory or measure fewer clusters (-clusters)",
+		return fmt.Errorf("%d more clusters need about %d MiB (750 MiB each, plus 1 GiB to spare) but only %d MiB are available: free memory or measure fewer clusters (-clusters)",
 			len(add), int64(len(add))*perCluster>>20, avail>>20)
 	}
 	b.logf("bringing up %s …", strings.Join(add, ", "))
