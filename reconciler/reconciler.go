@@ -482,8 +482,11 @@ func (r *Reconciler) probe(ctx context.Context, env config.Environment, targets 
 	for _, c := range env.Clusters {
 		if r.opts.Self != "" && !targets[c.Name] {
 			// An agent cannot see the other clusters; it assumes them up so
-			// that its own share does not change with their health.
+			// that its own share does not change with their health. (Under
+			// mu: the probes of earlier clusters may be writing already.)
+			mu.Lock()
 			healthy[c.Name] = true
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
