@@ -171,6 +171,11 @@ func TestAttackUnlabeledPassesInPublicCloud(t *testing.T) {
 			say: []string{"Namespace just-made could not be read", "retry"}},
 		{tier: config.PublicCloud, fixture: "persistentvolume-create-unlabeled",
 			say: []string{"PersistentVolume disk-1 has no sensitivity", "need their own strata.dev/sensitivity label"}},
+		// A provisioned volume is as sensitive as its claim's Namespace.
+		{tier: config.PublicCloud, fixture: "persistentvolume-create-provisioned-for-ml-training-claim", allowed: true},
+		{tier: config.PublicCloud, fixture: "persistentvolume-create-provisioned-for-ledger-claim",
+			say: []string{"PersistentVolume pvc-ledger-data is restricted (floor of Namespace ledger)", "allowed only in [on-prem]"}},
+		{tier: config.OnPrem, fixture: "persistentvolume-create-provisioned-for-ledger-claim", allowed: true},
 		{tier: config.PublicCloud, fixture: "clusterrole-create-unlabeled", allowed: true},
 		// The apiserver's own allocation of a Service's ClusterIP.
 		{tier: config.PublicCloud, fixture: "ipaddress-create-for-a-service", allowed: true},

@@ -55,6 +55,9 @@ func subject(req *request) placement.Object {
 			o.Name, _ = md["generateName"].(string)
 		}
 		o.TemplateLabels = placement.TemplateLabels(o.Group, o.Kind, req.Object)
+		if o.ClusterScoped {
+			o.ClaimNamespace = placement.ClaimNamespace(o.Group, o.Kind, req.Object)
+		}
 	}
 	if o.Name == "" {
 		o.Name = "(unnamed)"
@@ -86,11 +89,11 @@ func (h *Handler) sensitivity(next decider) decider {
 			return next(a)
 		}
 		ns := placement.Namespace{}
-		if !a.object.ClusterScoped {
-			l, ok := h.namespace(a.req.Namespace)
+		if floor := a.object.Floor(); floor != "" {
+			l, ok := h.namespace(floor)
 			ns = placement.Namespace{Labels: l, Unknown: !ok}
-			if ok {
-				a.namespace = namespaceObject(a.req.Namespace, l)
+			if ok && !a.object.ClusterScoped {
+				a.namespace = namespaceObject(floor, l)
 			}
 		}
 		a.class = placement.Classify(a.object, ns)

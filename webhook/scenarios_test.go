@@ -210,6 +210,21 @@ type: Normal
 		do: create("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: ml-training, labels: {strata.dev/sensitivity: public}}\nspec: {ports: [{port: 80}]}\n")},
 	{name: "persistentvolume-create-unlabeled", op: "CREATE", kind: "PersistentVolume", objName: "disk-1",
 		do: create("apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: disk-1}\nspec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: /tmp/disk-1}}\n")},
+	// What a dynamic provisioner creates for a claim: an unlabeled volume
+	// bound to the claim by spec.claimRef.
+	{name: "persistentvolume-create-provisioned-for-ledger-claim", op: "CREATE", kind: "PersistentVolume", objName: "pvc-ledger-data",
+		do: create(provisionedVolume("pvc-ledger-data", "ledger"))},
+	{name: "persistentvolume-create-provisioned-for-ml-training-claim", op: "CREATE", kind: "PersistentVolume", objName: "pvc-ml-data",
+		do: create(provisionedVolume("pvc-ml-data", "ml-training"))},
+}
+
+// provisionedVolume is a PersistentVolume as a CSI provisioner creates it
+// for the claim "data" in namespace ns: no labels, bound by claimRef.
+func provisionedVolume(name, ns string) string {
+	return "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: " + name + ", annotations: {pv.kubernetes.io/provisioned-by: csi.example.com}}\n" +
+		"spec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], persistentVolumeReclaimPolicy: Delete, storageClassName: standard,\n" +
+		"  claimRef: {apiVersion: v1, kind: PersistentVolumeClaim, namespace: " + ns + ", name: data, uid: 6b1c2f4e-0000-4000-8000-000000000001},\n" +
+		"  csi: {driver: csi.example.com, volumeHandle: " + name + "}}\n"
 }
 
 func pemOf(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }

@@ -114,6 +114,22 @@ func TemplateLabels(group, kind string, obj map[string]any) []map[string]string 
 	return out
 }
 
+// ClaimNamespace returns, for a PersistentVolume, the Namespace of the claim
+// it is bound to (spec.claimRef.namespace), else "". The volume holds that
+// claim's data, so that Namespace's label is its floor: a dynamically
+// provisioned volume, which its provisioner creates unlabeled, is as
+// sensitive as its claim — and the claim was judged when it was created.
+// obj is the object as decoded JSON.
+func ClaimNamespace(group, kind string, obj map[string]any) string {
+	if group != "" || kind != "PersistentVolume" {
+		return ""
+	}
+	spec, _ := obj["spec"].(map[string]any)
+	ref, _ := spec["claimRef"].(map[string]any)
+	ns, _ := ref["namespace"].(string)
+	return ns
+}
+
 // StringMap converts decoded JSON labels or annotations. The apiserver
 // only sends strings; any other value is kept as its Go rendering, which
 // is never a sensitivity, so that a label that cannot be read is judged
@@ -201,14 +217,14 @@ func Classify(o Object, ns Namespace) Classification {
 			return c
 		}
 	}
-	if !o.ClusterScoped && !o.isNamespace() && o.Namespace != "" {
+	if floor := o.Floor(); floor != "" {
 		if ns.Unknown {
 			return Classification{Rule: RuleNamespaceUnknown, Message: fmt.Sprintf(
 				"its Namespace %s could not be read, so its %s floor is unknown: retry when the Namespace exists and the webhook can read it",
-				o.Namespace, labels.Sensitivity)}
+				floor, labels.Sensitivity)}
 		}
 		v, has := ns.Labels[labels.Sensitivity]
-		if !consider(v, has, FromNamespace, "its Namespace "+o.Namespace+"'s", "fix the Namespace's label") {
+		if !consider(v, has, FromNamespace, "its Namespace "+floor+"'s", "fix the Namespace's label") {
 			return c
 		}
 	}
@@ -222,8 +238,11 @@ func unlabeledMessage(o Object) string {
 	switch {
 	case o.isNamespace():
 		return fmt.Sprintf("the Namespace has no %s label: add one of %s", labels.Sensitivity, config.JoinSensitivities(config.Sensitivities))
+	case o.ClusterScoped && o.ClaimNamespace != "":
+		return fmt.Sprintf("neither the volume nor its claim's Namespace %s has a %s label: label the Namespace (or the volume) with one of %s",
+			o.ClaimNamespace, labels.Sensitivity, config.JoinSensitivities(config.Sensitivities))
 	case o.ClusterScoped || o.Namespace == "":
-		return fmt.Sprintf("cluster-scoped objects need their own %s label (no Namespace floor applies): add one of %s",
+		return fmt.Sprintf("cluster-scoped objects need their own %s label (no Namespace floor applies; a PersistentVolume bound to a claim takes its claim's Namespace's): add one of %s",
 			labels.Sensitivity, config.JoinSensitivities(config.Sensitivities))
 	default:
 		return fmt.Sprintf("neither the object nor its Namespace %s has a %s label, so strata will not guess where its data may go: label the object or the Namespace with one of %s",
@@ -238,9 +257,9 @@ func (c Classification) Note(o Object) string {
 	case c.Source == FromObject || c.Level == "":
 		return ""
 	case c.Source == FromNamespace && c.Own == "":
-		return " (from namespace " + o.Namespace + ")"
+		return " (from namespace " + o.Floor() + ")"
 	case c.Source == FromNamespace:
-		return " (namespace " + o.Namespace + " floor, object says " + string(c.Own) + ")"
+		return " (namespace " + o.Floor() + " floor, object says " + string(c.Own) + ")"
 	case c.Own == "":
 		return " (from its pod template)"
 	default:
@@ -253,7 +272,7 @@ func (c Classification) Note(o Object) string {
 func (c Classification) Describe(o Object) string {
 	switch c.Source {
 	case FromNamespace:
-		return "floor of Namespace " + o.Namespace
+		return "floor of Namespace " + o.Floor()
 	case FromPodTemplate:
 		return "label on its pod template"
 	default:

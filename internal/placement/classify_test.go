@@ -15,6 +15,33 @@ func withTemplates(o Object, ls ...map[string]string) Object {
 	return o
 }
 
+// volume is a PersistentVolume, bound to a claim in claimNS unless "".
+func volume(name string, l map[string]string, claimNS string) Object {
+	if name == "" {
+		name = "pv-1"
+	}
+	return Object{Kind: "PersistentVolume", Name: name, ClusterScoped: true, Labels: l, ClaimNamespace: claimNS}
+}
+
+func TestClaimNamespace(t *testing.T) {
+	bound := map[string]any{"spec": map[string]any{"claimRef": map[string]any{"namespace": "ledger", "name": "data"}}}
+	for _, tc := range []struct {
+		group, kind string
+		obj         map[string]any
+		want        string
+	}{
+		{"", "PersistentVolume", bound, "ledger"},
+		{"", "PersistentVolume", map[string]any{"spec": map[string]any{}}, ""},
+		{"", "PersistentVolume", map[string]any{"spec": "not an object"}, ""},
+		{"example.com", "PersistentVolume", bound, ""}, // a look-alike custom resource has no claim
+		{"", "ConfigMap", bound, ""},
+	} {
+		if got := ClaimNamespace(tc.group, tc.kind, tc.obj); got != tc.want {
+			t.Errorf("ClaimNamespace(%q, %q, %v) = %q, want %q", tc.group, tc.kind, tc.obj, got, tc.want)
+		}
+	}
+}
+
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -39,6 +66,16 @@ func TestClassify(t *testing.T) {
 			want: Classification{Level: config.Public, Source: FromObject, Own: config.Public}},
 		{name: "a cluster-scoped object has no floor", object: clusterRole("", "r", nil), ns: Namespace{Unknown: true},
 			want: Classification{Rule: RuleUnlabeled}, say: []string{"cluster-scoped objects need their own"}},
+		{name: "a bound PersistentVolume takes its claim's Namespace's floor", object: volume("", sens("public"), "ledger"), ns: Namespace{Labels: sens("restricted")},
+			want: Classification{Level: config.Restricted, Source: FromNamespace, Own: config.Public}},
+		{name: "a dynamically provisioned volume is as sensitive as its claim", object: volume("", nil, "ledger"), ns: Namespace{Labels: sens("confidential")},
+			want: Classification{Level: config.Confidential, Source: FromNamespace}},
+		{name: "a bound volume whose claim's Namespace could not be read", object: volume("", nil, "ledger"), ns: Namespace{Unknown: true},
+			want: Classification{Rule: RuleNamespaceUnknown}, say: []string{"Namespace ledger could not be read"}},
+		{name: "an unbound unlabeled volume", object: volume("", nil, ""), ns: Namespace{Labels: sens("public")},
+			want: Classification{Rule: RuleUnlabeled}, say: []string{"cluster-scoped objects need their own", "PersistentVolume bound to a claim"}},
+		{name: "a bound volume in an unlabeled Namespace", object: volume("", nil, "ledger"), ns: Namespace{},
+			want: Classification{Rule: RuleUnlabeled}, say: []string{"claim's Namespace ledger"}},
 		{name: "unlabeled everywhere", object: deploy("app", "web", nil, nil), ns: Namespace{},
 			want: Classification{Rule: RuleUnlabeled}, say: []string{"Namespace app", "label the object or the Namespace"}},
 		{name: "unlabeled Namespace", object: namespace("app", nil),

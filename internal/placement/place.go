@@ -63,7 +63,7 @@ func (p *placer) indexNamespaces() {
 // classify applies rule 1 through the decision core shared with the
 // webhook; an object it cannot classify is a violation.
 func (p *placer) classify(i int, o Object) (Classification, bool) {
-	c := Classify(o, Namespace{Labels: p.nsLabels[o.Namespace]})
+	c := Classify(o, Namespace{Labels: p.nsLabels[o.Floor()]})
 	if c.Rule != "" {
 		p.violate(i, c.Rule, "%s", c.Message)
 		return c, false

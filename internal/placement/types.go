@@ -27,8 +27,24 @@ type Object struct {
 	// the group and kind it serves, so that it can follow its resources.
 	DefinesGroup string
 	DefinesKind  string
+	// ClaimNamespace is, for a PersistentVolume bound to a claim, the
+	// claim's Namespace (see ClaimNamespace): its floor.
+	ClaimNamespace string
 	// Source is the file the object came from, when known, for messages.
 	Source string
+}
+
+// Floor names the Namespace whose label is the object's floor: its own for
+// a namespaced object, its claim's for a bound PersistentVolume, "" for
+// other cluster-scoped objects (and for a Namespace itself).
+func (o Object) Floor() string {
+	switch {
+	case o.isNamespace():
+		return ""
+	case o.ClusterScoped:
+		return o.ClaimNamespace
+	}
+	return o.Namespace
 }
 
 // String names the object as "Kind namespace/name" (or "Kind name").
