@@ -63,6 +63,7 @@ type options struct {
 	rt          int
 	fluxTuned   string
 	gomaxprocs2 string
+	strataOnly  bool
 	denyRate    float64
 	runs        int
 }
@@ -91,6 +92,7 @@ func main() {
 	flag.StringVar(&o.gomaxprocs2, "gomaxprocs2-rates", "100", "scenario 4: rates also run with both servers at GOMAXPROCS=2 (empty: none)")
 	flag.Float64Var(&o.denyRate, "deny-rate", 0.05, "scenario 4: share of the load's requests that the policies deny")
 	flag.IntVar(&o.runs, "runs", 3, "scenario 4: runs per rate and tool (the table gives the median and min–max)")
+	flag.BoolVar(&o.strataOnly, "strata-only", false, "scenarios 1-3 without Flux: to try the harness; records nothing (refused with -markdown)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs of every process)")
 	flag.Parse()
 
@@ -123,7 +125,10 @@ func run(ctx context.Context, o options) error {
 	}
 	bin := filepath.Join(o.peers, "bin")
 	var need []string
-	if want["1"] || want["2"] || want["3"] {
+	if o.strataOnly && o.markdown != "" {
+		return fmt.Errorf("-strata-only measures no peer: it records nothing, drop -markdown")
+	}
+	if (want["1"] || want["2"] || want["3"]) && !o.strataOnly {
 		need = append(need, "source-controller", "kustomize-controller")
 	}
 	if want["4"] || want["5"] {
@@ -176,6 +181,9 @@ func run(ctx context.Context, o options) error {
 	tools := []string{toolStrata, toolFlux}
 	if strings.TrimSpace(o.fluxTuned) != "" {
 		tools = append(tools, toolFluxTuned)
+	}
+	if o.strataOnly {
+		tools = tools[:1]
 	}
 	r.tools = tools
 	b := &bench{strataBin: strataBin, root: root, git: gs, kcdir: lc.KubeconfigDir(), tmp: tmp, reps: o.reps, timeout: o.timeout,

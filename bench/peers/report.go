@@ -206,7 +206,7 @@ func (r *report) goals() []string {
 	for _, s := range r.gitops {
 		st := s.sides[toolStrata]
 		for _, step := range s.sc.steps {
-			if step.goal == 0 {
+			if step.goal == 0 || len(s.peers()) == 0 {
 				continue
 			}
 			worst, against := 0.0, ""
