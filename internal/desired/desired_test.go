@@ -465,6 +465,15 @@ metadata:
   namespace: apps
   labels: {strata.dev/sensitivity: public}
   annotations: {note: x}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: pv
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  claimRef: {namespace: apps, name: data}
 `,
 	})
 	objs := desired.Objects(res)
@@ -472,31 +481,35 @@ metadata:
 		t.Fatalf("%d objects for %d resources", len(objs), len(res))
 	}
 	type scope struct {
-		Namespace     string
-		ClusterScoped bool
-		DefinesGroup  string
-		DefinesKind   string
+		Namespace      string
+		ClusterScoped  bool
+		DefinesGroup   string
+		DefinesKind    string
+		ClaimNamespace string
 	}
 	got := map[string]scope{}
 	for i, o := range objs {
 		if o.Kind != res[i].GetKind() || o.Name != res[i].GetName() || o.Group != res[i].GetGvk().Group {
 			t.Errorf("object %d = %s/%s %s, resource %s", i, o.Group, o.Kind, o.Name, id(res[i]))
 		}
-		got[o.Group+"/"+o.Kind+"/"+o.Name] = scope{o.Namespace, o.ClusterScoped, o.DefinesGroup, o.DefinesKind}
+		got[o.Group+"/"+o.Kind+"/"+o.Name] = scope{o.Namespace, o.ClusterScoped, o.DefinesGroup, o.DefinesKind, o.ClaimNamespace}
 	}
 	want := map[string]scope{
-		"apiextensions.k8s.io/CustomResourceDefinition/widgets.example.com": {"", true, "example.com", "Widget"},
-		"apiextensions.k8s.io/CustomResourceDefinition/things.example.com":  {"", true, "example.com", "Thing"},
+		"apiextensions.k8s.io/CustomResourceDefinition/widgets.example.com": {"", true, "example.com", "Widget", ""},
+		"apiextensions.k8s.io/CustomResourceDefinition/things.example.com":  {"", true, "example.com", "Thing", ""},
 		// A cluster-scoped CRD's resource is cluster-scoped, whatever its manifest says.
-		"example.com/Widget/w": {"", true, "", ""},
-		"example.com/Thing/t":  {"apps", false, "", ""},
+		"example.com/Widget/w": {"", true, "", "", ""},
+		"example.com/Thing/t":  {"apps", false, "", "", ""},
 		// Unknown kinds are namespaced, as the apiserver defaults them; a
 		// Widget of another group is not the CRD's Widget.
-		"other.example.com/Gadget/g":                   {"apps", false, "", ""},
-		"other.example.com/Widget/w2":                  {"apps", false, "", ""},
-		"rbac.authorization.k8s.io/ClusterRole/reader": {"", true, "", ""},
-		"/Namespace/apps":                              {"", true, "", ""},
-		"/ConfigMap/cm":                                {"apps", false, "", ""},
+		"other.example.com/Gadget/g":                   {"apps", false, "", "", ""},
+		"other.example.com/Widget/w2":                  {"apps", false, "", "", ""},
+		"rbac.authorization.k8s.io/ClusterRole/reader": {"", true, "", "", ""},
+		"/Namespace/apps":                              {"", true, "", "", ""},
+		"/ConfigMap/cm":                                {"apps", false, "", "", ""},
+		// A volume bound to a claim has its claim's Namespace as its floor,
+		// as the webhook judges it.
+		"/PersistentVolume/pv": {"", true, "", "", "apps"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("scope (-want +got):\n%s", diff)

@@ -31,6 +31,9 @@ func Objects(res []*resource.Resource) []placement.Object {
 		}
 		if o.ClusterScoped {
 			o.Namespace = ""
+			if m, err := r.Map(); err == nil {
+				o.ClaimNamespace = placement.ClaimNamespace(gvk.Group, gvk.Kind, m)
+			}
 		}
 		for _, path := range placement.TemplatePaths(gvk.Group, gvk.Kind) {
 			var l map[string]string
