@@ -91,7 +91,7 @@ func (s *scenarioResult) rows() [][]string {
 			row = append(row, fmt.Sprintf("%.2f", ratio))
 		}
 		g := "–"
-		if step.goal > 0 {
+		if step.goal > 0 && len(s.peers()) > 0 {
 			g = fmt.Sprintf("≤ %.2f: %s", step.goal, verdict(worst <= step.goal))
 		}
 		rows = append(rows, append(row, g))
@@ -126,7 +126,11 @@ func mib(kib int64) string { return fmt.Sprintf("%d MiB", kib>>10) }
 
 func (s *scenarioResult) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scenario %s: %s (%s; ratios strata/%s)\n", s.sc.key, s.sc.title, strings.Join(s.tools, " | "), strings.Join(s.peers(), ", strata/"))
+	ratios := ""
+	if len(s.peers()) > 0 {
+		ratios = "; ratios strata/" + strings.Join(s.peers(), ", strata/")
+	}
+	fmt.Fprintf(&b, "scenario %s: %s (%s%s)\n", s.sc.key, s.sc.title, strings.Join(s.tools, " | "), ratios)
 	for i, r := range s.rows() {
 		fmt.Fprintf(&b, "  %-52s %s\n", r[1], strings.Join(r[2:], " | "))
 		if i < len(s.sc.steps) {
