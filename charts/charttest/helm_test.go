@@ -121,6 +121,7 @@ func renderings(t testing.TB) []rendering {
 		"--set", "reconciler.hook.enabled=true", "--set", "reconciler.hook.secret=hook-secret-for-tests",
 		"--set", "reconciler.repo.credentialsSecret=git-credentials",
 		"--set", "reconciler.ageKeys.secretName=strata-age-keys",
+		"--set", "reconciler.peers.secretName=strata-peer-kubeconfigs",
 		"--set-file", "config=" + filepath.Join(repoRoot, "strata.yaml"),
 	}
 	full = append(full, policyFiles(t)...)
