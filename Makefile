@@ -33,14 +33,15 @@ unit: tools
 race: tools
 	KUBEBUILDER_ASSETS=$(STRATA_BIN) $(GO) test -race -count=1 -timeout 20m ./reconciler/ ./internal/approval/ ./internal/source/
 
-## fuzz-short: each fuzz target for FUZZTIME, one target per go test -fuzz
-## (seeds: webhook/testdata/admission and webhook/testdata/fuzz)
+## fuzz-short: each fuzz target (package:Target) for FUZZTIME, one per go test -fuzz
+## (seeds: webhook/testdata/admission, webhook/testdata/fuzz and the inventory's shard seeds)
 FUZZTIME ?= 10s
-FUZZ_TARGETS := FuzzDecodeAdmissionReview FuzzDecide
+FUZZ_TARGETS := webhook:FuzzDecodeAdmissionReview webhook:FuzzDecide internal/inventory:FuzzDecodeShard
 fuzz-short:
-	@for f in $(FUZZ_TARGETS); do \
-		echo "fuzz: $$f for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x ./webhook/ || exit 1; \
+	@for t in $(FUZZ_TARGETS); do \
+		p=$${t%%:*}; f=$${t#*:}; \
+		echo "fuzz: $$p $$f for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x ./$$p/ || exit 1; \
 	done
 
 ## tools: build the control-plane binaries and kwok into $(STRATA_BIN) (cached)
