@@ -180,6 +180,10 @@ func (r *report) markdown() string {
 	for _, g := range r.growth() {
 		b.WriteString("- " + g + "\n")
 	}
-	b.WriteString("\nAll clusters share this machine's CPUs with each other and with the reconcilers, so the time for N clusters includes N control planes (kube-controller-manager rolling out the Deployments) competing for two cores; a fleet of real clusters has a control plane each.\n\n")
+	work := "applying and answering for their objects"
+	if r.opts.rollouts {
+		work = "kube-controller-manager rolling out the Deployments"
+	}
+	fmt.Fprintf(&b, "\nAll clusters share this machine's CPUs with each other and with the reconcilers, so the time for N clusters includes N control planes (%s) competing for %d cores; a fleet of real clusters has a control plane each. CPU seconds and peak RSS are the reconcilers' own and depend far less on the machine's load than the times do.\n\n", work, r.machine.NProc)
 	return b.String()
 }
