@@ -241,12 +241,19 @@ const (
 	goalFirstApply = 0.5
 )
 
+// ungated turns the demo strata.yaml's approval gate off explicitly
+// (approvals.enforce: false, as bench/internal/configrepo does): the
+// benchmark measures delivery, and Flux has no such gate.
+func ungated(c *configRepo) error {
+	return c.replaceIn("strata.yaml", "\napprovals:\n", "\napprovals:\n  enforce: false # bench/peers measures delivery, not the approval gate\n")
+}
+
 func scenarios(o options) []*scenario {
 	return []*scenario{
 		{key: "1", title: "change and revert, one cluster", env: soloEnv, clusters: []string{soloCluster}, seed: soloSeed,
 			steps: []step{{name: "change → applied and healthy", change: soloChange, goal: goalChange}, {name: "revert → restored, pruned", revert: true, goal: goalChange}}},
 		{key: "2", title: "change and revert, the demo's prod on three clusters", env: "prod", clusters: prodClusters,
-			source: []string{"strata.yaml", "overlays", "policies"}, seed: func(*configRepo) error { return nil },
+			source: []string{"strata.yaml", "overlays", "policies"}, seed: ungated,
 			steps: []step{{name: "change → applied and healthy", change: prodChange, goal: goalChange}, {name: "revert → restored, pruned", revert: true, goal: goalChange}}},
 		{key: "3", title: fmt.Sprintf("scale, %d objects on three clusters", o.objects), env: scaleEnv, clusters: prodClusters, seed: scaleSeed,
 			steps: []step{
