@@ -245,7 +245,7 @@ func run(ctx context.Context, o options) error {
 	r.loadAfter = results.LoadAvg()
 	fmt.Print(r.text())
 	if o.markdown != "" {
-		if err := results.UpdateSection(o.markdown, sectionHeader, r.markdown()); err != nil {
+		if err := results.UpdateSection(o.markdown, sectionHeader(o.rollouts), r.markdown()); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "updated %s\n", o.markdown)

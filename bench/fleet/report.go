@@ -10,8 +10,14 @@ import (
 	"github.com/strata-gitops/strata/bench/internal/results"
 )
 
-// sectionHeader is the heading of this benchmark's section of RESULTS.md.
-const sectionHeader = "## Fleets: a revert fanned out to 1, 3 and 10 clusters, push mode and agent mode (bench/fleet)"
+// sectionHeader is the heading of this benchmark's section of RESULTS.md;
+// a run without rollouts (-rollouts=false) has a section of its own.
+func sectionHeader(rollouts bool) string {
+	if rollouts {
+		return "## Fleets: a revert fanned out to 1, 3 and 10 clusters, push mode and agent mode (bench/fleet)"
+	}
+	return "## Fleets without rollouts: a revert of metadata and ConfigMaps fanned out to 1, 3 and 10 clusters (bench/fleet -rollouts=false)"
+}
 
 type report struct {
 	opts        options
@@ -156,7 +162,7 @@ func (r *report) text() string {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	b.WriteString(sectionHeader + "\n\n")
+	b.WriteString(sectionHeader(r.opts.rollouts) + "\n\n")
 	if r.underLoad() {
 		fmt.Fprintf(&b, "**Measured under load (1-minute load up to %.1f, above %.1f): not a result.** Rerun on a quiet machine.\n\n", r.maxLoad, r.opts.maxLoad)
 	}
