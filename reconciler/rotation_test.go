@@ -4,56 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
+	"github.com/strata-gitops/strata/internal/apiservertest"
 	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/source"
 )
-
-// kubeconfigOf is a kubeconfig for cfg (an envtest apiserver's admin). With
-// dir set, its certificates and key are files in dir that it names, as
-// kubeconfigs written by kubeadm or cloud CLIs often do.
-func kubeconfigOf(t *testing.T, cfg *rest.Config, dir string) []byte {
-	t.Helper()
-	cluster := &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	user := &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	if dir != "" {
-		files := map[string][]byte{"ca.crt": cfg.CAData, "client.crt": cfg.CertData, "client.key": cfg.KeyData}
-		for name, data := range files {
-			replaceFile(t, filepath.Join(dir, name), data)
-		}
-		cluster = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthority: filepath.Join(dir, "ca.crt")}
-		user = &clientcmdapi.AuthInfo{ClientCertificate: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key")}
-	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"], kc.AuthInfos["u"] = cluster, user
-	kc.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
-	kc.CurrentContext = "c"
-	data, err := clientcmd.Write(*kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// replaceFile writes path the way a mounted Secret is updated: a new file
-// renamed over the old one.
-func replaceFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path+".new", data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".new", path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // A reconcile after a kubeconfig was rewritten applies with the new one:
 // env-onprem's and env-private's files are swapped between two apiservers,
@@ -72,7 +30,7 @@ func TestReconcileUsesARotatedKubeconfig(t *testing.T) {
 	g.commit("first", vault("v1"))
 	dir := t.TempDir()
 	point := func(cluster, apiserver string) {
-		replaceFile(t, filepath.Join(dir, env+"-"+cluster+".kubeconfig"), kubeconfigOf(t, cfgs[apiserver], ""))
+		apiservertest.ReplaceFile(t, filepath.Join(dir, env+"-"+cluster+".kubeconfig"), apiservertest.Kubeconfig(t, cfgs[apiserver], ""))
 	}
 	for _, c := range []string{"public", "private", "onprem"} {
 		point(c, c)

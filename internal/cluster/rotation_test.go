@@ -10,51 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/apiservertest"
 	"github.com/strata-gitops/strata/internal/labels"
 )
-
-// kubeconfigOf is a kubeconfig for cfg (an envtest apiserver's admin). With
-// dir set, its certificates and key are files in dir that it names, as
-// kubeconfigs written by kubeadm or cloud CLIs often do.
-func kubeconfigOf(t *testing.T, cfg *rest.Config, dir string) []byte {
-	t.Helper()
-	cluster := &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	user := &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	if dir != "" {
-		files := map[string][]byte{"ca.crt": cfg.CAData, "client.crt": cfg.CertData, "client.key": cfg.KeyData}
-		for name, data := range files {
-			replaceFile(t, filepath.Join(dir, name), data)
-		}
-		cluster = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthority: filepath.Join(dir, "ca.crt")}
-		user = &clientcmdapi.AuthInfo{ClientCertificate: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key")}
-	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"], kc.AuthInfos["u"] = cluster, user
-	kc.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
-	kc.CurrentContext = "c"
-	data, err := clientcmd.Write(*kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// replaceFile writes path the way a mounted Secret is updated: a new file
-// renamed over the old one.
-func replaceFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path+".new", data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".new", path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // connectTo connects name and checks that it reaches host.
 func connectTo(t *testing.T, c Connector, name, host string) *Cluster {
@@ -79,13 +39,13 @@ func TestKubeconfigDirReconnectsWhenTheFileChanges(t *testing.T) {
 	t.Cleanup(k.Close)
 	path := filepath.Join(dir, "rot.kubeconfig")
 
-	replaceFile(t, path, kubeconfigOf(t, cfgs["a"], ""))
+	apiservertest.ReplaceFile(t, path, apiservertest.Kubeconfig(t, cfgs["a"], ""))
 	first := connectTo(t, k, "rot", cfgs["a"].Host)
 	if again := connectTo(t, k, "rot", cfgs["a"].Host); again != first {
 		t.Error("an unchanged kubeconfig gave a new connection")
 	}
 
-	replaceFile(t, path, kubeconfigOf(t, cfgs["b"], ""))
+	apiservertest.ReplaceFile(t, path, apiservertest.Kubeconfig(t, cfgs["b"], ""))
 	second := connectTo(t, k, "rot", cfgs["b"].Host)
 	if second == first {
 		t.Fatal("a changed kubeconfig kept the old connection")
@@ -93,12 +53,12 @@ func TestKubeconfigDirReconnectsWhenTheFileChanges(t *testing.T) {
 
 	// A kubeconfig naming certificate files: rotating the files is a change.
 	certs := t.TempDir()
-	replaceFile(t, path, kubeconfigOf(t, cfgs["b"], certs))
+	apiservertest.ReplaceFile(t, path, apiservertest.Kubeconfig(t, cfgs["b"], certs))
 	third := connectTo(t, k, "rot", cfgs["b"].Host)
 	if again := connectTo(t, k, "rot", cfgs["b"].Host); again != third {
 		t.Error("an unchanged kubeconfig with certificate files gave a new connection")
 	}
-	kubeconfigOf(t, cfgs["a"], certs) // the same file names, a's certificates
+	apiservertest.Kubeconfig(t, cfgs["a"], certs) // the same file names, a's certificates
 	if rotated, err := k.Connect("rot"); err != nil || rotated == third {
 		t.Errorf("Connect after the certificate files were rotated = %p, %v; want a new connection", rotated, err)
 	}
@@ -124,7 +84,7 @@ func TestSecretConnectorReconnectsWhenTheSecretChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: labels.SystemNamespace, Name: labels.ClusterSecretName("rot-secret")},
-		Data: map[string][]byte{"kubeconfig": kubeconfigOf(t, cfgs["b"], "")}}
+		Data: map[string][]byte{"kubeconfig": apiservertest.Kubeconfig(t, cfgs["b"], "")}}
 	if err := home.Create(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +94,7 @@ func TestSecretConnectorReconnectsWhenTheSecretChanges(t *testing.T) {
 		t.Error("an unchanged Secret gave a new connection")
 	}
 
-	sec.Data["kubeconfig"] = kubeconfigOf(t, cfgs["a"], "")
+	sec.Data["kubeconfig"] = apiservertest.Kubeconfig(t, cfgs["a"], "")
 	if err := home.Update(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
