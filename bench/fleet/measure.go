@@ -25,8 +25,12 @@ type repResult struct {
 	// Detected: the push completed → the first fetch of any reconciler.
 	Detected time.Duration
 	// CPU the reconcilers used from the push to the last cluster healthy.
-	CPU  time.Duration
-	Load string
+	CPU time.Duration
+	// Fetches the git server served from the push to the last cluster
+	// healthy (each reconciler fetches on the hook, then every 2 s while
+	// it applies, to notice a newer revision).
+	Fetches int
+	Load    string
 }
 
 // runResult is one fleet size in one mode.
@@ -40,6 +44,8 @@ type runResult struct {
 	// IdleCPU was used over IdleWall with nothing to do but polls and
 	// drift checks, after the last rep.
 	IdleCPU, IdleWall time.Duration
+	// IdleFetches were served over IdleWall (polls).
+	IdleFetches int
 	// Final is the reconcilers' usage when they were stopped.
 	Final Usage
 }
@@ -159,9 +165,10 @@ func (b *fleetBench) run(ctx context.Context, f *Fleet, mode Mode) (*runResult, 
 		if ft, ok := b.git.FirstFetchAfter(t); ok {
 			r.Detected = ft.Sub(t)
 		}
+		r.Fetches = b.git.FetchesBetween(t, time.Now())
 		res.Reps = append(res.Reps, r)
-		b.logf("%s × %d rep %d/%d: bad change healthy in %s; revert healthy everywhere in %s (first fetch %s, reconciler CPU %s, load %s)",
-			mode, res.N, i+1, b.opts.reps, secs(badTook), secs(r.TTR), secs(r.Detected), secs(r.CPU), r.Load)
+		b.logf("%s × %d rep %d/%d: bad change healthy in %s; revert healthy everywhere in %s (first fetch %s, %d fetches, reconciler CPU %s, load %s)",
+			mode, res.N, i+1, b.opts.reps, secs(badTook), secs(r.TTR), secs(r.Detected), r.Fetches, secs(r.CPU), r.Load)
 	}
 	if b.opts.idle > 0 {
 		before, t := rs.usage(), time.Now()
@@ -169,13 +176,14 @@ func (b *fleetBench) run(ctx context.Context, f *Fleet, mode Mode) (*runResult, 
 			return nil, err
 		}
 		res.IdleCPU, res.IdleWall = rs.usage().Sub(before).CPU, time.Since(t)
+		res.IdleFetches = b.git.FetchesBetween(t, time.Now())
 	}
 	if err := rs.exited(); err != nil {
 		return nil, err
 	}
 	res.Final = rs.usage()
-	b.logf("%s × %d: idle CPU %s over %s; peak RSS %d MiB in all, %d MiB the largest process",
-		mode, res.N, secs(res.IdleCPU), secs(res.IdleWall), res.Final.PeakSumKiB>>10, res.Final.PeakMaxKiB>>10)
+	b.logf("%s × %d: idle CPU %s and %d git fetches over %s; peak RSS %d MiB in all, %d MiB the largest process",
+		mode, res.N, secs(res.IdleCPU), res.IdleFetches, secs(res.IdleWall), res.Final.PeakSumKiB>>10, res.Final.PeakMaxKiB>>10)
 	return res, nil
 }
 

@@ -82,9 +82,12 @@ func row(x *runResult) []string {
 		fast, slow = append(fast, slices.Min(ds)), append(slow, slices.Max(ds))
 	}
 	var det []time.Duration
+	var fetches []int
 	for _, rep := range x.Reps {
 		det = append(det, rep.Detected)
+		fetches = append(fetches, rep.Fetches)
 	}
+	slices.Sort(fetches)
 	n := float64(x.N)
 	cpu := median(x.revertCPU())
 	idle := "–"
@@ -96,6 +99,7 @@ func row(x *runResult) []string {
 		fmt.Sprintf("%s (%s–%s)", secs(median(t)), secs(slices.Min(t)), secs(slices.Max(t))),
 		fmt.Sprintf("%s / %s", secs(median(fast)), secs(median(slow))),
 		secs(median(det)),
+		fmt.Sprintf("%d; idle %d per minute", fetches[len(fetches)/2], idleFetchesPerMinute(x)),
 		fmt.Sprintf("%.2f s (%.3f s)", cpu.Seconds(), cpu.Seconds()/n),
 		idle,
 		fmt.Sprintf("%.0f MiB (%.1f MiB)", mib(x.Final.PeakSumKiB), mib(x.Final.PeakSumKiB)/n),
@@ -104,7 +108,7 @@ func row(x *runResult) []string {
 }
 
 var columns = []string{"mode", "clusters", "processes", "start → all converged", "revert → every cluster healthy, median (min–max)",
-	"first / last cluster healthy (median)", "push → first fetch", "reconciler CPU during the revert (per cluster)",
+	"first / last cluster healthy (median)", "push → first fetch", "git fetches during the revert (median)", "reconciler CPU during the revert (per cluster)",
 	"idle CPU per cluster (millicores)", "peak RSS, all processes (per cluster)", "largest process's peak RSS"}
 
 // growth describes, per mode, how the time and the usage grow with N.
@@ -192,4 +196,11 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "\nAll clusters share this machine's CPUs with each other and with the reconcilers, so the time for N clusters includes N control planes (%s) competing for %d cores; a fleet of real clusters has a control plane each. CPU seconds and peak RSS are the reconcilers' own and depend far less on the machine's load than the times do.\n\n", work, r.machine.NProc)
 	return b.String()
+}
+
+func idleFetchesPerMinute(x *runResult) int {
+	if x.IdleWall <= 0 {
+		return 0
+	}
+	return int(float64(x.IdleFetches)/x.IdleWall.Minutes() + 0.5)
 }

@@ -72,6 +72,19 @@ func (g *Server) FirstFetchAfter(t time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// FetchesBetween counts the fetches from a up to b.
+func (g *Server) FetchesBetween(a, b time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, f := range g.fetches {
+		if !f.Before(a) && !f.After(b) {
+			n++
+		}
+	}
+	return n
+}
+
 func (g *Server) Stop() {
 	g.srv.StopHTTP()
 	os.RemoveAll(g.srv.Root())
