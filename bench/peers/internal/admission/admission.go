@@ -257,15 +257,26 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 
-	say("starting Kyverno %s as its Helm chart %s ships it (GOMAXPROCS=%d) and loading the policies", r.KyvernoVersion, kyvernoChartVersion, o.GOMAXPROCS)
+	// The load's groups by GOMAXPROCS; the main one last, so that the
+	// end-to-end part afterwards runs both servers at o.GOMAXPROCS.
+	type group struct {
+		gomaxprocs int
+		rates      []int
+	}
+	var groups []group
+	if len(o.ExtraRates) > 0 {
+		groups = append(groups, group{o.ExtraGOMAXPROCS, o.ExtraRates})
+	}
+	groups = append(groups, group{o.GOMAXPROCS, o.Rates})
+	say("starting Kyverno %s as its Helm chart %s ships it (GOMAXPROCS=%d) and loading the policies", r.KyvernoVersion, kyvernoChartVersion, groups[0].gomaxprocs)
 	if err := installKyvernoPrereqs(ctx, k, o.KyvernoCRDs, policies); err != nil {
 		return nil, err
 	}
-	if kyv, err = startKyverno(ctx, k, &o, work, r.Policies, o.GOMAXPROCS); err != nil {
+	if kyv, err = startKyverno(ctx, k, &o, work, r.Policies, groups[0].gomaxprocs); err != nil {
 		return nil, err
 	}
-	say("Kyverno serves the policies at %s; starting strata webhook (tier %s, GOMAXPROCS=%d)", kyv.url, Tier, o.GOMAXPROCS)
-	if str, err = startStrata(ctx, &o, work, o.GOMAXPROCS); err != nil {
+	say("Kyverno serves the policies at %s; starting strata webhook (tier %s, GOMAXPROCS=%d)", kyv.url, Tier, groups[0].gomaxprocs)
+	if str, err = startStrata(ctx, &o, work, groups[0].gomaxprocs); err != nil {
 		return nil, err
 	}
 	deniedBody := -1
@@ -335,16 +346,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	// strata is loaded, its CPU then reported.
 	m := &measurer{ctx: ctx, o: &o, pool: pool, want: want, say: say}
 	r.LoadAvg = results.LoadAvg()
-	groups := []struct {
-		gomaxprocs int
-		rates      []int
-	}{{o.GOMAXPROCS, o.Rates}}
-	if len(o.ExtraRates) > 0 {
-		groups = append(groups, struct {
-			gomaxprocs int
-			rates      []int
-		}{o.ExtraGOMAXPROCS, o.ExtraRates})
-	}
+
 	for gi, g := range groups {
 		if gi > 0 {
 			say("restarting both servers with GOMAXPROCS=%d", g.gomaxprocs)
@@ -394,7 +396,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if o.RT > 0 {
 		// The apiserver runs with normal scheduling: real-time servers would
 		// preempt it on the end-to-end path.
-		for _, pid := range []int{0, kyv.p.Pid()} {
+		pids := []int{0, kyv.p.Pid()}
+		if str != nil {
+			pids = append(pids, str.p.Pid())
+		}
+		for _, pid := range pids {
 			if err := setSchedFIFO(pid, 0); err != nil {
 				return nil, err
 			}

@@ -32,7 +32,7 @@ type pointRows struct {
 	kyv, str []*LoadRow
 }
 
-// points groups the load rows by point, in the order they were run.
+// points groups the load rows by point: the main GOMAXPROCS first.
 func (r *Result) points() []*pointRows {
 	var out []*pointRows
 	idx := map[point]*pointRows{}
@@ -51,6 +51,20 @@ func (r *Result) points() []*pointRows {
 			p.str = append(p.str, row)
 		}
 	}
+	// The main GOMAXPROCS first, then by GOMAXPROCS and rate.
+	main := r.Options.GOMAXPROCS
+	slices.SortStableFunc(out, func(a, b *pointRows) int {
+		if (a.gomaxprocs == main) != (b.gomaxprocs == main) {
+			if a.gomaxprocs == main {
+				return -1
+			}
+			return 1
+		}
+		if a.gomaxprocs != b.gomaxprocs {
+			return a.gomaxprocs - b.gomaxprocs
+		}
+		return a.rate - b.rate
+	})
 	return out
 }
 
