@@ -367,8 +367,16 @@ func (r *Result) parityMarkdown() string {
 	b.WriteString("\n")
 	if len(r.Diffs) > 0 {
 		b.WriteString("Differences:\n\n")
+		kinds := map[string]string{}
+		for _, row := range r.Parity {
+			kinds[row.Item] = row.Kind
+		}
 		for _, d := range r.Diffs {
-			fmt.Fprintf(&b, "- `%s`, %s: Kyverno %s; strata %s\n", d.Item, d.Policy, oneLine(d.Kyverno, 300), oneLine(d.Strata, 300))
+			fmt.Fprintf(&b, "- `%s`, %s: Kyverno %s; strata %s", d.Item, d.Policy, oneLine(d.Kyverno, 300), oneLine(d.Strata, 300))
+			if kinds[d.Item] == "ReplicaSet" {
+				b.WriteString(" (Kyverno as its chart ships it skips ReplicaSets: `[ReplicaSet,*,*]` in its ConfigMap's resourceFilters)")
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}
