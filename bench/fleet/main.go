@@ -18,8 +18,8 @@
 // peak RSS (VmHWM) come from /proc.
 //
 // The clusters share the machine with the reconcilers: run it on a quiet
-// machine. A run whose 1-minute load exceeded -max-load is labelled as
-// measured under load, in the output and in the markdown.
+// machine. A run that starts at a 1-minute load above -max-load is
+// labelled as measured under load, in the output and in the markdown.
 package main
 
 import (
@@ -69,7 +69,7 @@ func main() {
 	flag.StringVar(&o.commit, "commit", "HEAD", "build strata from a clean export of this commit")
 	flag.StringVar(&o.bin, "bin", "", "measure this strata binary instead of building -commit (then -markdown is refused: its commit is unknown)")
 	flag.StringVar(&o.markdown, "markdown", "", "write the results into the fleets section of this markdown file")
-	flag.Float64Var(&o.maxLoad, "max-load", 3, "a 1-minute load above this at the start or at any push labels the numbers as measured under load")
+	flag.Float64Var(&o.maxLoad, "max-load", 3, "a 1-minute load above this when the run starts (other work on the machine, before the benchmark's own clusters) labels the numbers as measured under load")
 	flag.Parse()
 	var err error
 	if o.clusters, err = parseSizes(clusters); err == nil {
