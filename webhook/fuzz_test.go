@@ -188,8 +188,18 @@ func mayAllow(h *Handler, q *request) bool {
 		label(q.Object, "spec", "template")
 	}
 	namespaced := !isNS && q.Namespace != ""
-	if namespaced {
-		l, ok := attackLookup(q.Namespace)
+	floor := ""
+	switch {
+	case namespaced:
+		floor = q.Namespace
+	case !isNS && q.Kind.Group == "" && q.Kind.Kind == "PersistentVolume":
+		// A volume bound to a claim: the claim's Namespace is its floor.
+		spec, _ := q.Object["spec"].(map[string]any)
+		ref, _ := spec["claimRef"].(map[string]any)
+		floor, _ = ref["namespace"].(string)
+	}
+	if floor != "" {
+		l, ok := attackLookup(floor)
 		if !ok {
 			return false
 		}
