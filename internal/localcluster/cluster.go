@@ -114,7 +114,23 @@ func (m *Manager) upOne(ctx context.Context, name string) error {
 		m.printf("cluster %s: apiserver ready in %s", name, since(step))
 	}
 	step = time.Now()
-	if err := m.prepare(ctx, name); err != nil {
+	err := m.prepare(ctx, name)
+	if errors.Is(err, errComponentDied) {
+		// Once: restart the cluster's components cleanly, as for a half
+		// running cluster above.
+		m.printf("cluster %s: a component exited while it started; restarting the cluster", name)
+		if err := m.Stop(ctx, name); err != nil {
+			return err
+		}
+		if _, err := m.kwokctl(ctx, "--name", name, "start", "cluster"); err != nil {
+			return fmt.Errorf("restarting cluster %s: %w", name, err)
+		}
+		if err := m.waitAPIServer(ctx, name); err != nil {
+			return err
+		}
+		err = m.prepare(ctx, name)
+	}
+	if err != nil {
 		return err
 	}
 	m.printf("cluster %s: node %s Ready, %d volumes, default ServiceAccount in %s (up in %s)",
@@ -247,6 +263,14 @@ func (m *Manager) prepare(ctx context.Context, name string) error {
 	}
 	err = poll(ctx, func() (bool, error) {
 		_, err := cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			// kube-controller-manager exits when the apiserver is slow to
+			// turn healthy (a loaded machine): then nothing makes the
+			// ServiceAccount, and waiting longer cannot help.
+			if alive, all := m.processes(name); alive < all {
+				return false, errComponentDied
+			}
+		}
 		return err == nil, nil
 	})
 	if err != nil {
@@ -255,6 +279,9 @@ func (m *Manager) prepare(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// errComponentDied: a control-plane process of the cluster exited.
+var errComponentDied = errors.New("a control-plane component exited")
 
 func poll(ctx context.Context, done func() (bool, error)) error {
 	for {
