@@ -48,7 +48,7 @@ type options struct {
 	interval, drift, settle, idle time.Duration
 	every, timeout                time.Duration
 	commit, bin, markdown         string
-	maxLoad                       float64
+	maxLoad, maxOther             float64
 }
 
 func main() {
@@ -66,6 +66,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", time.Minute, "after the reps, measure the reconcilers' idle CPU over this long (0: skip)")
 	flag.DurationVar(&o.every, "every", 100*time.Millisecond, "how often each cluster's inventory is polled while waiting")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "longest wait for a fleet to converge")
+	flag.Float64Var(&o.maxOther, "max-other", 0.25, "other work using more than this many cores on average during a timed revert (the machine's busy CPU minus the benchmark's own processes) labels the numbers as measured under load")
 	flag.StringVar(&o.commit, "commit", "HEAD", "build strata from a clean export of this commit")
 	flag.StringVar(&o.bin, "bin", "", "measure this strata binary instead of building -commit (then -markdown is refused: its commit is unknown)")
 	flag.StringVar(&o.markdown, "markdown", "", "write the results into the fleets section of this markdown file")
@@ -161,7 +162,7 @@ func run(ctx context.Context, o options) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	b := &fleetBench{opts: o, tmp: tmp, bin: o.bin}
+	b := &fleetBench{opts: o, tmp: tmp, bin: o.bin, meter: cpuMeter{marker: tmp, self: os.Getpid()}}
 	if b.bin == "" {
 		commit, err := buildAt(ctx, root, o.commit, tmp)
 		if err != nil {

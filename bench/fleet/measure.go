@@ -31,6 +31,8 @@ type repResult struct {
 	// it applies, to notice a newer revision).
 	Fetches int
 	Load    string
+	// OtherCores is the CPU other work on the machine used meanwhile.
+	OtherCores float64
 }
 
 // runResult is one fleet size in one mode.
@@ -74,6 +76,7 @@ type fleetBench struct {
 	work  *gitserver.Work
 	bin   string
 	tmp   string
+	meter cpuMeter
 	runNo int
 }
 
@@ -150,7 +153,7 @@ func (b *fleetBench) run(ctx context.Context, f *Fleet, mode Mode) (*runResult, 
 			return nil, err
 		}
 		r := repResult{Load: results.LoadAvg()}
-		before := rs.usage()
+		before, machine := rs.usage(), b.meter.read()
 		t, err = pushed(revert)
 		if err != nil {
 			return nil, err
@@ -159,6 +162,7 @@ func (b *fleetBench) run(ctx context.Context, f *Fleet, mode Mode) (*runResult, 
 			return nil, fmt.Errorf("%s × %d rep %d: the revert: %w", mode, res.N, i+1, err)
 		}
 		r.CPU = rs.usage().Sub(before).CPU
+		r.OtherCores = otherCores(machine, b.meter.read())
 		for _, d := range r.PerCluster {
 			r.TTR = max(r.TTR, d)
 		}
@@ -167,8 +171,8 @@ func (b *fleetBench) run(ctx context.Context, f *Fleet, mode Mode) (*runResult, 
 		}
 		r.Fetches = b.git.FetchesBetween(t, time.Now())
 		res.Reps = append(res.Reps, r)
-		b.logf("%s × %d rep %d/%d: bad change healthy in %s; revert healthy everywhere in %s (first fetch %s, %d fetches, reconciler CPU %s, load %s)",
-			mode, res.N, i+1, b.opts.reps, secs(badTook), secs(r.TTR), secs(r.Detected), r.Fetches, secs(r.CPU), r.Load)
+		b.logf("%s × %d rep %d/%d: bad change healthy in %s; revert healthy everywhere in %s (first fetch %s, %d fetches, reconciler CPU %s, load %s, other work %.2f cores)",
+			mode, res.N, i+1, b.opts.reps, secs(badTook), secs(r.TTR), secs(r.Detected), r.Fetches, secs(r.CPU), r.Load, r.OtherCores)
 	}
 	if b.opts.idle > 0 {
 		before, t := rs.usage(), time.Now()

@@ -35,8 +35,22 @@ type report struct {
 }
 
 // underLoad says whether the numbers were taken on a machine busy with
-// other work: the load when the run started, before its own clusters.
-func (r *report) underLoad() bool { return parseLoad1(r.loadBefore) > r.opts.maxLoad }
+// other work: the load when the run started (before its own clusters),
+// or other processes' CPU during any timed revert.
+func (r *report) underLoad() bool {
+	return parseLoad1(r.loadBefore) > r.opts.maxLoad || r.maxOther() > r.opts.maxOther
+}
+
+// maxOther is the most CPU other work used during a timed revert, in cores.
+func (r *report) maxOther() float64 {
+	m := 0.0
+	for _, x := range r.runs {
+		for _, rep := range x.Reps {
+			m = max(m, rep.OtherCores)
+		}
+	}
+	return m
+}
 
 // fit is a least-squares line y = a + b·x.
 type fit struct{ a, b float64 }
@@ -150,7 +164,7 @@ func (r *report) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nbench/fleet — %s\n", r.layout)
 	if r.underLoad() {
-		fmt.Fprintf(&b, "UNDER LOAD (1-minute load %.1f > %.1f at the start): these numbers are not results.\n", parseLoad1(r.loadBefore), r.opts.maxLoad)
+		fmt.Fprintf(&b, "UNDER LOAD (1-minute load %.1f at the start, limit %.1f; other work used up to %.2f cores during a revert, limit %.2f): these numbers are not results.\n", parseLoad1(r.loadBefore), r.opts.maxLoad, r.maxOther(), r.opts.maxOther)
 	}
 	for _, x := range r.runs {
 		cells := row(x)
@@ -169,11 +183,11 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	b.WriteString(sectionHeader(r.opts.rollouts) + "\n\n")
 	if r.underLoad() {
-		fmt.Fprintf(&b, "**Measured under load (1-minute load %.1f at the start, above %.1f; up to %.1f at a push): not a result.** Rerun on a quiet machine.\n\n", parseLoad1(r.loadBefore), r.opts.maxLoad, r.maxLoad)
+		fmt.Fprintf(&b, "**Measured under load (1-minute load %.1f at the start, limit %.1f; other work used up to %.2f cores during a timed revert, limit %.2f): not a result.** Rerun on a quiet machine.\n\n", parseLoad1(r.loadBefore), r.opts.maxLoad, r.maxOther(), r.opts.maxOther)
 	}
 	fmt.Fprintf(&b, "- Command: `%s`\n", r.command)
 	fmt.Fprintf(&b, "- Date: %s UTC; machine: %d CPUs (%s), %s, %s, %s\n", r.date.Format("2006-01-02 15:04"), r.machine.NProc, r.machine.CPU, r.machine.Mem, r.machine.Kernel, r.machine.GoVersion)
-	fmt.Fprintf(&b, "- Load (1, 5, 15 min): %s before, %s after; highest 1-minute load at a push (this benchmark's own clusters included): %.1f\n", r.loadBefore, r.loadAfter, r.maxLoad)
+	fmt.Fprintf(&b, "- Load (1, 5, 15 min): %s before, %s after; highest 1-minute load at a push (this benchmark's own clusters included): %.1f; other work (the machine's busy CPU minus this benchmark's processes) during the timed reverts: up to %.2f cores\n", r.loadBefore, r.loadAfter, r.maxLoad, r.maxOther())
 	fmt.Fprintf(&b, "- strata: %s; clusters: kwok (binary runtime, Kubernetes %s), all on this machine\n", r.build, r.kubeVersion)
 	fmt.Fprintf(&b, "- Repository: %s; every object pinned to its cluster with `strata.dev/clusters`; approvals off (`approvals: {enforce: false}`: the gate is not what is measured)\n", r.layout)
 	fmt.Fprintf(&b, "- Method: `strata reconcile` as real processes — push: one for all clusters (`--kubeconfig-dir`); agent: one per cluster (`--self NAME --kubeconfig`, no `--peer-kubeconfig-dir`) — following an HTTP git server (fluxcd gittestserver), poll `--interval %s`, `--drift-interval %s`. Each rep pushes a change to every object (`git push`), waits until every cluster is healthy at it, then pushes `git revert --no-edit HEAD`; the signed push hook of every process is posted right after each push (agents: all at once). Timed: the revert's push completed → each cluster's inventory (`strata-system/strata-inventory-%s`) shows the revert with all its objects healthy (polled every %s). CPU is utime+stime of the reconcilers from /proc over that window; idle CPU is over %s after the last rep (polls and drift checks only); peak RSS is VmHWM over the process's life (its first apply included)\n",
