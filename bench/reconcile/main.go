@@ -164,6 +164,7 @@ type report struct {
 	renderOut   time.Duration  // strata render --out, once
 	renderYAML  []time.Duration
 	strata      []strataRep
+	running     []runningRep // -memory: the long-running reconciler per rep
 	kube        []kubeRep
 	strataFirst []bool // per rep: did strata go first
 	recreations []time.Duration
