@@ -178,7 +178,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 			res.Err = err
 			return res
 		}
-		cs, err := cl.Manager.ApplyAllStaged(ctx, opened, r.applyOptions())
+		cs, err := applyAllStagedConcurrent(ctx, cl.Manager, opened, r.applyOptions(), applyChunks)
 		if cs != nil {
 			r.countChanges(res, cs, suspects)
 			r.auditChanges(cl, res, plan, objs, cs, suspects)

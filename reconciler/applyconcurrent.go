@@ -1,0 +1,179 @@
+package reconciler
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// applyChunks is how many ssa.ApplyAll calls run side by side for the
+// objects that come after the cluster and class definitions. ssa's ApplyAll
+// dry-runs concurrently (the manager's concurrency, 8: internal/cluster) but
+// applies every changed object one after the other, so a first apply of N
+// objects costs N apply round trips in a row; K chunks cut that to ~N/K.
+const applyChunks = 4
+
+// leadKinds are applied (concurrently among themselves) before the other
+// objects of the last stage: what the admission of the objects after them,
+// or of the Pods their controllers create, reads (service accounts, RBAC,
+// quotas and limit ranges). ssa's sequential apply gives them the same
+// precedence through its kind order (ssa.ReconcileOrder).
+var leadKinds = map[schema.GroupKind]bool{
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:               true,
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}:        true,
+	{Group: "", Kind: "ServiceAccount"}:                              true,
+	{Group: "", Kind: "ResourceQuota"}:                               true,
+	{Group: "", Kind: "LimitRange"}:                                  true,
+}
+
+// tailKinds are applied after every other object, as ssa's kind order does
+// (ssa.ReconcileOrder.Last): a new admission webhook must not intercept the
+// apply of the objects it ships with (its Service may not serve yet).
+func isTailKind(u *unstructured.Unstructured) bool {
+	for _, k := range ssa.ReconcileOrder.Last {
+		if u.GetKind() == k {
+			return true
+		}
+	}
+	return false
+}
+
+// applyAllStagedConcurrent applies objects with ssa's semantics and in ssa's
+// stages, faster. The cluster definitions (CRDs, Namespaces, ClusterRoles),
+// the class definitions and opts.CustomStageKinds go through
+// m.ApplyAllStaged, which applies each stage and waits for the first two
+// to be ready. The other objects are applied in three waves (leadKinds, the
+// rest, tailKinds, each after the previous one), each wave split into up
+// to `chunks` parts applied concurrently by m.ApplyAll, so that dry-run,
+// drift detection, recreation on immutable fields and the exclusion and
+// if-not-present selectors stay ssa's.
+//
+// The change set holds the same entries, in the same order, as
+// m.ApplyAllStaged's. On error it holds what was applied: the earlier
+// stages and waves, and the chunks of the failed wave that succeeded (a
+// chunk that fails reports nothing, as ApplyAll does); the error joins the
+// chunks' errors, each naming its object.
+func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objects []*unstructured.Unstructured, opts ssa.ApplyOptions, chunks int) (*ssa.ChangeSet, error) {
+	var early, lead, mid, tail []*unstructured.Unstructured
+	for _, o := range objects {
+		switch {
+		case utils.IsClusterDefinition(o), utils.IsClassDefinition(o), utils.IsCustomStage(o, opts.CustomStageKinds):
+			early = append(early, o)
+		case leadKinds[o.GroupVersionKind().GroupKind()]:
+			lead = append(lead, o)
+		case isTailKind(o):
+			tail = append(tail, o)
+		default:
+			mid = append(mid, o)
+		}
+	}
+	cs := ssa.NewChangeSet()
+	if len(early) > 0 {
+		ecs, err := m.ApplyAllStaged(ctx, early, opts)
+		if ecs != nil {
+			cs.Append(ecs.Entries)
+		}
+		if err != nil {
+			return cs, err
+		}
+	}
+	var rest []ssa.ChangeSetEntry
+	var err error
+	for _, wave := range [][]*unstructured.Unstructured{lead, mid, tail} {
+		var entries []ssa.ChangeSetEntry
+		entries, err = applyChunked(ctx, m, wave, opts, chunks)
+		rest = append(rest, entries...)
+		if err != nil {
+			break
+		}
+	}
+	sortEntries(rest)
+	cs.Append(rest)
+	return cs, err
+}
+
+// applyChunked applies objects in up to n concurrent m.ApplyAll calls and
+// returns the entries of those that succeeded, and the others' errors.
+func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []*unstructured.Unstructured, opts ssa.ApplyOptions, n int) ([]ssa.ChangeSetEntry, error) {
+	if len(objects) == 0 {
+		return nil, nil
+	}
+	parts := split(objects, n)
+	results := make([]*ssa.ChangeSet, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = m.ApplyAll(ctx, part, opts)
+		}()
+	}
+	wg.Wait()
+	var entries []ssa.ChangeSetEntry
+	for i, r := range results {
+		if errs[i] == nil && r != nil {
+			entries = append(entries, r.Entries...)
+		}
+	}
+	return entries, joinChunkErrors(errs)
+}
+
+// chunkErrors are the errors of the chunks of one wave, on one line (a
+// status condition's message) and each still reachable by errors.As.
+type chunkErrors []error
+
+func joinChunkErrors(errs []error) error {
+	var out chunkErrors
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return out
+}
+
+func (e chunkErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e chunkErrors) Unwrap() []error { return e }
+
+// split deals objects, in ssa's order, round-robin into at most n parts:
+// each part keeps ssa's order, and all parts reach the kinds ssa applies
+// later (Deployments after ConfigMaps and Services) at about the same time.
+func split(objects []*unstructured.Unstructured, n int) [][]*unstructured.Unstructured {
+	sorted := append([]*unstructured.Unstructured(nil), objects...)
+	sort.Sort(ssa.SortableUnstructureds(sorted))
+	n = max(1, min(n, len(sorted)))
+	parts := make([][]*unstructured.Unstructured, n)
+	for i, o := range sorted {
+		parts[i%n] = append(parts[i%n], o)
+	}
+	return parts
+}
+
+// sortEntries puts change set entries in ssa's order (the order ApplyAll
+// returns them in).
+func sortEntries(entries []ssa.ChangeSetEntry) {
+	sort.SliceStable(entries, func(i, j int) bool {
+		return ssa.SortableMetas{entries[i].ObjMetadata, entries[j].ObjMetadata}.Less(0, 1)
+	})
+}

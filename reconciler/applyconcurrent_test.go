@@ -1,0 +1,271 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/internal/cluster"
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// everyStage returns testdata/applyconcurrent/every-stage.yaml in namespace
+// ns, with n ConfigMaps and n/4 Deployments of generation gen: generation 2
+// changes every third ConfigMap and every other Deployment.
+func everyStage(t testing.TB, ns string, n, gen int) []*unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile("testdata/applyconcurrent/every-stage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := utils.ReadObjects(strings.NewReader(strings.ReplaceAll(string(data), "NAMESPACE", ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return managed(append(objs, bulk(ns, n, gen)...))
+}
+
+// managed labels objs as strata's, as rendering does: strata's health wait
+// (internal/cluster's status poller) reads only those.
+func managed(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	for _, o := range objs {
+		l := o.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		l[labels.ManagedBy] = labels.ManagedByValue
+		o.SetLabels(l)
+	}
+	return objs
+}
+
+// bulk returns n ConfigMaps and n/4 Deployments in namespace ns.
+func bulk(ns string, n, gen int) []*unstructured.Unstructured {
+	var objs []*unstructured.Unstructured
+	for i := range n {
+		v := "1"
+		if gen > 1 && i%3 == 0 {
+			v = fmt.Sprint(gen)
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": fmt.Sprintf("cm-%03d", i), "namespace": ns},
+			"data":     map[string]any{"value": v},
+		}})
+	}
+	for i := range n / 4 {
+		replicas := int64(1)
+		if gen > 1 && i%2 == 0 {
+			replicas = int64(gen)
+		}
+		name := fmt.Sprintf("app-%03d", i)
+		objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apps/v1", "kind": "Deployment",
+			"metadata": map[string]any{"name": name, "namespace": ns},
+			"spec": map[string]any{
+				"replicas": replicas,
+				"selector": map[string]any{"matchLabels": map[string]any{"app": name}},
+				"template": map[string]any{
+					"metadata": map[string]any{"labels": map[string]any{"app": name}},
+					"spec": map[string]any{"containers": []any{map[string]any{
+						"name": "app", "image": "registry.example/app:1",
+						"envFrom": []any{map[string]any{"configMapRef": map[string]any{"name": fmt.Sprintf("cm-%03d", i)}}},
+					}}},
+				},
+			},
+		}})
+	}
+	return objs
+}
+
+// testCluster connects to cfg the way strata does (internal/cluster: its
+// ResourceManager, its concurrency and rate limits).
+func testCluster(t testing.TB, name string, cfg *rest.Config) *cluster.Cluster {
+	t.Helper()
+	cl, err := cluster.NewCluster(name, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func testApplyOptions() ssa.ApplyOptions {
+	opts := (&Reconciler{opts: DefaultOptions()}).applyOptions()
+	opts.WaitInterval = 100 * time.Millisecond
+	return opts
+}
+
+func countActions(cs *ssa.ChangeSet) map[ssa.Action]int {
+	out := map[ssa.Action]int{}
+	for _, e := range cs.Entries {
+		out[e.Action]++
+	}
+	return out
+}
+
+// The concurrent apply reports what ssa's ApplyAllStaged reports for the
+// same objects on an identical cluster: created, unchanged, then
+// configured after a change, with the frozen object skipped.
+func TestConcurrentApplyMatchesApplyAllStaged(t *testing.T) {
+	cfgs := startClusters(t)
+	ref := testCluster(t, "ref", cfgs["public"])
+	con := testCluster(t, "concurrent", cfgs["private"])
+	const ns, n = "applyconcurrent-equal", 40
+	total := len(everyStage(t, ns, n, 1))
+	ctx := context.Background()
+	for _, step := range []struct {
+		name string
+		gen  int
+		want map[ssa.Action]int
+	}{
+		{"first apply", 1, map[ssa.Action]int{ssa.CreatedAction: total - 1, ssa.SkippedAction: 1}},
+		{"nothing changed", 1, map[ssa.Action]int{ssa.UnchangedAction: total - 1, ssa.SkippedAction: 1}},
+		// 14 of 40 ConfigMaps (i%3 == 0) and 5 of 10 Deployments changed.
+		{"changed in git", 2, map[ssa.Action]int{ssa.ConfiguredAction: 14 + 5, ssa.UnchangedAction: total - 1 - 19, ssa.SkippedAction: 1}},
+	} {
+		want, err := ref.Manager.ApplyAllStaged(ctx, everyStage(t, ns, n, step.gen), testApplyOptions())
+		if err != nil {
+			t.Fatalf("%s: ssa: %v", step.name, err)
+		}
+		got, err := applyAllStagedConcurrent(ctx, con.Manager, everyStage(t, ns, n, step.gen), testApplyOptions(), applyChunks)
+		if err != nil {
+			t.Fatalf("%s: concurrent: %v", step.name, err)
+		}
+		if diff := cmp.Diff(want.Entries, got.Entries); diff != "" {
+			t.Errorf("%s: change set differs from ApplyAllStaged's (-ssa +concurrent):\n%s", step.name, diff)
+		}
+		if diff := cmp.Diff(step.want, countActions(got)); diff != "" {
+			t.Errorf("%s: actions (-want +got):\n%s", step.name, diff)
+		}
+	}
+	frozen := &unstructured.Unstructured{}
+	frozen.SetAPIVersion("v1")
+	frozen.SetKind("ConfigMap")
+	err := con.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "frozen"}, frozen)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("ConfigMap %s/frozen (strata.dev/reconcile: disabled) was applied: get returned %v", ns, err)
+	}
+}
+
+// An object the apiserver rejects fails the apply with an error naming it,
+// and the change set still reports exactly what was applied: the earlier
+// stages and the chunks that succeeded, not the failed chunk nor the wave
+// after it.
+func TestConcurrentApplyNamesFailingObject(t *testing.T) {
+	cfgs := startClusters(t)
+	cl := testCluster(t, "fail", cfgs["onprem"])
+	const ns = "applyconcurrent-fail"
+	objs := everyStage(t, ns, 20, 1)
+	bad := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "bad", "namespace": ns},
+		// The selector does not match the template's labels, and the
+		// template has no container: the apiserver rejects it.
+		"spec": map[string]any{
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "bad"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "other"}}},
+		},
+	}}
+	objs = append(objs, managed([]*unstructured.Unstructured{bad})...)
+	ctx := context.Background()
+	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, objs, testApplyOptions(), applyChunks)
+	if err == nil {
+		t.Fatal("apply of an invalid Deployment succeeded")
+	}
+	if !strings.Contains(err.Error(), "Deployment/"+ns+"/bad") {
+		t.Errorf("error does not name the invalid object: %v", err)
+	}
+	var dre *ssaerrors.DryRunErr
+	if !errors.As(err, &dre) || dre.InvolvedObject().GetName() != "bad" {
+		t.Errorf("error is not the dry-run error of the invalid object: %v", err)
+	}
+	reported := map[string]ssa.Action{}
+	for _, e := range cs.Entries {
+		reported[changeKey(e)] = e.Action
+	}
+	var mid int
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		key := gvk.Group + "/" + gvk.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(gvk)
+		gerr := cl.Client.Get(ctx, client.ObjectKeyFromObject(o), live)
+		if gerr != nil && !apierrors.IsNotFound(gerr) {
+			t.Fatal(gerr)
+		}
+		exists := gerr == nil
+		action, ok := reported[key]
+		switch {
+		case action == ssa.SkippedAction:
+			if exists {
+				t.Errorf("%s was skipped but exists", key)
+			}
+		case ok != exists:
+			t.Errorf("%s: in the change set %v, in the cluster %v", key, ok, exists)
+		}
+		if ok && (gvk.Kind == "ConfigMap" || gvk.Kind == "Deployment") {
+			mid++
+		}
+		switch gvk.Kind {
+		case "Namespace", "CustomResourceDefinition", "Widget", "ServiceAccount":
+			if action != ssa.CreatedAction {
+				t.Errorf("%s of a stage before the failed one: %q, want created", key, action)
+			}
+		case "ValidatingWebhookConfiguration":
+			if ok {
+				t.Errorf("%s of the wave after the failed one was applied", key)
+			}
+		}
+	}
+	if mid == 0 || mid >= 20+5+1 {
+		t.Errorf("%d ConfigMaps and Deployments reported, want those of the chunks that succeeded (some, not all)", mid)
+	}
+}
+
+// BenchmarkFirstApply compares a first apply of 400 ConfigMaps and 100
+// Deployments with ssa's ApplyAllStaged and with the concurrent apply
+// (KUBEBUILDER_ASSETS=$HOME/.cache/strata/bin go test ./reconciler/
+// -run '^$' -bench FirstApply -benchtime 3x).
+func BenchmarkFirstApply(b *testing.B) {
+	cfg := testClusters.Start(b, "public")["public"]
+	cl := testCluster(b, "bench", cfg)
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name   string
+		chunks int
+	}{{"ssa", 0}, {"chunks-4", 4}, {"chunks-8", 8}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for i := range b.N {
+				b.StopTimer()
+				ns := fmt.Sprintf("bench-%s-%d", mode.name, i)
+				objs := append([]*unstructured.Unstructured{{Object: map[string]any{
+					"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 400, 1)...)
+				managed(objs)
+				b.StartTimer()
+				var err error
+				if mode.chunks == 0 {
+					_, err = cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions())
+				} else {
+					_, err = applyAllStagedConcurrent(ctx, cl.Manager, objs, testApplyOptions(), mode.chunks)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
