@@ -20,6 +20,9 @@
 //     fetches, renders and places before it compares), reported next to
 //     the no-op's absolute time.
 //
+// With -memory it runs strata only: the two --once runs per rep, then a
+// long-running reconciler on the same clusters (running.go).
+//
 // The two sides alternate which goes first. With -markdown FILE it replaces
 // the reconcile section of FILE and keeps the rest; with -profile DIR it
 // also runs the reconciler in process under the CPU profiler.
@@ -82,7 +85,7 @@ func main() {
 	flag.Float64Var(&o.maxOther, "max-other", 0.3, "before each measurement, wait until other processes use fewer than this many CPUs (5-second window) …")
 	flag.DurationVar(&o.maxWait, "max-wait", 10*time.Minute, "… but at most this long")
 	flag.IntVar(&o.apps, "apps", 0, "cap the Deployments (each with a Service and a ConfigMap) and make the rest of -objects ConfigMaps; 0: a third of the objects each")
-	flag.BoolVar(&o.memory, "memory", false, "measure strata only (first apply and no-op per rep, for peak RSS) and write the memory section of -markdown; e.g. -objects 10000 -apps 300 -reps 1")
+	flag.BoolVar(&o.memory, "memory", false, "measure strata only: per rep a --once first apply and no-op (peak RSS), then a running `strata reconcile` timed from its push hook to every cluster healthy (3 no-ops, 3 ConfigMap and 3 Deployment changes; its VmHWM); write the memory section of -markdown; e.g. -objects 10000 -apps 300 -reps 1")
 	flag.BoolVar(&o.generateOnly, "generate-only", false, "with -keep DIR: only generate and commit the repository into DIR/repo")
 	flag.Parse()
 
