@@ -185,6 +185,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		}
 		if err != nil {
 			res.Err = &ApplyError{Cluster: cl.Name, Err: err}
+			keepCreated(res, objs, cs)
 			return res
 		}
 		skipped := skippedKeys(cs)
@@ -249,6 +250,32 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		}
 	}
 	return res
+}
+
+// keepCreated adds to the inventory kept after a failed apply the objects
+// that apply created before it failed (earlier stages, other chunks), with
+// no hash, so that the next reconcile applies them again and a revision
+// that drops them prunes them instead of leaving them unmanaged.
+func keepCreated(res *ClusterResult, objs []*desiredObject, cs *ssa.ChangeSet) {
+	if cs == nil || res.inv == nil {
+		return
+	}
+	have := res.inv.Keys()
+	refs := make(map[string]inventory.Ref, len(objs))
+	for _, do := range objs {
+		refs[do.ref.Key()] = do.ref
+	}
+	for _, e := range cs.Entries {
+		key := changeKey(e)
+		if _, ok := have[key]; ok || e.Action != ssa.CreatedAction {
+			continue
+		}
+		if ref, ok := refs[key]; ok {
+			ref.Hash, ref.Revision, ref.Fingerprint = "", "", ""
+			res.inv.Entries = append(res.inv.Entries, ref)
+			have[key] = ref
+		}
+	}
 }
 
 // byKey returns the desired object of key (nil if none).
