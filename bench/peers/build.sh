@@ -53,6 +53,16 @@ kyverno() {
   rm -rf "$PEERS/crds/kyverno" && mkdir -p "$PEERS/crds/kyverno"
   cp -r "$(moddir kyverno github.com/kyverno/kyverno)"/config/crds/. "$PEERS/crds/kyverno/"
   chmod -R u+w "$PEERS/crds/kyverno"
+  # The chart as it ships (its RBAC, which Kyverno's policy readiness checks
+  # for the reports controller's ServiceAccount). Its remote subcharts hold
+  # only CRDs, installed from config/crds above: drop them to render offline.
+  local chart helm=${STRATA_BIN:-$HOME/.cache/strata/bin}/helm
+  chart=$(mktemp -d)
+  cp -r "$(moddir kyverno github.com/kyverno/kyverno)"/charts/kyverno/. "$chart/"
+  chmod -R u+w "$chart"
+  sed -i '/^dependencies:/,$d' "$chart/Chart.yaml"
+  "$helm" template kyverno "$chart" --namespace kyverno --set crds.install=false >"$PEERS/crds/kyverno-chart.yaml"
+  rm -rf "$chart"
 }
 
 case $what in

@@ -40,6 +40,9 @@ import (
 type Options struct {
 	KyvernoBin  string // $HOME/.cache/strata/peers/bin/kyverno
 	KyvernoCRDs string // $HOME/.cache/strata/peers/crds/kyverno (the module's config/crds)
+	// KyvernoChart is the chart rendered by bench/peers/build.sh, whose
+	// ServiceAccounts and RBAC are installed [KyvernoCRDs + "-chart.yaml"].
+	KyvernoChart string
 	StrataBin   string // a built strata binary
 	RepoRoot    string // strata.yaml, policies/ and internal/policy/testdata are read from here
 	Kubeconfig  string // one running kwok cluster, used exclusively
@@ -79,7 +82,10 @@ func (o *Options) defaults() error {
 	case o.Duration < time.Second:
 		return errors.New("admission: Duration must be at least 1s")
 	}
-	for _, f := range []string{o.KyvernoBin, o.KyvernoCRDs, o.StrataBin, o.Kubeconfig} {
+	if o.KyvernoChart == "" {
+		o.KyvernoChart = o.KyvernoCRDs + "-chart.yaml"
+	}
+	for _, f := range []string{o.KyvernoBin, o.KyvernoCRDs, o.KyvernoChart, o.StrataBin, o.Kubeconfig} {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("admission: %w", err)
 		}
@@ -269,7 +275,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	groups = append(groups, group{o.GOMAXPROCS, o.Rates})
 	say("starting Kyverno %s as its Helm chart %s ships it (GOMAXPROCS=%d) and loading the policies", r.KyvernoVersion, kyvernoChartVersion, groups[0].gomaxprocs)
-	if err := installKyvernoPrereqs(ctx, k, o.KyvernoCRDs, policies); err != nil {
+	if err := installKyvernoPrereqs(ctx, k, o.KyvernoCRDs, o.KyvernoChart, policies); err != nil {
 		return nil, err
 	}
 	if kyv, err = startKyverno(ctx, k, &o, work, r.Policies, groups[0].gomaxprocs); err != nil {

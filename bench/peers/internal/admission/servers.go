@@ -45,10 +45,11 @@ func (s *server) stop() {
 	}
 }
 
-// installKyvernoPrereqs creates Kyverno's CRDs, its Namespace, the two
-// ConfigMaps as the chart ships them (kyvernochart.go) and the placeholder
-// Deployment it looks up, then the policies.
-func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, policies []*unstructured.Unstructured) error {
+// installKyvernoPrereqs creates Kyverno's CRDs, its Namespace, the
+// ServiceAccounts and RBAC of the rendered chart, the two ConfigMaps as the
+// chart ships them (kyvernochart.go) and the placeholder Deployment it looks
+// up, then the policies.
+func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir, chart string, policies []*unstructured.Unstructured) error {
 	crds, err := readYAMLDir(crdDir)
 	if err != nil {
 		return fmt.Errorf("Kyverno CRDs: %w", err)
@@ -70,6 +71,17 @@ func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, polic
 	}
 	if err := k.ensureNamespaces(ctx, map[string]map[string]string{kyvernoNS: nil}); err != nil {
 		return err
+	}
+	// Kyverno marks a policy Ready only when the reports controller's
+	// ServiceAccount may read what it matches: the chart's RBAC grants it.
+	rbac, err := chartRBAC(chart)
+	if err != nil {
+		return err
+	}
+	for _, o := range rbac {
+		if err := k.createOrUpdate(ctx, o); err != nil {
+			return fmt.Errorf("Kyverno chart %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
 	}
 	for name, data := range map[string]map[string]string{kyvernoConfigMap: kyvernoConfigData(), kyvernoMetricsCM: kyvernoMetricsConfigData()} {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: kyvernoNS}, Data: data}
@@ -94,6 +106,31 @@ func installKyvernoPrereqs(ctx context.Context, k *cluster, crdDir string, polic
 		}
 	}
 	return nil
+}
+
+// chartRBAC returns the ServiceAccounts, ClusterRoles, ClusterRoleBindings,
+// Roles and RoleBindings of the rendered chart, in that order.
+func chartRBAC(path string) ([]*unstructured.Unstructured, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("Kyverno chart: %w (run bench/peers/build.sh kyverno)", err)
+	}
+	objs, err := decodeAll(data)
+	if err != nil {
+		return nil, fmt.Errorf("Kyverno chart %s: %w", path, err)
+	}
+	var out []*unstructured.Unstructured
+	for _, kind := range []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"} {
+		for _, o := range objs {
+			if o.GetKind() == kind {
+				out = append(out, o)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("Kyverno chart %s has no RBAC objects: render it again with bench/peers/build.sh kyverno", path)
+	}
+	return out, nil
 }
 
 // startKyverno runs the Kyverno admission controller out of cluster on a
@@ -126,7 +163,8 @@ func startKyverno(ctx context.Context, k *cluster, o *Options, work string, name
 				return false, err
 			}
 			if ready, _, _ := unstructured.NestedBool(vp.Object, "status", "conditionStatus", "ready"); !ready {
-				return false, fmt.Errorf("policy %s is not Ready yet", n)
+				conds, _, _ := unstructured.NestedSlice(vp.Object, "status", "conditionStatus", "conditions")
+				return false, fmt.Errorf("policy %s is not Ready yet (conditions: %v)", n, conds)
 			}
 		}
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
