@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
-	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -213,9 +212,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		start := time.Now()
 		var werr error
 		if wait := waitSet(toApply, skipped); len(wait) > 0 {
-			werr = cl.Manager.WaitForSetWithContext(r.healthContext(ctx), object.UnstructuredSetToObjMetadataSet(wait), ssa.WaitOptions{
-				Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true,
-			})
+			werr = r.waitHealthy(r.healthContext(ctx), cl.Manager, wait, timeout)
 		}
 		res.HealthWait = time.Since(start)
 		r.opts.Metrics.HealthWaitDuration.WithLabelValues(plan.env, cl.Name).Observe(res.HealthWait.Seconds())

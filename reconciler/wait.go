@@ -1,0 +1,68 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// A small change — the usual commit, and the on-call engineer's revert — is
+// healthy within a second or two; polling it every PollInterval (500 ms)
+// adds up to a whole interval to the time to recovery. Small wait sets are
+// therefore polled every fastPoll for the first fastWindow, then every
+// PollInterval. Large sets (a first apply) take longer than the window
+// anyway, and polling them fast would only load the apiserver.
+const (
+	fastPoll    = 100 * time.Millisecond
+	fastWindow  = 2 * time.Second
+	fastWaitMax = 100
+)
+
+// waitHealthy waits until objs are Current by kstatus, failing fast on a
+// Failed object, for at most timeout.
+func (r *Reconciler) waitHealthy(ctx context.Context, m *ssa.ResourceManager, objs []*unstructured.Unstructured, timeout time.Duration) error {
+	set := object.UnstructuredSetToObjMetadataSet(objs)
+	if len(set) <= fastWaitMax && r.opts.PollInterval > fastPoll && timeout > fastWindow {
+		err := m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: fastPoll, Timeout: fastWindow, FailFast: true})
+		if err == nil || ctx.Err() != nil || !isWaitTimeout(err) {
+			return err
+		}
+		timeout -= fastWindow
+	}
+	err := m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true})
+	if err != nil && ctx.Err() == nil && isWaitTimeout(err) && !strings.HasPrefix(err.Error(), "timeout waiting for") {
+		// When its window closes during a poll, ssa returns the poll's
+		// error (the client's rate limiter refusing to wait past the
+		// deadline), which names nothing: say what was waited for.
+		err = fmt.Errorf("timeout waiting for %s to become healthy: %w", describeSet(set), err)
+	}
+	return err
+}
+
+// describeSet names up to five objects of set.
+func describeSet(set object.ObjMetadataSet) string {
+	var names []string
+	for i, id := range set {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(set)-5))
+			break
+		}
+		names = append(names, id.GroupKind.Kind+"/"+id.Namespace+"/"+id.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// isWaitTimeout tells ssa's "not yet" (its window ran out with objects still
+// progressing, or ran out during a poll, which the client's rate limiter
+// reports) from a failure. ssa says it only in its messages;
+// TestWaitHealthyKeepsWaitingAfterTheFastWindow fails if they change.
+func isWaitTimeout(err error) bool {
+	return strings.HasPrefix(err.Error(), "timeout waiting for") || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "would exceed context deadline")
+}
