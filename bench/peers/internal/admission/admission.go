@@ -43,12 +43,12 @@ type Options struct {
 	// KyvernoChart is the chart rendered by bench/peers/build.sh, whose
 	// ServiceAccounts and RBAC are installed [KyvernoCRDs + "-chart.yaml"].
 	KyvernoChart string
-	StrataBin   string // a built strata binary
-	RepoRoot    string // strata.yaml, policies/ and internal/policy/testdata are read from here
-	Kubeconfig  string // one running kwok cluster, used exclusively
-	Rates       []int  // requests per second, e.g. 100, 500, 1000
-	Duration    time.Duration
-	Progress    io.Writer // nil: discard
+	StrataBin    string // a built strata binary
+	RepoRoot     string // strata.yaml, policies/ and internal/policy/testdata are read from here
+	Kubeconfig   string // one running kwok cluster, used exclusively
+	Rates        []int  // requests per second, e.g. 100, 500, 1000
+	Duration     time.Duration
+	Progress     io.Writer // nil: discard
 
 	GOMAXPROCS int     // of both webhook servers [1]
 	Runs       int     // measured runs per rate and tool [3]
