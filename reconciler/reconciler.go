@@ -131,11 +131,22 @@ func (e *HistoryRewriteError) Error() string {
 }
 
 type renderCache struct {
-	commit, healthy string
-	cfg             *config.Config
-	plan            *rolloutPlan
-	st              *desired.State
-	gate            *approval.Verdict
+	commit, healthy, targets string
+	// fingerprint names the render's inputs (desired.Fingerprint); "" when
+	// unknown.
+	fingerprint string
+	cfg         *config.Config
+	plan        *rolloutPlan
+	st          *desired.State
+	gate        *approval.Verdict
+}
+
+// withRevision returns the cached state and plan as those of revision: the
+// same objects, stamped with revision where they change.
+func (c *renderCache) withRevision(revision string) (*desired.State, *rolloutPlan) {
+	st, plan := *c.st, *c.plan
+	st.Revision, plan.revision = revision, revision
+	return &st, &plan
 }
 
 func healthyKey(h map[string]bool) string {
@@ -307,9 +318,19 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 	}
 	targets := r.targets(env)
 	res.healthy = r.probe(ctx, env, targets)
-	st, err := desired.Build(snap, cfg, r.opts.Environment, desired.Options{
-		Render: desired.DefaultOptions().Render, Healthy: res.healthy, Now: now,
-	})
+	dopts := desired.Options{Render: desired.DefaultOptions().Render, Healthy: res.healthy, Now: now}
+	fp := desired.Fingerprint(snap, cfg, r.opts.Environment, dopts)
+	var st *desired.State
+	var reused *rolloutPlan
+	if c := r.cache; c != nil && fp != "" && c.fingerprint == fp && c.healthy == healthyKey(res.healthy) && c.targets == healthyKey(targets) {
+		// Nothing the environment renders changed (a commit elsewhere in
+		// the repository): the objects and their placement are the last
+		// revision's. Only the revision differs; the gate still judges it.
+		st, reused = c.withRevision(snap.RevisionLabel())
+		log.Debug("render unchanged; reusing the last revision's objects", "commit", rev.Short(), "from", short(c.commit))
+	} else {
+		st, err = desired.Build(snap, cfg, r.opts.Environment, dopts)
+	}
 	if err == nil && r.cache != nil && !slices.Equal(r.cache.st.Windows, st.Windows) {
 		log.Info("windows changed", "open", st.Windows, "before", r.cache.st.Windows)
 	}
@@ -325,15 +346,21 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 			res.Gate = d
 			return r.refuse(ctx, res, env, targets, rev, gerr)
 		}
-		var plan *rolloutPlan
-		if err == nil {
-			if plan, err = newRolloutPlan(st, targets); err == nil {
-				r.cache = &renderCache{commit: rev.Commit, healthy: healthyKey(res.healthy), cfg: cfg, plan: plan, st: st, gate: d}
-				res.Gate = d
-				res.Clusters = r.rollout(ctx, cfg, st, rev, plan, res.healthy)
-				r.autoRevert(ctx, cfg, res)
-				return res
+		plan := reused
+		if plan == nil {
+			plan, err = newRolloutPlan(st, targets)
+			if fp == "" {
+				// The first render of these inputs filled the unit cache.
+				fp = desired.Fingerprint(snap, cfg, r.opts.Environment, dopts)
 			}
+		}
+		if err == nil {
+			r.cache = &renderCache{commit: rev.Commit, healthy: healthyKey(res.healthy), targets: healthyKey(targets), fingerprint: fp,
+				cfg: cfg, plan: plan, st: st, gate: d}
+			res.Gate = d
+			res.Clusters = r.rollout(ctx, cfg, st, rev, plan, res.healthy)
+			r.autoRevert(ctx, cfg, res)
+			return res
 		}
 	}
 	log.Error("render failed; nothing applied or pruned", "commit", rev.Short(), "error", err)

@@ -7,6 +7,7 @@ package desired
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/kustomize/api/resource"
@@ -154,4 +155,30 @@ func (s *State) ClusterNames() []string {
 		out[i] = c.Name
 	}
 	return out
+}
+
+// Fingerprint names the objects Build would render for env of snap with
+// cfg and opts (render.Fingerprint), with the windows open then; "" when
+// it cannot tell. Placement also depends on opts.Healthy, which callers
+// compare themselves.
+func Fingerprint(snap *source.Snapshot, cfg *config.Config, env string, opts Options) string {
+	e, err := cfg.Environment(env)
+	if err != nil {
+		return ""
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	windows := cfg.OpenWindows(env, now)
+	if opts.Windows != nil {
+		windows = cfg.EnvironmentWindows(env, opts.Windows)
+	}
+	ropts := opts.Render
+	ropts.Components = append(slices.Clone(ropts.Components), cfg.WindowComponents(windows)...)
+	fp := render.Fingerprint(snap, e.Path, ropts)
+	if fp == "" {
+		return ""
+	}
+	return fp + "/" + strings.Join(windows, ",")
 }

@@ -109,6 +109,20 @@ func (c *Cache) get(key string, fsys filesys.FileSystem) ([]byte, bool) {
 	return nil, false
 }
 
+// observed returns the digest of the observations of the in-memory entry of
+// unit key that holds on fsys, without touching its output or the disk.
+func (c *Cache) observed(key string, fsys filesys.FileSystem) (string, bool) {
+	c.mu.Lock()
+	els := append([]*list.Element(nil), c.byID[key]...)
+	c.mu.Unlock()
+	for _, el := range els {
+		if e := el.Value.(*cacheEntry); valid(fsys, e.Obs) {
+			return obsDigest(e.Obs), true
+		}
+	}
+	return "", false
+}
+
 // put stores a unit's output with what its render observed.
 func (c *Cache) put(key string, obs []observation, data []byte) {
 	e := &cacheEntry{Key: key, Obs: obs, Data: data}

@@ -27,19 +27,36 @@ func TestCacheRendersOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var windows []string
+	readme := "a file outside the environment\n"
+	// fps are the fingerprints after each step's render (render.Fingerprint).
+	var fps []string
 	step := func(name string, change func()) render.Stats {
 		t.Helper()
 		change()
-		writeModel(t, dir, m.files())
+		files := m.files()
+		files["README.md"] = readme
+		writeModel(t, dir, files)
 		gitRun(t, dir, "add", "-A")
 		gitRun(t, dir, "commit", "-q", "--allow-empty", "-m", name)
 		opts := render.DefaultOptions()
 		opts.Cache, opts.Components = cache, windows
 		snap := snapshotOf(t, dir)
+		before := render.Fingerprint(snap, "overlays/env", opts)
 		got, st, err := render.OverlayStats(snap, "env", "overlays/env", opts)
 		if err != nil || st.Whole != "" {
 			t.Fatalf("%s: %v (%+v)", name, err, st)
 		}
+		// Known before rendering exactly when nothing needs rendering, and
+		// then the render's own.
+		after := render.Fingerprint(snap, "overlays/env", opts)
+		// (A new process has only the disk cache, which Fingerprint does not read.)
+		if after == "" || (before != "") != (st.Rendered == 0 && name != "new process") || (before != "" && before != after) {
+			t.Errorf("%s: fingerprint before %q, after %q, with %+v", name, before, after, st)
+		}
+		if len(fps) > 0 && (after == fps[len(fps)-1]) != (st.Rendered == 0 && name != "close it again") {
+			t.Errorf("%s: fingerprint %q, the previous step's %q, with %+v: the same exactly when nothing was rendered", name, after, fps[len(fps)-1], st)
+		}
+		fps = append(fps, after)
 		opts.Cache, opts.Whole = nil, true
 		want, _, err := render.OverlayStats(snap, "env", "overlays/env", opts)
 		if err != nil {
@@ -60,6 +77,7 @@ func TestCacheRendersOnlyWhatChanged(t *testing.T) {
 		rendered int // -1: all, -2: group 2's
 	}{
 		{"nothing changed", func() {}, 0},
+		{"change a file outside the environment", func() { readme += "more\n" }, 0},
 		{"edit one app", func() { m.apps["app03"].version++ }, 1},
 		{"add a file to one app", func() { m.apps["app04"].extra++ }, 1},
 		{"change the base two apps share", func() { m.shared++ }, 2},
@@ -91,6 +109,10 @@ func TestCacheRendersOnlyWhatChanged(t *testing.T) {
 		if st.Rendered != want || st.Cached != st.Units-st.Rendered {
 			t.Errorf("%s: %+v, want %d units rendered and the others cached", tc.name, st, want)
 		}
+	}
+	// Closing the window returns to the objects of "change strata.yaml".
+	if n := len(fps); fps[n-1] != fps[n-4] {
+		t.Errorf("closing the window: fingerprint %q, want that of the render before it opened, %q", fps[n-1], fps[n-4])
 	}
 	// A new process: everything comes from the disk cache.
 	cache, err = render.NewCache(render.CacheOptions{Dir: cacheDir})
