@@ -213,7 +213,7 @@ func TestMixPool(t *testing.T) {
 
 func TestKyvernoChartConfig(t *testing.T) {
 	args := strings.Join(kyvernoChartArgs("/k", 9443, 8000, 8080), " ")
-	for _, want := range []string{"--admissionReports=true", "--maxAdmissionReports=1000", "--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca",
+	for _, want := range []string{"--admissionReports=false", "--maxAdmissionReports=1000", "--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca",
 		"--omitEvents=PolicyApplied,PolicySkipped", "--v=2", "--webhookServerPort=9443", "--serverIP=127.0.0.1:9443"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %s: %s", want, args)

@@ -30,8 +30,9 @@ import (
 // service account names; <component>.roleName "kyverno:<component>";
 // admission-controller.serviceName "kyverno-svc".
 //
-// Out of cluster, only these differ from the chart (and say where Kyverno
-// is, not how it works): --kubeconfig; --serverIP, --webhookServerHost and
+// Out of cluster, only these differ from the chart — one, admission
+// reports off, changes what Kyverno does (see its flag below); the others
+// say where Kyverno is, not how it works: --kubeconfig; --serverIP, --webhookServerHost and
 // the ports (a free loopback port for the webhook server instead of 9443,
 // and for the metrics servers instead of 8000 and :8080), because several
 // servers share this machine's loopback; the pod's name (a Deployment's pod
@@ -76,7 +77,13 @@ func kyvernoChartArgs(kubeconfig string, port, metricsPort, crMetricsPort int) [
 		"--otelConfig=prometheus",
 		"--metricsPort=" + strconv.Itoa(metricsPort), // chart: 8000
 		// "kyverno.features.flags" over features.* (+ featuresOverride).
-		"--admissionReports=true",
+		// The chart ships true. Out of cluster with one replica, every
+		// admitted request then writes a report through Kyverno's own client
+		// (100 QPS, burst 200), which at 100 req/s starves its leader-lease
+		// renewals: it lost the lease and exited within 40 s here
+		// (2026-12-05, "Failed to renew lease … client rate limiter").
+		// Reports are work strata's webhook does not do, so they are off.
+		"--admissionReports=false",
 		"--maxAdmissionReports=1000",
 		"--autoUpdateWebhooks=true",
 		"--enableConfigMapCaching=true",
