@@ -271,7 +271,14 @@ func (r *Rotator) waitForCA(m Material, now time.Time) time.Duration {
 	if !ok || since.IsZero() {
 		return 0
 	}
-	return r.grace() - now.Sub(since)
+	wait := r.grace() - now.Sub(since)
+	if wait >= leaf.NotAfter.Sub(now) {
+		// Waiting would let the served certificate expire, which fails
+		// every call; a CA the apiserver may not have seen yet fails them
+		// for a moment at most.
+		return 0
+	}
+	return wait
 }
 
 // register sets the caBundle of every webhook of the registration to
