@@ -68,16 +68,7 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	windows := cfg.OpenWindows(env, now)
-	if opts.Windows != nil {
-		windows = cfg.EnvironmentWindows(env, opts.Windows)
-	}
-	ropts := opts.Render
-	ropts.Components = append(slices.Clone(ropts.Components), cfg.WindowComponents(windows)...)
+	ropts, windows := renderOptions(cfg, env, opts)
 	res, err := render.Overlay(snap, env, e.Path, ropts)
 	if err != nil {
 		return nil, err
@@ -166,6 +157,17 @@ func Fingerprint(snap *source.Snapshot, cfg *config.Config, env string, opts Opt
 	if err != nil {
 		return ""
 	}
+	ropts, windows := renderOptions(cfg, env, opts)
+	fp := render.Fingerprint(snap, e.Path, ropts)
+	if fp == "" {
+		return ""
+	}
+	return fp + "/" + strings.Join(windows, ",")
+}
+
+// renderOptions returns the render options of env with the components of
+// the windows open at opts.Now (or of opts.Windows), and those windows.
+func renderOptions(cfg *config.Config, env string, opts Options) (render.Options, []string) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -176,9 +178,5 @@ func Fingerprint(snap *source.Snapshot, cfg *config.Config, env string, opts Opt
 	}
 	ropts := opts.Render
 	ropts.Components = append(slices.Clone(ropts.Components), cfg.WindowComponents(windows)...)
-	fp := render.Fingerprint(snap, e.Path, ropts)
-	if fp == "" {
-		return ""
-	}
-	return fp + "/" + strings.Join(windows, ",")
+	return ropts, windows
 }

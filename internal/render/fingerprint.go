@@ -1,9 +1,7 @@
 package render
 
 import (
-	"fmt"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/strata-gitops/strata/internal/source"
@@ -26,17 +24,7 @@ func Fingerprint(snap *source.Snapshot, overlay string, opts Options) string {
 	if !snap.FS.IsDir(dir) || !hasKustomization(snap, dir) {
 		return ""
 	}
-	top, files := dir, map[string][]byte{}
-	if len(opts.Components) > 0 {
-		// The same wrapper incremental renders through (its name may differ:
-		// only its content counts, and that is in the unit keys).
-		parent, base := filepath.Split(dir)
-		top = filepath.Join(parent, windowPrefix+base)
-		for i := 2; snap.FS.Exists(top); i++ {
-			top = filepath.Join(parent, fmt.Sprintf("%s%s-%d", windowPrefix, base, i))
-		}
-		files[filepath.Join(top, "kustomization.yaml")] = []byte(windowKustomization(path.Clean(overlay), base, opts.Components))
-	}
+	top, files := windowView(snap, dir, path.Clean(overlay), opts.Components)
 	pl := planEnvironment(snap.FS, top, files)
 	if pl.whole != "" || !pl.cacheable || len(pl.units) == 0 {
 		return ""

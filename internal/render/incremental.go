@@ -36,15 +36,7 @@ func OverlayStats(snap *source.Snapshot, env, overlay string, opts Options) ([]*
 // parallel, each taken from opts.Cache when everything it read is
 // unchanged. Whatever it cannot do soundly in units it renders whole.
 func incremental(snap *source.Snapshot, env, overlay, dir string, opts Options) ([]*resource.Resource, Stats, error) {
-	top, files := dir, map[string][]byte{}
-	if len(opts.Components) > 0 {
-		parent, base := filepath.Split(dir)
-		top = filepath.Join(parent, windowPrefix+base)
-		for i := 2; snap.FS.Exists(top); i++ {
-			top = filepath.Join(parent, fmt.Sprintf("%s%s-%d", windowPrefix, base, i))
-		}
-		files[filepath.Join(top, "kustomization.yaml")] = []byte(windowKustomization(overlay, base, opts.Components))
-	}
+	top, files := windowView(snap, dir, overlay, opts.Components)
 	pl := planEnvironment(snap.FS, top, files)
 	st := Stats{Units: len(pl.units), Whole: pl.whole}
 	cache := opts.Cache
@@ -99,6 +91,22 @@ func incremental(snap *source.Snapshot, env, overlay, dir string, opts Options) 
 		res = append(res, o...)
 	}
 	return res, st, nil
+}
+
+// windowView returns where kustomize starts for the overlay in dir and the
+// files added to the revision's view: with components (open windows), a
+// kustomization next to the overlay that adds them to it.
+func windowView(snap *source.Snapshot, dir, overlay string, components []string) (string, map[string][]byte) {
+	top, files := dir, map[string][]byte{}
+	if len(components) > 0 {
+		parent, base := filepath.Split(dir)
+		top = filepath.Join(parent, windowPrefix+base)
+		for i := 2; snap.FS.Exists(top); i++ {
+			top = filepath.Join(parent, fmt.Sprintf("%s%s-%d", windowPrefix, base, i))
+		}
+		files[filepath.Join(top, "kustomization.yaml")] = []byte(windowKustomization(overlay, base, components))
+	}
+	return top, files
 }
 
 // renderUnit renders u, or takes it from the cache.
