@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"math"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -117,36 +116,5 @@ func TestMarkdownLabelsLoad(t *testing.T) {
 	r.loadBefore = "1.0 8.0 7.0" // the run's own clusters may load the machine later
 	if strings.Contains(r.markdown(), "not a result") {
 		t.Error("a quiet run is labelled as under load")
-	}
-}
-
-// Other work is told from the benchmark's own: /proc/stat's busy columns,
-// a process's utime+stime, with its reaped children when asked.
-func TestCPUParsing(t *testing.T) {
-	if got := parseBusy("cpu  100 5 50 9000 40 1 2 3 0 0"); got != 161*userHZ {
-		t.Errorf("busy = %v, want %v (user+nice+system+irq+softirq+steal, not idle or iowait)", got, 161*userHZ)
-	}
-	stat := "123 (kube apiserver) S 1 123 123 0 -1 4194560 100 0 0 0 70 30 5 6 20 0 12 0 100 0"
-	if got, ok := parseProcCPU(stat, false); !ok || got != 100*userHZ {
-		t.Errorf("own CPU = %v, %v; want %v", got, ok, 100*userHZ)
-	}
-	if got, _ := parseProcCPU(stat, true); got != 111*userHZ {
-		t.Errorf("CPU with children = %v, want %v", got, 111*userHZ)
-	}
-	r0 := cpuReading{at: time.Unix(0, 0), busy: 10 * time.Second, mine: 4 * time.Second}
-	r1 := cpuReading{at: time.Unix(10, 0), busy: 25 * time.Second, mine: 14 * time.Second}
-	if got := otherCores(r0, r1); math.Abs(got-0.5) > 1e-9 {
-		t.Errorf("other cores = %v, want 0.5", got)
-	}
-}
-
-// The meter finds its own process and its children by the marker.
-func TestCPUMeterCountsOwnProcesses(t *testing.T) {
-	m := cpuMeter{marker: "no-such-marker-" + t.Name(), self: os.Getpid()}
-	deadline := time.Now().Add(200 * time.Millisecond)
-	for time.Now().Before(deadline) { // burn some CPU
-	}
-	if m.own() <= 0 || machineBusy() <= 0 {
-		t.Errorf("own %v, busy %v: want both positive", m.own(), machineBusy())
 	}
 }

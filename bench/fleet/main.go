@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/cpumeter"
 	"github.com/strata-gitops/strata/bench/internal/gitserver"
 	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/localcluster"
@@ -162,7 +163,7 @@ func run(ctx context.Context, o options) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	b := &fleetBench{opts: o, tmp: tmp, bin: o.bin, meter: cpuMeter{marker: tmp, self: os.Getpid()}}
+	b := &fleetBench{opts: o, tmp: tmp, bin: o.bin, meter: cpumeter.Meter{Marker: tmp, WithChildren: true}}
 	if b.bin == "" {
 		commit, err := buildAt(ctx, root, o.commit, tmp)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/cpumeter"
 	"github.com/strata-gitops/strata/bench/internal/gitserver"
 	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/cluster"
@@ -76,7 +77,7 @@ type fleetBench struct {
 	work  *gitserver.Work
 	bin   string
 	tmp   string
-	meter cpuMeter
+	meter cpumeter.Meter // tells other work from the run's, as the load average cannot
 	runNo int
 }
 
@@ -153,7 +154,7 @@ func (b *fleetBench) run(ctx context.Context, f *Fleet, mode Mode) (*runResult, 
 			return nil, err
 		}
 		r := repResult{Load: results.LoadAvg()}
-		before, machine := rs.usage(), b.meter.read()
+		before, machine := rs.usage(), b.meter.Read()
 		t, err = pushed(revert)
 		if err != nil {
 			return nil, err
@@ -162,7 +163,7 @@ func (b *fleetBench) run(ctx context.Context, f *Fleet, mode Mode) (*runResult, 
 			return nil, fmt.Errorf("%s × %d rep %d: the revert: %w", mode, res.N, i+1, err)
 		}
 		r.CPU = rs.usage().Sub(before).CPU
-		r.OtherCores = otherCores(machine, b.meter.read())
+		r.OtherCores = cpumeter.OtherCores(machine, b.meter.Read(), 0)
 		for _, d := range r.PerCluster {
 			r.TTR = max(r.TTR, d)
 		}

@@ -44,6 +44,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/cpumeter"
 	"github.com/strata-gitops/strata/bench/internal/freshclusters"
 	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/internal/localcluster"
@@ -277,7 +278,12 @@ func run(ctx context.Context, o options) error {
 		}
 	}()
 	kcdir := cl.M.KubeconfigDir()
-	meter := &cpuMeter{tmp: tmp}
+	// The machine may be shared: other jobs slow the clusters and the
+	// tools alike. The meter tells their CPU from the benchmark's own (the
+	// clusters' components name tmp; the children's time comes from
+	// getrusage), so that every measurement says how quiet it was and can
+	// wait for a quiet machine first.
+	meter := cpumeter.Meter{Marker: tmp}
 
 	strataArgs := []string{strata, "reconcile", "--once", "--repo", repo.Dir, "--branch", "main", "--env", benchEnv,
 		"--kubeconfig-dir", kcdir, "--metrics-addr", "0"}
@@ -299,7 +305,7 @@ func run(ctx context.Context, o options) error {
 			if err := cl.Fresh(ctx); err != nil {
 				return err
 			}
-			other, waited, err := meter.waitQuiet(ctx, o.maxOther, o.maxWait)
+			other, waited, err := meter.WaitQuiet(ctx, o.maxOther, o.maxWait)
 			if err != nil {
 				return err
 			}
@@ -317,12 +323,12 @@ func run(ctx context.Context, o options) error {
 					i+1, o.reps, secs(sr.first.wall), secs(sr.noop.wall), max(sr.first.maxRSSKiB, sr.noop.maxRSSKiB)>>10, sr.firstOther, sr.noopOther)
 			} else {
 				fmt.Fprintf(os.Stderr, "rep %d/%d kubectl: apply + wait, the three clusters in parallel …\n", i+1, o.reps)
-				a := meter.sample()
+				a := meter.Read()
 				if kr, err = r.kubeSide(ctx, kubectl, kcdir, rendered); err != nil {
 					return err
 				}
-				b := meter.sample()
-				kr.other = float64(foreign(a, b, kr.cpu)) / float64(b.at.Sub(a.at))
+				b := meter.Read()
+				kr.other = cpumeter.OtherCores(a, b, kr.cpu)
 				kr.otherBefore = other
 				fmt.Fprintf(os.Stderr, "rep %d/%d kubectl: apply %s, apply+wait %s (other jobs: %.2f CPUs)\n", i+1, o.reps, secs(kr.applyTotal()), secs(kr.total()), kr.other)
 			}
@@ -331,7 +337,7 @@ func run(ctx context.Context, o options) error {
 		r.kube = append(r.kube, kr)
 		// Reference: render alone, the floor under a no-op reconcile, on a
 		// machine as quiet as the no-op's.
-		if _, _, err := meter.waitQuiet(ctx, o.maxOther, o.maxWait); err != nil {
+		if _, _, err := meter.WaitQuiet(ctx, o.maxOther, o.maxWait); err != nil {
 			return err
 		}
 		p, err := runProc(ctx, strata, "render", "--env", benchEnv, "--repo", repo.Dir, "-o", "yaml")
@@ -378,15 +384,15 @@ func run(ctx context.Context, o options) error {
 
 // strataSide runs the first apply and the no-op on fresh clusters and
 // checks that the first applied everything healthy and the second nothing.
-func (r *report) strataSide(ctx context.Context, meter *cpuMeter, args []string) (strataRep, error) {
+func (r *report) strataSide(ctx context.Context, meter cpumeter.Meter, args []string) (strataRep, error) {
 	var sr strataRep
 	var err error
-	a := meter.sample()
+	a := meter.Read()
 	if sr.first, err = runProc(ctx, args...); err != nil {
 		return sr, err
 	}
-	b := meter.sample()
-	sr.firstOther = float64(foreign(a, b, sr.first.cpu)) / float64(b.at.Sub(a.at))
+	b := meter.Read()
+	sr.firstOther = cpumeter.OtherCores(a, b, sr.first.cpu)
 	if sr.firstTable, err = parseResult(sr.first.stdout); err != nil {
 		return sr, err
 	}
@@ -397,16 +403,16 @@ func (r *report) strataSide(ctx context.Context, meter *cpuMeter, args []string)
 		}
 	}
 	// The no-op gets a quiet machine too (a real no-op runs an interval later).
-	if _, _, err := meter.waitQuiet(ctx, r.opts.maxOther, r.opts.maxWait); err != nil {
+	if _, _, err := meter.WaitQuiet(ctx, r.opts.maxOther, r.opts.maxWait); err != nil {
 		return sr, err
 	}
 	fmt.Fprintf(os.Stderr, "rep: strata: no-op …\n")
-	a = meter.sample()
+	a = meter.Read()
 	if sr.noop, err = runProc(ctx, args...); err != nil {
 		return sr, err
 	}
-	b = meter.sample()
-	sr.noopOther = float64(foreign(a, b, sr.noop.cpu)) / float64(b.at.Sub(a.at))
+	b = meter.Read()
+	sr.noopOther = cpumeter.OtherCores(a, b, sr.noop.cpu)
 	if sr.noopTable, err = parseResult(sr.noop.stdout); err != nil {
 		return sr, err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/strata-gitops/strata/bench/internal/cpumeter"
 	"github.com/strata-gitops/strata/bench/internal/freshclusters"
 	"github.com/strata-gitops/strata/bench/internal/results"
 )
@@ -21,13 +22,13 @@ const goalMemoryMiB = 250
 // memoryRun measures only strata — a first apply and a no-op per rep on
 // fresh clusters — for its peak RSS at a size kubectl comparisons would
 // make needlessly long.
-func (r *report) memoryRun(ctx context.Context, cl *freshclusters.Set, meter *cpuMeter, args []string) error {
+func (r *report) memoryRun(ctx context.Context, cl *freshclusters.Set, meter cpumeter.Meter, args []string) error {
 	for i := 0; i < r.opts.reps; i++ {
 		fmt.Fprintf(os.Stderr, "rep %d/%d: recreating the clusters …\n", i+1, r.opts.reps)
 		if err := cl.Fresh(ctx); err != nil {
 			return err
 		}
-		if _, _, err := meter.waitQuiet(ctx, r.opts.maxOther, r.opts.maxWait); err != nil {
+		if _, _, err := meter.WaitQuiet(ctx, r.opts.maxOther, r.opts.maxWait); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "rep %d/%d strata: first apply …\n", i+1, r.opts.reps)
@@ -38,7 +39,7 @@ func (r *report) memoryRun(ctx context.Context, cl *freshclusters.Set, meter *cp
 		fmt.Fprintf(os.Stderr, "rep %d/%d strata: first apply %s (peak RSS %s), no-op %s (peak RSS %s)\n", i+1, r.opts.reps,
 			secs(sr.first.wall), mib(sr.first.maxRSSKiB), secs(sr.noop.wall), mib(sr.noop.maxRSSKiB))
 		r.strata = append(r.strata, sr)
-		rr, err := r.runningPhase(ctx, meter, args[0], cl.M.KubeconfigDir(), filepath.Join(meter.tmp, fmt.Sprintf("running-%d", i+1)))
+		rr, err := r.runningPhase(ctx, meter, args[0], cl.M.KubeconfigDir(), filepath.Join(meter.Marker, fmt.Sprintf("running-%d", i+1)))
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/strata-gitops/strata/bench/internal/childproc"
+	"github.com/strata-gitops/strata/bench/internal/cpumeter"
 	"github.com/strata-gitops/strata/bench/internal/gitserver"
 	"github.com/strata-gitops/strata/bench/internal/waitfor"
 	"github.com/strata-gitops/strata/internal/cluster"
@@ -89,7 +90,7 @@ type running struct {
 // runningPhase starts a long-running reconciler on the clusters the --once
 // runs left applied and times a no-op and one-object changes triggered by
 // its push hook.
-func (r *report) runningPhase(ctx context.Context, meter *cpuMeter, strata, kcdir, work string) (runningRep, error) {
+func (r *report) runningPhase(ctx context.Context, meter cpumeter.Meter, strata, kcdir, work string) (runningRep, error) {
 	var rr runningRep
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return rr, err
@@ -136,12 +137,12 @@ func (r *report) runningPhase(ctx context.Context, meter *cpuMeter, strata, kcdi
 	}
 	defer rn.connect.Close()
 
-	other, _, err := meter.waitQuiet(ctx, r.opts.maxOther, r.opts.maxWait)
+	other, _, err := meter.WaitQuiet(ctx, r.opts.maxOther, r.opts.maxWait)
 	if err != nil {
 		return rr, err
 	}
 	fmt.Fprintf(os.Stderr, "running reconciler: starting (its log: %s) …\n", filepath.Join(work, "strata.log"))
-	a := meter.sample()
+	a := meter.Read()
 	t0 := time.Now()
 	rn.proc, err = childproc.Start("strata reconcile", filepath.Join(work, "strata.log"), nil, strata,
 		"reconcile", "--repo", gs.URL, "--branch", "main", "--env", benchEnv, "--kubeconfig-dir", kcdir,
@@ -156,9 +157,9 @@ func (r *report) runningPhase(ctx context.Context, meter *cpuMeter, strata, kcdi
 	if err != nil {
 		return rr, err
 	}
-	b := meter.sample()
+	b := meter.Read()
 	rr.start.cpu = rn.proc.CPU()
-	rr.start.other, rr.start.otherBefore = float64(foreign(a, b, 0))/float64(b.at.Sub(a.at)), other
+	rr.start.other, rr.start.otherBefore = cpumeter.OtherCores(a, b, 0), other
 	if err := checkStep(rr.start, r.repo); err != nil {
 		return rr, err
 	}
@@ -187,7 +188,7 @@ func (r *report) runningPhase(ctx context.Context, meter *cpuMeter, strata, kcdi
 			if err != nil {
 				return rr, err
 			}
-			other, _, err := meter.waitQuiet(ctx, r.opts.maxOther, r.opts.maxWait)
+			other, _, err := meter.WaitQuiet(ctx, r.opts.maxOther, r.opts.maxWait)
 			if err != nil {
 				return rr, err
 			}
@@ -196,7 +197,7 @@ func (r *report) runningPhase(ctx context.Context, meter *cpuMeter, strata, kcdi
 				return rr, err
 			}
 			cpu0 := rn.proc.CPU()
-			a := meter.sample()
+			a := meter.Read()
 			t0 := time.Now()
 			if err := rn.hook.Notify(ctx, commit); err != nil {
 				return rr, err
@@ -205,9 +206,9 @@ func (r *report) runningPhase(ctx context.Context, meter *cpuMeter, strata, kcdi
 			if err != nil {
 				return rr, err
 			}
-			b := meter.sample()
+			b := meter.Read()
 			st.cpu = rn.proc.CPU() - cpu0
-			st.other, st.otherBefore = float64(foreign(a, b, 0))/float64(b.at.Sub(a.at)), other
+			st.other, st.otherBefore = cpumeter.OtherCores(a, b, 0), other
 			if err := checkStep(st, r.repo); err != nil {
 				return rr, err
 			}
