@@ -24,6 +24,12 @@ const (
 	fastWaitMax = 100
 )
 
+// ssaTimeoutPrefix begins the error fluxcd/pkg/ssa's WaitForSet returns when
+// its window ran out with objects not yet healthy ("timeout waiting for: [...]",
+// manager_wait.go). waitHealthy's own timeout error begins with it too, so
+// that every timeout reads, and is recognised, alike.
+const ssaTimeoutPrefix = "timeout waiting for"
+
 // waitHealthy waits until objs are Current by kstatus, failing fast on a
 // Failed object, for at most timeout.
 func (r *Reconciler) waitHealthy(ctx context.Context, m *ssa.ResourceManager, objs []*unstructured.Unstructured, timeout time.Duration) error {
@@ -36,11 +42,11 @@ func (r *Reconciler) waitHealthy(ctx context.Context, m *ssa.ResourceManager, ob
 		timeout -= fastWindow
 	}
 	err := m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true})
-	if err != nil && ctx.Err() == nil && isWaitTimeout(err) && !strings.HasPrefix(err.Error(), "timeout waiting for") {
+	if err != nil && ctx.Err() == nil && isWaitTimeout(err) && !strings.HasPrefix(err.Error(), ssaTimeoutPrefix) {
 		// When its window closes during a poll, ssa returns the poll's
 		// error (the client's rate limiter refusing to wait past the
 		// deadline), which names nothing: say what was waited for.
-		err = fmt.Errorf("timeout waiting for %s to become healthy: %w", describeSet(set), err)
+		err = fmt.Errorf("%s %s to become healthy: %w", ssaTimeoutPrefix, describeSet(set), err)
 	}
 	return err
 }
@@ -63,6 +69,6 @@ func describeSet(set object.ObjMetadataSet) string {
 // reports) from a failure. ssa says it only in its messages;
 // TestWaitHealthyKeepsWaitingAfterTheFastWindow fails if they change.
 func isWaitTimeout(err error) bool {
-	return strings.HasPrefix(err.Error(), "timeout waiting for") || errors.Is(err, context.DeadlineExceeded) ||
+	return strings.HasPrefix(err.Error(), ssaTimeoutPrefix) || errors.Is(err, context.DeadlineExceeded) ||
 		strings.Contains(err.Error(), "would exceed context deadline")
 }
