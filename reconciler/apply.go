@@ -113,7 +113,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		if had {
 			pp = &p
 		}
-		u, rev := do.stamped(pp, plan.revision)
+		rev := do.revisionOf(pp, plan.revision)
 		e := do.ref
 		e.Hash, e.Revision = do.hash, rev
 		lo := live[key]
@@ -150,17 +150,17 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 				res.current[key] = true
 			}
 		case !had || p.Hash != do.hash:
-			toApply = append(toApply, u)
+			toApply = append(toApply, do.stamped(rev))
 			if !had {
 				r.auditor(cl).Record(audit.Event{Kind: audit.Placement, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier,
 					Object: do.ref.String(), Sensitivity: do.sensitivity, Rule: do.reason, Actor: "strata"})
 			}
 		case lo == nil:
 			suspects[key] = []string{"deleted"}
-			toApply = append(toApply, u)
+			toApply = append(toApply, do.stamped(rev))
 		case p.Fingerprint != lo.fingerprint:
 			suspects[key] = lo.managers
-			toApply = append(toApply, u)
+			toApply = append(toApply, do.stamped(rev))
 		default:
 			e.Fingerprint = p.Fingerprint
 			countStatus(res, lo.status)

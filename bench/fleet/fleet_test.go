@@ -45,7 +45,9 @@ func TestFleetPlacesEachClusterItsShare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := desired.Build(snap, cfg, fleetEnv, desired.DefaultOptions())
+		opts := desired.DefaultOptions()
+		opts.KeepResources = true // the test reads kustomize's resources
+		st, err := desired.Build(snap, cfg, fleetEnv, opts)
 		if err != nil {
 			t.Fatalf("%s: %v", v.Name, err)
 		}

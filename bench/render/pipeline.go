@@ -32,13 +32,15 @@ func openSnapshot(dir string) (*source.Snapshot, error) {
 }
 
 // buildState loads strata.yaml from the snapshot, renders and places the
-// bench environment.
+// bench environment, keeping kustomize's resources as strata render does.
 func buildState(snap *source.Snapshot) (*desired.State, error) {
 	cfg, err := desired.LoadConfig(snap)
 	if err != nil {
 		return nil, err
 	}
-	return desired.Build(snap, cfg, benchEnv, desired.DefaultOptions())
+	opts := desired.DefaultOptions()
+	opts.KeepResources = true
+	return desired.Build(snap, cfg, benchEnv, opts)
 }
 
 // writeYAML writes every cluster's manifests as render -o yaml does and

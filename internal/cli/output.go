@@ -35,7 +35,7 @@ func newPlacementRow(st *desired.State, d placement.Decision) placementRow {
 		tiers[i] = string(t)
 	}
 	return placementRow{
-		APIVersion: st.Resources[d.Index].GetApiVersion(), Kind: d.Object.Kind,
+		APIVersion: st.Objects[d.Index].APIVersion(), Kind: d.Object.Kind,
 		Namespace: d.Object.Namespace, Name: d.Object.Name, Sensitivity: string(d.Sensitivity),
 		Tiers: tiers, Clusters: d.Clusters, Reason: d.Reason,
 	}
@@ -196,7 +196,7 @@ func writeClusterDirs(w io.Writer, dir string, st *desired.State, clusters []str
 		return err
 	}
 	if err := writeJSON(marker, &desired.State{Environment: st.Environment, Revision: st.Revision,
-		Config: st.Config, Clusters: st.Clusters, Resources: st.Resources, Placement: st.Placement}, nil); err != nil {
+		Config: st.Config, Clusters: st.Clusters, Objects: st.Objects, Resources: st.Resources, Placement: st.Placement}, nil); err != nil {
 		marker.Close()
 		return err
 	}

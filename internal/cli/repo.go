@@ -86,6 +86,7 @@ func (f *repoFlags) build(ctx context.Context) (*desired.State, *source.Snapshot
 		return nil, snap, err
 	}
 	opts := desired.DefaultOptions()
+	opts.KeepResources = true // output keeps kustomize's field order
 	if f.at != "" {
 		if opts.Now, err = time.Parse(time.RFC3339, f.at); err != nil {
 			return nil, snap, fmt.Errorf("--at %q: use RFC 3339, e.g. 2026-11-29T09:00:00+01:00", f.at)

@@ -31,6 +31,11 @@ type Options struct {
 	// approval gate judges a change with and without them); names the
 	// environment does not have are ignored.
 	Windows []string
+	// KeepResources also keeps kustomize's objects, stamped, in
+	// State.Resources: for output in kustomize's own field order (strata
+	// render). Without it, units whose inputs did not change since an
+	// earlier render are neither rendered nor decoded again.
+	KeepResources bool
 }
 
 // DefaultOptions returns Build's defaults.
@@ -40,9 +45,15 @@ func DefaultOptions() Options { return Options{Render: render.DefaultOptions()} 
 type State struct {
 	Environment string
 	// Revision labels the content (a commit, or a commit+worktree).
-	Revision  string
-	Config    *config.Config
-	Clusters  []config.Cluster
+	Revision string
+	Config   *config.Config
+	Clusters []config.Cluster
+	// Objects are the rendered objects in render order, without strata's
+	// stamps (Object.Stamped adds them). Shared with the render cache:
+	// never modify one.
+	Objects []*Object
+	// Resources are kustomize's objects, stamped, parallel to Objects;
+	// only with Options.KeepResources.
 	Resources []*resource.Resource
 	Placement *placement.Result
 	// Windows are the windows open for the render, whose components were added.
@@ -69,21 +80,36 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 		return nil, err
 	}
 	ropts, windows := renderOptions(cfg, env, opts)
-	res, err := render.Overlay(snap, env, e.Path, ropts)
-	if err != nil {
-		return nil, err
+	var res []*resource.Resource
+	var objs []*Object
+	if opts.KeepResources {
+		if res, err = render.Overlay(snap, env, e.Path, ropts); err != nil {
+			return nil, err
+		}
+		v, _, err := convert(res)
+		if err != nil {
+			return nil, &render.Error{Environment: env, Overlay: e.Path, Err: err}
+		}
+		objs = v.([]*Object)
+	} else {
+		parts, _, err := render.OverlayConverted(snap, env, e.Path, ropts, converter)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			objs = append(objs, p.([]*Object)...)
+		}
 	}
-	objs := Objects(res)
 	result := placement.Place(placement.Input{
-		Environment: env, Tiers: cfg.Tiers, Clusters: e.Clusters, Healthy: opts.Healthy, Objects: objs,
+		Environment: env, Tiers: cfg.Tiers, Clusters: e.Clusters, Healthy: opts.Healthy, Objects: placeObjects(objs),
 	})
-	sources, err := checkSecrets(snap, cfg, res, result)
+	sources, err := checkSecrets(snap, cfg, objs, result)
 	if err != nil {
 		return nil, err
 	}
 	s := &State{
 		Environment: env, Revision: snap.RevisionLabel(), Config: cfg, Clusters: e.Clusters,
-		Resources: res, Placement: result, Windows: windows, Sources: sources,
+		Objects: objs, Resources: res, Placement: result, Windows: windows, Sources: sources,
 	}
 	if len(result.Violations) > 0 {
 		// Name the file of every violating object. Only this failure path
@@ -91,10 +117,10 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 		// correct, just without the file.
 		if origins, err := render.Origins(snap, e.Path, opts.Render); err == nil {
 			for i, v := range result.Violations {
-				if v.Index < 0 || v.Index >= len(res) {
+				if v.Index < 0 || v.Index >= len(objs) {
 					continue
 				}
-				if file, ok := origins[render.Key(res[v.Index])]; ok {
+				if file, ok := origins[objs[v.Index].Key()]; ok {
 					result.Violations[i].Object.Source = file
 				}
 			}
@@ -103,13 +129,21 @@ func Build(snap *source.Snapshot, cfg *config.Config, env string, opts Options) 
 	if err := result.Err(); err != nil {
 		return s, err
 	}
-	if err := s.stamp(); err != nil {
-		return s, err
+	if res != nil {
+		if err := s.stamp(); err != nil {
+			return s, err
+		}
 	}
 	return s, nil
 }
 
-// stamp adds strata's labels and annotations to every placed object.
+// StampOf returns the stamp of the object of decision d at the state's
+// revision.
+func (s *State) StampOf(d placement.Decision) Stamp {
+	return Stamp{Environment: s.Environment, Revision: s.Revision, Reason: d.Reason}
+}
+
+// stamp adds strata's labels and annotations to every placed resource.
 func (s *State) stamp() error {
 	for _, d := range s.Placement.Decisions {
 		r := s.Resources[d.Index]
@@ -129,7 +163,8 @@ func (s *State) stamp() error {
 	return nil
 }
 
-// ForCluster returns the stamped manifests for cluster, in render order.
+// ForCluster returns the stamped manifests for cluster, in render order;
+// only with Options.KeepResources.
 func (s *State) ForCluster(cluster string) []*resource.Resource {
 	ds := s.Placement.ForCluster(cluster)
 	out := make([]*resource.Resource, len(ds))

@@ -155,7 +155,11 @@ func build(t *testing.T, snap *source.Snapshot) (*desired.State, error) {
 	if err != nil {
 		t.Fatalf("LoadConfig: %v", err)
 	}
-	return desired.Build(snap, cfg, "prod", desired.DefaultOptions())
+	// These tests read the stamped resources; TestObjectsMatchKeptResources
+	// checks that the Objects the reconciler applies stamp the same.
+	opts := desired.DefaultOptions()
+	opts.KeepResources = true
+	return desired.Build(snap, cfg, "prod", opts)
 }
 
 func mustBuild(t *testing.T, snap *source.Snapshot) *desired.State {
@@ -368,6 +372,7 @@ func TestBuildHealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := desired.DefaultOptions()
+	opts.KeepResources = true
 	opts.Healthy = map[string]bool{"private": true, "onprem": true}
 	st, err := desired.Build(snap, cfg, "prod", opts)
 	if err != nil {

@@ -40,10 +40,7 @@ func (s *State) Verdicts(ctx context.Context, set *policy.Set) ([]ClusterVerdict
 	namespaces := map[string]map[string]any{}
 	objects := make(map[int]map[string]any, len(s.Placement.Decisions))
 	for _, d := range s.Placement.Decisions {
-		obj, err := s.object(d.Index)
-		if err != nil {
-			return nil, err
-		}
+		obj := s.Objects[d.Index].Stamped(s.StampOf(d)).Object
 		objects[d.Index] = obj
 		if d.Object.Kind == "Namespace" && d.Object.Group == "" {
 			namespaces[d.Object.Name] = obj
@@ -65,20 +62,6 @@ func (s *State) Verdicts(ctx context.Context, set *policy.Set) ([]ClusterVerdict
 		}
 	}
 	return out, nil
-}
-
-// object returns resource i as an unstructured map with int64 numbers, as
-// the apiserver would decode it.
-func (s *State) object(i int) (map[string]any, error) {
-	b, err := s.Resources[i].MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(b); err != nil {
-		return nil, err
-	}
-	return u.Object, nil
 }
 
 // PoliciesDir is where the config repository keeps its policies.

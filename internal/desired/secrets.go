@@ -3,8 +3,6 @@ package desired
 import (
 	"fmt"
 
-	"sigs.k8s.io/kustomize/api/resource"
-
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/placement"
 	"github.com/strata-gitops/strata/internal/secrets"
@@ -16,13 +14,17 @@ import (
 // MAC, from which the reconciler decrypts right before apply. The
 // repository is searched only when the render holds an encrypted manifest
 // or an encrypted dotenv file's lines (secretGenerator envs:).
-func checkSecrets(snap *source.Snapshot, cfg *config.Config, res []*resource.Resource, result *placement.Result) (map[string]secrets.Source, error) {
+func checkSecrets(snap *source.Snapshot, cfg *config.Config, objs []*Object, result *placement.Result) (map[string]secrets.Source, error) {
 	var sources map[string]secrets.Source
-	for _, r := range res {
-		if r.GetKind() != "Secret" {
+	maps := make([]map[string]any, len(objs))
+	for i, o := range objs {
+		maps[i] = o.obj
+	}
+	for _, o := range objs {
+		if o.place.Kind != "Secret" || o.place.Group != "" {
 			continue
 		}
-		if m, err := r.Map(); err == nil && secrets.NeedsSource(m) {
+		if secrets.NeedsSource(o.obj) {
 			var err error
 			if sources, err = secrets.Sources(snap.FS, snap.Root); err != nil {
 				return nil, fmt.Errorf("%s: looking for SOPS files: %w", snap.RevisionLabel(), err)
@@ -30,6 +32,6 @@ func checkSecrets(snap *source.Snapshot, cfg *config.Config, res []*resource.Res
 			break
 		}
 	}
-	result.Violations = append(result.Violations, secrets.CheckPlaced(cfg, res, result, sources)...)
+	result.Violations = append(result.Violations, secrets.CheckPlaced(cfg, maps, result, sources)...)
 	return sources, nil
 }

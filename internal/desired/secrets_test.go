@@ -1,6 +1,7 @@
 package desired_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -64,13 +65,12 @@ func TestBuildChecksSecretRecipients(t *testing.T) {
 	if len(st.Sources) != 2 {
 		t.Errorf("found %d SOPS files, want 2", len(st.Sources))
 	}
-	for _, r := range st.Resources {
-		m, _ := r.Map()
-		if !secrets.IsEncryptedManifest(m) {
-			t.Errorf("%s lost its SOPS metadata in the render", r.GetName())
+	for _, o := range st.Objects {
+		if m := o.Map(); !secrets.IsEncryptedManifest(m) {
+			t.Errorf("%s lost its SOPS metadata in the render", o.Key())
 		}
-		if strings.Contains(r.MustYaml(), "hunter2") {
-			t.Errorf("plaintext in the render of %s", r.GetName())
+		if b, _ := json.Marshal(o.Map()); strings.Contains(string(b), "hunter2") {
+			t.Errorf("plaintext in the render of %s", o.Key())
 		}
 	}
 

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
-	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-gitops/strata/internal/config"
@@ -111,7 +110,8 @@ func (e *Environment) Changed() bool {
 }
 
 type entry struct {
-	res      *resource.Resource
+	obj      *desired.Object
+	stamp    desired.Stamp
 	decision placement.Decision
 	yaml     string
 }
@@ -127,7 +127,7 @@ func index(st *desired.State) map[string]map[string]*entry {
 	for _, d := range st.Placement.Decisions {
 		// A change to an unlabeled Namespace or CRD touches its contents.
 		d.Sensitivity = d.Touches()
-		e := &entry{res: st.Resources[d.Index], decision: d}
+		e := &entry{obj: st.Objects[d.Index], stamp: st.StampOf(d), decision: d}
 		for _, c := range d.Clusters {
 			if out[c] == nil {
 				out[c] = map[string]*entry{}
@@ -138,19 +138,17 @@ func index(st *desired.State) map[string]map[string]*entry {
 	return out
 }
 
-// manifest renders a comparable YAML of r: no revision annotation (it
-// changes with every commit), Secret values masked.
-func manifest(r *resource.Resource) string {
-	m, err := r.Map()
-	if err != nil {
-		return fmt.Sprintf("# cannot encode: %v\n", err)
-	}
+// manifest renders a comparable YAML of o stamped with s: no revision
+// annotation (it changes with every commit), Secret values masked.
+func manifest(o *desired.Object, s desired.Stamp) string {
+	u := o.Stamped(s)
+	m := u.Object
 	if md, ok := m["metadata"].(map[string]any); ok {
 		if a, ok := md["annotations"].(map[string]any); ok {
 			delete(a, labels.Revision)
 		}
 	}
-	if r.GetKind() == "Secret" {
+	if u.GetKind() == "Secret" {
 		sealSummary(m)
 		for _, field := range []string{"data", "stringData"} {
 			if d, ok := m[field].(map[string]any); ok {
@@ -169,7 +167,7 @@ func manifest(r *resource.Resource) string {
 
 func (e *entry) manifest() string {
 	if e.yaml == "" {
-		e.yaml = manifest(e.res)
+		e.yaml = manifest(e.obj, e.stamp)
 	}
 	return e.yaml
 }

@@ -50,18 +50,45 @@ type Cache struct {
 	hits, misses atomic.Int64
 }
 
+// cacheEntry is one render of a unit. Entries are never modified once
+// added (readers hold them without the lock): adding the other form of an
+// output replaces the entry with a merged copy.
 type cacheEntry struct {
-	Key  string        `json:"key"`
-	Obs  []observation `json:"observations"`
-	Data []byte        `json:"data"` // the unit's objects as YAML documents
+	Key   string        `json:"key"`
+	Obs   []observation `json:"observations"`
+	Facts []fact        `json:"facts"`
+	// Data is the unit's objects as YAML documents; nil when the unit was
+	// only rendered for a Converter and no disk cache is kept.
+	Data []byte `json:"data"`
+	// conv names the Converter that made value, of valueSize bytes (in
+	// memory only).
+	conv      string
+	value     any
+	valueSize int64
 }
 
 func (e *cacheEntry) bytes() int64 {
-	n := int64(len(e.Data) + len(e.Key))
+	n := int64(len(e.Data)+len(e.Key)) + e.valueSize
 	for _, o := range e.Obs {
 		n += int64(len(o.Op) + len(o.Path) + len(o.Answer) + 48)
 	}
+	for _, f := range e.Facts {
+		n += int64(len(f.Group)+len(f.Kind)+len(f.Namespace)+len(f.Name)) + 80 + int64(len(f.Refs))*40
+	}
 	return n
+}
+
+// merged returns e with what n adds: the YAML when e has none, n's
+// converted value when it has one.
+func (e *cacheEntry) merged(n *cacheEntry) *cacheEntry {
+	m := *e
+	if m.Data == nil {
+		m.Data = n.Data
+	}
+	if n.conv != "" {
+		m.conv, m.value, m.valueSize = n.conv, n.value, n.valueSize
+	}
+	return &m
 }
 
 // NewCache returns an empty cache.
@@ -81,8 +108,8 @@ func NewCache(o CacheOptions) (*Cache, error) {
 func (c *Cache) Hits() int64   { return c.hits.Load() }
 func (c *Cache) Misses() int64 { return c.misses.Load() }
 
-// get returns the output of unit key whose observations all hold on fsys.
-func (c *Cache) get(key string, fsys filesys.FileSystem) ([]byte, bool) {
+// get returns the entry of unit key whose observations all hold on fsys.
+func (c *Cache) get(key string, fsys filesys.FileSystem) (*cacheEntry, bool) {
 	c.mu.Lock()
 	els := append([]*list.Element(nil), c.byID[key]...)
 	c.mu.Unlock()
@@ -93,7 +120,7 @@ func (c *Cache) get(key string, fsys filesys.FileSystem) ([]byte, bool) {
 			c.lru.MoveToFront(el) // a no-op when it was evicted meanwhile
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return e.Data, true
+			return e, true
 		}
 	}
 	if c.dir != "" {
@@ -101,7 +128,7 @@ func (c *Cache) get(key string, fsys filesys.FileSystem) ([]byte, bool) {
 			if valid(fsys, e.Obs) {
 				c.add(e)
 				c.hits.Add(1)
-				return e.Data, true
+				return e, true
 			}
 		}
 	}
@@ -123,11 +150,11 @@ func (c *Cache) observed(key string, fsys filesys.FileSystem) (string, bool) {
 	return "", false
 }
 
-// put stores a unit's output with what its render observed.
-func (c *Cache) put(key string, obs []observation, data []byte) {
-	e := &cacheEntry{Key: key, Obs: obs, Data: data}
+// put stores a unit's output with what its render observed; an entry of
+// the same render is merged with it. Only entries with YAML go to disk.
+func (c *Cache) put(e *cacheEntry) {
 	c.add(e)
-	if c.dir != "" {
+	if c.dir != "" && e.Data != nil {
 		c.writeDisk(e)
 	}
 }
@@ -142,8 +169,12 @@ func (c *Cache) add(e *cacheEntry) {
 	obsKey := obsDigest(e.Obs)
 	els := c.byID[e.Key]
 	for _, el := range els {
-		if obsDigest(el.Value.(*cacheEntry).Obs) == obsKey {
+		if old := el.Value.(*cacheEntry); obsDigest(old.Obs) == obsKey {
+			m := old.merged(e)
+			el.Value = m
+			c.size += m.bytes() - old.bytes()
 			c.lru.MoveToFront(el)
+			c.evict()
 			return
 		}
 	}
@@ -153,7 +184,11 @@ func (c *Cache) add(e *cacheEntry) {
 	if len(c.byID[e.Key]) > entriesPerUnit {
 		c.remove(c.byID[e.Key][entriesPerUnit])
 	}
-	for c.size > c.max {
+	c.evict()
+}
+
+func (c *Cache) evict() {
+	for c.size > c.max && c.lru.Len() > 0 {
 		c.remove(c.lru.Back())
 	}
 }
@@ -199,7 +234,7 @@ func (c *Cache) readDisk(key string) []*cacheEntry {
 			continue
 		}
 		var e cacheEntry
-		if json.Unmarshal(data, &e) == nil && e.Key == key {
+		if json.Unmarshal(data, &e) == nil && e.Key == key && e.Data != nil {
 			out = append(out, &e)
 		}
 	}
@@ -210,6 +245,9 @@ func (c *Cache) readDisk(key string) []*cacheEntry {
 // the memory cache working and is otherwise ignored.
 func (c *Cache) writeDisk(e *cacheEntry) {
 	p := c.diskPath(e.Key, obsDigest(e.Obs))
+	if _, err := os.Stat(p); err == nil {
+		return // the same render, written before
+	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return
 	}
@@ -235,7 +273,7 @@ func (c *Cache) writeDisk(e *cacheEntry) {
 // buildID names the code that renders: a cache entry made by another
 // build of strata or kustomize is never used.
 var buildID = func() string {
-	const format = "strata-render-cache-1"
+	const format = "strata-render-cache-2"
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return format

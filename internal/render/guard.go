@@ -24,40 +24,39 @@ import (
 // unit holds an object of the referenced kind and name, so that the
 // candidates kustomize sees in the unit and in the whole environment are
 // the same.
-func crossUnit(us []*unit, units [][]*resource.Resource) string {
+func crossUnit(us []*unit, units [][]fact) string {
 	if r := unmatchedReplicas(us, units); r != "" {
 		return r
 	}
 	seen := map[string]int{}
 	// names[kind][name] = the units holding such an object
 	names := map[string]map[string][]int{"ServiceAccount": {}, "Service": {}}
-	for i, rs := range units {
-		for _, r := range rs {
+	for i, fs := range units {
+		for _, f := range fs {
 			// kustomize takes no namespace for "default", and a full render
 			// refuses (or merges) two objects of one group, kind, namespace
 			// and name whatever their versions.
-			gvk := r.GetGvk()
-			ns := r.GetNamespace()
+			ns := f.Namespace
 			if ns == "" {
 				ns = "default"
 			}
-			id := gvk.Group + "/" + gvk.Kind + "/" + ns + "/" + r.GetName()
+			id := f.Group + "/" + f.Kind + "/" + ns + "/" + f.Name
 			if j, ok := seen[id]; ok && j != i {
-				return fmt.Sprintf("%s %s/%s is in two parts of the environment", gvk.Kind, ns, r.GetName())
+				return fmt.Sprintf("%s %s/%s is in two parts of the environment", f.Kind, ns, f.Name)
 			}
 			seen[id] = i
-			if gvk.Group == "" && names[gvk.Kind] != nil {
-				names[gvk.Kind][r.GetName()] = append(names[gvk.Kind][r.GetName()], i)
+			if f.Group == "" && names[f.Kind] != nil {
+				names[f.Kind][f.Name] = append(names[f.Kind][f.Name], i)
 			}
 		}
 	}
-	for i, rs := range units {
-		for _, r := range rs {
-			for _, ref := range mapReferences(r) {
-				for _, j := range names[ref.kind][ref.name] {
+	for i, fs := range units {
+		for _, f := range fs {
+			for _, ref := range f.Refs {
+				for _, j := range names[ref.Kind][ref.Name] {
 					if j != i {
 						return fmt.Sprintf("%s %s refers to %s %s of another part of the environment",
-							r.GetKind(), r.GetName(), ref.kind, ref.name)
+							f.Kind, f.Name, ref.Kind, ref.Name)
 					}
 				}
 			}
@@ -66,7 +65,31 @@ func crossUnit(us []*unit, units [][]*resource.Resource) string {
 	return ""
 }
 
-type reference struct{ kind, name string }
+// fact is what the checks across units read of one rendered object; a
+// unit's facts are kept with its cached output, so that a unit taken from
+// the cache is checked without decoding it.
+type fact struct {
+	Group     string      `json:"g,omitempty"`
+	Kind      string      `json:"k"`
+	Namespace string      `json:"ns,omitempty"`
+	Name      string      `json:"n"`
+	Refs      []reference `json:"refs,omitempty"`
+}
+
+// factsOf returns the facts of a unit's objects.
+func factsOf(res []*resource.Resource) []fact {
+	out := make([]fact, len(res))
+	for i, r := range res {
+		gvk := r.GetGvk()
+		out[i] = fact{Group: gvk.Group, Kind: gvk.Kind, Namespace: r.GetNamespace(), Name: r.GetName(), Refs: mapReferences(r)}
+	}
+	return out
+}
+
+type reference struct {
+	Kind string `json:"k"`
+	Name string `json:"n"`
+}
 
 // mapReferences returns the map-valued name references of r.
 func mapReferences(r *resource.Resource) []reference {
@@ -102,7 +125,7 @@ func mapReferences(r *resource.Resource) []reference {
 
 // unmatchedReplicas names a replicas entry (turned into a patch for the
 // units) that matched no object in any unit: kustomize refuses it.
-func unmatchedReplicas(us []*unit, units [][]*resource.Resource) string {
+func unmatchedReplicas(us []*unit, units [][]fact) string {
 	matched := map[string]bool{}
 	for i, u := range us {
 		for _, rep := range u.replicas {
@@ -111,8 +134,8 @@ func unmatchedReplicas(us []*unit, units [][]*resource.Resource) string {
 			}
 			matched[rep] = false
 			_, name, _ := strings.Cut(rep, "\x00")
-			for _, r := range units[i] {
-				if r.GetName() == name && slices.Contains(strings.Split(replicaKinds, "|"), r.GetKind()) {
+			for _, f := range units[i] {
+				if f.Name == name && slices.Contains(strings.Split(replicaKinds, "|"), f.Kind) {
 					matched[rep] = true
 					break
 				}

@@ -2,7 +2,9 @@ package render
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -32,20 +34,81 @@ func OverlayStats(snap *source.Snapshot, env, overlay string, opts Options) ([]*
 	return overlayStats(snap, env, overlay, opts)
 }
 
+// Converter turns the objects of one rendered unit into the caller's own
+// compact form. It runs in the unit's goroutine right after kustomize, so
+// that kustomize's objects of a unit are dropped as soon as it returns,
+// and its value is kept in the cache in place of them: a unit whose inputs
+// did not change costs neither a render nor a decode.
+type Converter struct {
+	// ID names the conversion; a value made by another is never reused.
+	ID string
+	// Convert returns the value and about how many bytes it holds (for
+	// the cache's bound). It must not keep res, and nobody may modify the
+	// value afterwards: later renders share it.
+	Convert func(res []*resource.Resource) (value any, size int64, err error)
+}
+
+// OverlayConverted renders the overlay like Overlay and returns, in render
+// order, what conv made of each part of it: one value per unit, or one
+// for the whole environment when it is rendered whole.
+func OverlayConverted(snap *source.Snapshot, env, overlay string, opts Options, conv Converter) ([]any, Stats, error) {
+	overlay = path.Clean(overlay)
+	dir := snap.Path(overlay)
+	if err := checkOverlay(snap, env, overlay, dir); err != nil {
+		return nil, Stats{}, err
+	}
+	var outs []unitOut
+	st := Stats{Units: 1, Rendered: 1, Whole: "asked for"}
+	if !opts.Whole {
+		var err error
+		if outs, st, err = incremental(snap, overlay, dir, opts, &conv); err != nil {
+			return nil, st, err
+		}
+	}
+	if outs == nil {
+		res, err := whole(snap, env, overlay, dir, opts)
+		if err != nil {
+			return nil, st, err
+		}
+		v, _, err := conv.Convert(res)
+		if err != nil {
+			return nil, st, &Error{Environment: env, Overlay: overlay, Err: err}
+		}
+		return []any{v}, st, nil
+	}
+	vals := make([]any, len(outs))
+	for i, o := range outs {
+		vals[i] = o.value
+	}
+	return vals, st, nil
+}
+
+// unitOut is the output of one unit: its objects (without a Converter) or
+// the Converter's value, and its facts.
+type unitOut struct {
+	res    []*resource.Resource
+	value  any
+	facts  []fact
+	cached bool
+}
+
 // incremental renders the environment unit by unit (units.go), units in
 // parallel, each taken from opts.Cache when everything it read is
-// unchanged. Whatever it cannot do soundly in units it renders whole.
-func incremental(snap *source.Snapshot, env, overlay, dir string, opts Options) ([]*resource.Resource, Stats, error) {
+// unchanged. It returns nil outputs when the environment must be rendered
+// whole (Stats.Whole says why).
+func incremental(snap *source.Snapshot, overlay, dir string, opts Options, conv *Converter) ([]unitOut, Stats, error) {
 	top, files := windowView(snap, dir, overlay, opts.Components)
 	pl := planEnvironment(snap.FS, top, files)
 	st := Stats{Units: len(pl.units), Whole: pl.whole}
+	if pl.whole != "" {
+		return nil, Stats{Units: 1, Rendered: 1, Whole: pl.whole}, nil
+	}
 	cache := opts.Cache
 	if !pl.cacheable {
 		cache = nil
 	}
 	prefix := cachePrefix(snap, opts)
-	outs, errs := make([][]*resource.Resource, len(pl.units)), make([]error, len(pl.units))
-	cached := make([]bool, len(pl.units))
+	outs, errs := make([]unitOut, len(pl.units)), make([]error, len(pl.units))
 	par := opts.Parallel
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
@@ -57,12 +120,12 @@ func incremental(snap *source.Snapshot, env, overlay, dir string, opts Options) 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i], cached[i], errs[i] = renderUnit(snap, u, prefix, cache, opts)
+			outs[i], errs[i] = renderUnit(snap, u, prefix, cache, opts, conv)
 		}()
 	}
 	wg.Wait()
-	for i := range pl.units {
-		if cached[i] {
+	for _, o := range outs {
+		if o.cached {
 			st.Cached++
 		} else {
 			st.Rendered++
@@ -70,28 +133,30 @@ func incremental(snap *source.Snapshot, env, overlay, dir string, opts Options) 
 	}
 	reason := ""
 	if i := slices.IndexFunc(errs, func(e error) bool { return e != nil }); i >= 0 {
-		reason = fmt.Sprintf("unit %s did not render alone: %v", pl.units[i].id, errs[i])
-	} else if pl.whole == "" {
-		reason = crossUnit(pl.units, outs)
-	}
-	if reason != "" || pl.whole != "" {
-		// The whole render gives kustomize's own result and messages.
-		if pl.whole == "" {
-			st = Stats{Units: 1, Rendered: 1, Whole: reason}
+		var ce *convertError
+		if errors.As(errs[i], &ce) {
+			return nil, st, ce.err
 		}
-		res, err := whole(snap, env, overlay, dir, opts)
-		return res, st, err
+		reason = fmt.Sprintf("unit %s did not render alone: %v", pl.units[i].id, errs[i])
+	} else {
+		facts := make([][]fact, len(outs))
+		for i, o := range outs {
+			facts[i] = o.facts
+		}
+		reason = crossUnit(pl.units, facts)
 	}
-	n := 0
-	for _, o := range outs {
-		n += len(o)
+	if reason != "" {
+		// The whole render gives kustomize's own result and messages.
+		return nil, Stats{Units: 1, Rendered: 1, Whole: reason}, nil
 	}
-	res := make([]*resource.Resource, 0, n)
-	for _, o := range outs {
-		res = append(res, o...)
-	}
-	return res, st, nil
+	return outs, st, nil
 }
+
+// convertError is a Converter's failure: the objects rendered, but the
+// caller refused them (no whole render would do better).
+type convertError struct{ err error }
+
+func (e *convertError) Error() string { return e.err.Error() }
 
 // windowView returns where kustomize starts for the overlay in dir and the
 // files added to the revision's view: with components (open windows), a
@@ -109,14 +174,23 @@ func windowView(snap *source.Snapshot, dir, overlay string, components []string)
 	return top, files
 }
 
-// renderUnit renders u, or takes it from the cache.
-func renderUnit(snap *source.Snapshot, u *unit, prefix string, cache *Cache, opts Options) ([]*resource.Resource, bool, error) {
+// renderUnit renders u, or takes it from the cache; with conv, it returns
+// conv's value instead of the objects.
+func renderUnit(snap *source.Snapshot, u *unit, prefix string, cache *Cache, opts Options, conv *Converter) (unitOut, error) {
 	key := unitKey(prefix, u)
 	if cache != nil {
-		if data, ok := cache.get(key, snap.FS); ok {
-			res, err := decode(data)
-			if err == nil {
-				return res, true, nil
+		if e, ok := cache.get(key, snap.FS); ok {
+			if conv != nil && e.conv == conv.ID {
+				return unitOut{value: e.value, facts: e.Facts, cached: true}, nil
+			}
+			if res, err := decode(e.Data); e.Data != nil && err == nil {
+				out := unitOut{res: res, facts: e.Facts, cached: true}
+				if conv != nil {
+					if err := out.convert(cache, e, conv); err != nil {
+						return out, err
+					}
+				}
+				return out, nil
 			}
 		}
 	}
@@ -125,15 +199,40 @@ func renderUnit(snap *source.Snapshot, u *unit, prefix string, cache *Cache, opt
 	ko.LoadRestrictions = opts.LoadRestrictions
 	m, err := krusty.MakeKustomizer(ko).Run(newViewFS(rec, u.files), u.top)
 	if err != nil {
-		return nil, false, err
+		return unitOut{}, err
 	}
-	res := m.Resources()
-	if cache != nil {
-		if data, err := encode(res); err == nil {
-			cache.put(key, rec.observations(), data)
+	out := unitOut{res: m.Resources()}
+	out.facts = factsOf(out.res)
+	e := &cacheEntry{Key: key, Obs: rec.observations(), Facts: out.facts}
+	if conv == nil || (cache != nil && cache.dir != "") {
+		// YAML only where it is read back: by renders without a
+		// Converter, and from disk by a later process.
+		if data, err := encode(out.res); err == nil {
+			e.Data = data
 		}
 	}
-	return res, false, nil
+	if conv != nil {
+		return out, out.convert(cache, e, conv)
+	}
+	if cache != nil && e.Data != nil {
+		cache.put(e)
+	}
+	return out, nil
+}
+
+// convert replaces o's objects with conv's value, which it stores with e.
+func (o *unitOut) convert(cache *Cache, e *cacheEntry, conv *Converter) error {
+	v, size, err := conv.Convert(o.res)
+	if err != nil {
+		return &convertError{err}
+	}
+	o.res, o.value = nil, v
+	if cache != nil {
+		m := *e
+		m.conv, m.value, m.valueSize = conv.ID, v, size
+		cache.put(&m)
+	}
+	return nil
 }
 
 // cachePrefix is the part of every unit's key that is not the unit's own:
@@ -166,7 +265,7 @@ var factory = provider.NewDefaultDepProvider().GetResourceFactory()
 
 // encode writes a unit's objects as YAML documents.
 func encode(res []*resource.Resource) ([]byte, error) {
-	var b bytes.Buffer
+	b := bytes.NewBuffer([]byte{}) // never nil: an empty unit is cached too
 	for _, r := range res {
 		s, err := r.RNode.String()
 		if err != nil {

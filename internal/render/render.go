@@ -79,20 +79,45 @@ func Overlay(snap *source.Snapshot, env, overlay string, opts Options) ([]*resou
 func overlayStats(snap *source.Snapshot, env, overlay string, opts Options) ([]*resource.Resource, Stats, error) {
 	overlay = path.Clean(overlay)
 	dir := snap.Path(overlay)
-	if !snap.FS.IsDir(dir) {
-		return nil, Stats{}, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
-			"directory %s does not exist in %s: create it with a kustomization.yaml, or fix environments.%s.path in strata.yaml", overlay, snap.RevisionLabel(), env)}
-	}
-	if !hasKustomization(snap, dir) {
-		return nil, Stats{}, &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
-			"%s has no kustomization file (one of %s) in %s: add one listing the resources of %s",
-			overlay, strings.Join(konfig.RecognizedKustomizationFileNames(), ", "), snap.RevisionLabel(), env)}
+	if err := checkOverlay(snap, env, overlay, dir); err != nil {
+		return nil, Stats{}, err
 	}
 	if opts.Whole {
 		res, err := whole(snap, env, overlay, dir, opts)
 		return res, Stats{Units: 1, Rendered: 1, Whole: "asked for"}, err
 	}
-	return incremental(snap, env, overlay, dir, opts)
+	outs, st, err := incremental(snap, overlay, dir, opts, nil)
+	if err != nil {
+		return nil, st, err
+	}
+	if outs == nil {
+		res, err := whole(snap, env, overlay, dir, opts)
+		return res, st, err
+	}
+	n := 0
+	for _, o := range outs {
+		n += len(o.res)
+	}
+	res := make([]*resource.Resource, 0, n)
+	for _, o := range outs {
+		res = append(res, o.res...)
+	}
+	return res, st, nil
+}
+
+// checkOverlay fails when the overlay directory or its kustomization is
+// missing, saying what to create.
+func checkOverlay(snap *source.Snapshot, env, overlay, dir string) error {
+	if !snap.FS.IsDir(dir) {
+		return &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
+			"directory %s does not exist in %s: create it with a kustomization.yaml, or fix environments.%s.path in strata.yaml", overlay, snap.RevisionLabel(), env)}
+	}
+	if !hasKustomization(snap, dir) {
+		return &Error{Environment: env, Overlay: overlay, Err: fmt.Errorf(
+			"%s has no kustomization file (one of %s) in %s: add one listing the resources of %s",
+			overlay, strings.Join(konfig.RecognizedKustomizationFileNames(), ", "), snap.RevisionLabel(), env)}
+	}
+	return nil
 }
 
 // whole renders the overlay as one kustomization, the way kustomize build

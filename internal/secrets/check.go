@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/kustomize/api/resource"
-
 	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/placement"
 )
@@ -98,18 +96,16 @@ func short(r string) string {
 	return r
 }
 
-// CheckPlaced judges every placed Secret of a render. sources (from
+// CheckPlaced judges every placed Secret of a render (objs: the render's
+// objects as decoded JSON, by index). sources (from
 // Sources) name the file of an encrypted manifest; nil is allowed.
-func CheckPlaced(cfg *config.Config, res []*resource.Resource, result *placement.Result, sources map[string]Source) []placement.Violation {
+func CheckPlaced(cfg *config.Config, objs []map[string]any, result *placement.Result, sources map[string]Source) []placement.Violation {
 	var out []placement.Violation
 	for _, d := range result.Decisions {
-		if d.Object.Kind != "Secret" || d.Object.Group != "" || d.Index >= len(res) {
+		if d.Object.Kind != "Secret" || d.Object.Group != "" || d.Index >= len(objs) {
 			continue
 		}
-		m, err := res[d.Index].Map()
-		if err != nil {
-			continue
-		}
+		m := objs[d.Index]
 		obj := d.Object
 		if src, ok := sources[MAC(m)]; ok && obj.Source == "" {
 			obj.Source = src.File
