@@ -142,6 +142,12 @@ func runSequence(t *testing.T, seed uint64, steps int) tally {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The converted render (what the reconciler uses) keeps a cache of its
+	// own: only converted values, no YAML.
+	ccache, err := render.NewCache(render.CacheOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tl := tally{whole: map[string]int{}}
 	var windows []string
 	change := "initial commit"
@@ -157,9 +163,23 @@ func runSequence(t *testing.T, seed uint64, steps int) tally {
 		opts.Components = windows
 		opts.Cache = cache
 		got, st, gotErr := render.OverlayStats(snap, "env", "overlays/env", opts)
+		opts.Cache = ccache
+		parts, cst, convErr := render.OverlayConverted(snap, "env", "overlays/env", opts, docsConverter(t))
 		opts.Cache, opts.Whole = nil, true
 		want, _, wantErr := render.OverlayStats(snap, "env", "overlays/env", opts)
 		tl.steps++
+		if (convErr == nil) != (wantErr == nil) || (convErr != nil && convErr.Error() != wantErr.Error()) {
+			t.Fatalf("step %d (%s): converted: %v (%+v); whole: %v", step, change, convErr, cst, wantErr)
+		}
+		if wantErr == nil {
+			var conv []string
+			for _, p := range parts {
+				conv = append(conv, p.([]string)...)
+			}
+			if diff := cmp.Diff(docs(t, want), conv); diff != "" {
+				t.Fatalf("step %d (%s): converted in units (%+v) differs from the whole render (-whole +converted):\n%s", step, change, cst, diff)
+			}
+		}
 		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
 			t.Fatalf("step %d (%s): in units: %v (%+v); whole: %v", step, change, gotErr, st, wantErr)
 		}
@@ -187,6 +207,14 @@ func runSequence(t *testing.T, seed uint64, steps int) tally {
 		}
 	}
 	return tl
+}
+
+// docsConverter converts a unit's objects to their YAML.
+func docsConverter(t *testing.T) render.Converter {
+	return render.Converter{ID: "docs", Convert: func(res []*resource.Resource) (any, int64, error) {
+		d := docs(t, res)
+		return d, int64(len(strings.Join(d, ""))), nil
+	}}
 }
 
 // docs returns each object as YAML, in order.
