@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"net/http"
 	"sync"
 
 	"github.com/fluxcd/pkg/runtime/leaderelection"
@@ -20,6 +21,8 @@ type ElectionOptions struct {
 	ID string
 	// MetricsAddr serves controller-runtime's registry ("0" disables it).
 	MetricsAddr string
+	// MetricsHandlers are served on MetricsAddr too (pprof).
+	MetricsHandlers map[string]http.Handler
 	// Election are Flux's leader election options (--enable-leader-election,
 	// --leader-election-release-on-cancel, --leader-election-lease-duration,
 	// --leader-election-renew-deadline, --leader-election-retry-period);
@@ -40,7 +43,7 @@ func LeaseID(env string) string { return "strata-reconciler-" + env }
 func RunElected(ctx context.Context, cfg *rest.Config, opts ElectionOptions, loop func(context.Context) error) error {
 	setLoggerOnce.Do(func() { ctrl.SetLogger(opts.Log) })
 	mo := ctrl.Options{
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr, ExtraHandlers: opts.MetricsHandlers},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                true,
 		LeaderElectionID:              opts.ID,

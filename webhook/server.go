@@ -146,7 +146,7 @@ func Run(ctx context.Context, o Options) error {
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = cw.GetCertificate }}})
 	srv.Register(labels.WebhookPath, h)
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	defer endpoint.Metrics(o.MetricsAddr, reg, log)()
+	defer endpoint.Metrics(o.MetricsAddr, reg, log, nil)()
 	if o.Ready != nil {
 		go func() {
 			for ctx.Err() == nil {

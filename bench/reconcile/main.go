@@ -80,7 +80,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 5, "timed reps; each rep measures both sides on freshly created clusters")
 	flag.StringVar(&o.markdown, "markdown", "", "write the results into the reconcile section of this markdown file")
 	flag.StringVar(&o.strata, "strata", "", "use this strata binary instead of building ./cmd/strata")
-	flag.StringVar(&o.profile, "profile", "", "after the reps, run a first apply and a no-op in this process under the CPU profiler and write the profiles into this directory")
+	flag.StringVar(&o.profile, "profile", "", "after the reps, run a first apply and a no-op in this process under the CPU profiler and write the profiles into this directory; with -memory, write there the heap profile of the running reconciler at the end of its phase (running.heap.pprof)")
 	flag.StringVar(&o.keep, "keep", "", "write the generated repository (DIR/repo) and strata's rendered files (DIR/rendered) into this new or empty directory and keep them")
 	flag.DurationVar(&o.settle, "settle", 3*time.Second, "pause after the clusters are (re)created, before a measurement, for their start-up work to die down")
 	flag.Float64Var(&o.maxOther, "max-other", 0.3, "before each measurement, wait until other processes use fewer than this many CPUs (5-second window) …")

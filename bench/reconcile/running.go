@@ -148,7 +148,7 @@ func (r *report) runningPhase(ctx context.Context, meter cpumeter.Meter, strata,
 		"reconcile", "--repo", gs.URL, "--branch", "main", "--env", benchEnv, "--kubeconfig-dir", kcdir,
 		"--interval", runningIdle.String(), "--drift-interval", runningIdle.String(),
 		"--hook-addr", fmt.Sprintf("127.0.0.1:%d", hookPort), "--hook-secret-file", secretFile,
-		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--cache-dir", filepath.Join(work, "cache"))
+		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--cache-dir", filepath.Join(work, "cache"), "--enable-pprof")
 	if err != nil {
 		return rr, err
 	}
@@ -218,7 +218,44 @@ func (r *report) runningPhase(ctx context.Context, meter cpumeter.Meter, strata,
 		}
 	}
 	_, rr.peakKiB = procMemory(rn.proc.Pid())
+	if r.opts.profile != "" {
+		// What the process holds after the phase (after a GC), for
+		// `go tool pprof -sample_index=inuse_space`.
+		p := filepath.Join(r.opts.profile, "running.heap.pprof")
+		if err := fetchTo(ctx, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", metricsPort), p); err != nil {
+			return rr, fmt.Errorf("heap profile of the running reconciler: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "running reconciler: heap profile in %s\n", p)
+	}
 	return rr, nil
+}
+
+// fetchTo writes the body of GET url into file.
+func fetchTo(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // wait polls until every cluster finished a reconcile since before (by the

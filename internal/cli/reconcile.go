@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fluxcd/pkg/runtime/pprof"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,7 @@ import (
 
 type reconcileOptions struct {
 	repo, branch, env, kubeconfigDir, kubeconfig, self, metricsAddr, cacheDir string
+	enablePprof                                                               bool
 	peerKubeconfigDir                                                         string
 	once, allowMassPrune                                                      bool
 	interval, driftInterval, healthTimeout                                    time.Duration
@@ -75,6 +77,7 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.DurationVar(&o.healthTimeout, "health-timeout", 0, "health wait timeout (default: rollout.healthTimeout of strata.yaml)")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow a change to delete more than rollout.maxPrunePercent of a cluster's objects")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\" disables it)")
+	f.BoolVar(&o.enablePprof, "enable-pprof", false, "also serve Go's pprof endpoints (/debug/pprof/) on the metrics address, for profiling; they expose the process's memory, Secrets included")
 	f.StringVar(&o.ageKeyDir, "age-key-dir", "", "directory (or mounted Secret) with the age private keys of the tiers this reconciler serves, <tier>.agekey each; read at every apply, so a rotated key needs no restart")
 	o.runtime.bind(f) // Flux's --kube-api-qps/-burst, --log-level/-encoding, --enable-leader-election (needs --kubeconfig or in-cluster credentials)
 	f.StringVar(&o.cacheDir, "cache-dir", "", "keep the remote repository's mirror here between runs")
@@ -196,7 +199,7 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	if o.runtime.election.Enable {
 		return o.runElected(ctx, rec, trigger)
 	}
-	defer endpoint.Metrics(o.metricsAddr, reg, log)()
+	defer endpoint.Metrics(o.metricsAddr, reg, log, o.metricsHandlers())()
 	return rec.Run(ctx, trigger)
 }
 
@@ -242,8 +245,19 @@ func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Recon
 		return err
 	}
 	return reconciler.RunElected(ctx, cfg, reconciler.ElectionOptions{
-		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, Election: o.runtime.election, Log: o.runtime.logr,
+		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, MetricsHandlers: o.metricsHandlers(), Election: o.runtime.election, Log: o.runtime.logr,
 	}, func(ctx context.Context) error { return rec.Run(ctx, trigger) })
+}
+
+// metricsHandlers are served next to the metrics: Go's pprof endpoints
+// under /debug/pprof/ with --enable-pprof, as Flux's controllers serve them
+// (fluxcd/pkg/runtime/pprof). Off by default: a heap profile shows the
+// process's memory, decrypted Secrets included.
+func (o *reconcileOptions) metricsHandlers() map[string]http.Handler {
+	if !o.enablePprof {
+		return nil
+	}
+	return pprof.GetHandlers()
 }
 
 func printResult(w io.Writer, env string, res *reconciler.Result) {

@@ -28,7 +28,17 @@ func Start(addr string, h http.Handler, log *slog.Logger, what string) (stop fun
 	return func() { _ = srv.Close() }
 }
 
-// Metrics serves the metrics of g on addr (see Start).
-func Metrics(addr string, g prometheus.Gatherer, log *slog.Logger) (stop func()) {
-	return Start(addr, promhttp.HandlerFor(g, promhttp.HandlerOpts{}), log, "metrics")
+// Metrics serves the metrics of g on addr (see Start) at every path but
+// those of extra, which serve their own handlers (pprof).
+func Metrics(addr string, g prometheus.Gatherer, log *slog.Logger, extra map[string]http.Handler) (stop func()) {
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+	if len(extra) == 0 {
+		return Start(addr, h, log, "metrics")
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	for p, x := range extra {
+		mux.Handle(p, x)
+	}
+	return Start(addr, mux, log, "metrics")
 }

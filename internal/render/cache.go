@@ -153,10 +153,18 @@ func (c *Cache) observed(key string, fsys filesys.FileSystem) (string, bool) {
 // put stores a unit's output with what its render observed; an entry of
 // the same render is merged with it. Only entries with YAML go to disk.
 func (c *Cache) put(e *cacheEntry) {
-	c.add(e)
 	if c.dir != "" && e.Data != nil {
 		c.writeDisk(e)
 	}
+	if e.conv != "" && e.Data != nil {
+		// Memory keeps the converted value only: the YAML is for a later
+		// process, from disk (a render without a Converter in this one
+		// renders the unit again).
+		m := *e
+		m.Data = nil
+		e = &m
+	}
+	c.add(e)
 }
 
 func (c *Cache) add(e *cacheEntry) {
