@@ -12,6 +12,7 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,32 +43,84 @@ func listLive(ctx context.Context, c client.Client, env string, gvks []schema.Gr
 	out := map[string]*liveObject{}
 	sel := client.MatchingLabels{labels.ManagedBy: labels.ManagedByValue, labels.Environment: env}
 	for _, gvk := range gvks {
-		cont := ""
-		for {
-			list := &unstructured.UnstructuredList{}
-			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-			if err := c.List(ctx, list, sel, client.Limit(listPageSize), client.Continue(cont)); err != nil {
-				if meta.IsNoMatchError(err) {
-					break
-				}
-				return nil, fmt.Errorf("listing %s: %w", gvk.Kind, err)
-			}
-			for i := range list.Items {
-				u := &list.Items[i]
-				lo := &liveObject{fingerprint: fingerprint(u), managers: otherManagers(u), disabled: isDisabled(u)}
-				if r, err := status.Compute(u); err == nil {
-					lo.status = r.Status
-				} else {
-					lo.status = status.UnknownStatus
-				}
-				out[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] = lo
-			}
-			if cont = list.GetContinue(); cont == "" {
-				break
-			}
+		var err error
+		if alwaysCurrent[gvk.GroupKind()] {
+			err = listMetadata(ctx, c, gvk, sel, out)
+		} else {
+			err = listObjects(ctx, c, gvk, sel, out)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// listObjects lists the objects of a kind whole: their health is read from
+// their status.
+func listObjects(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, sel client.MatchingLabels, out map[string]*liveObject) error {
+	cont := ""
+	for {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, list, sel, client.Limit(listPageSize), client.Continue(cont)); err != nil {
+			if meta.IsNoMatchError(err) {
+				return nil
+			}
+			return fmt.Errorf("listing %s: %w", gvk.Kind, err)
+		}
+		for i := range list.Items {
+			u := &list.Items[i]
+			lo := summarize(u)
+			if r, err := status.Compute(u); err == nil {
+				lo.status = r.Status
+			} else {
+				lo.status = status.UnknownStatus
+			}
+			out[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] = lo
+		}
+		if cont = list.GetContinue(); cont == "" {
+			return nil
+		}
+	}
+}
+
+// listMetadata lists only the metadata of the objects of a kind that is
+// healthy once it exists (alwaysCurrent): the apiserver leaves out their
+// data, which for thousands of ConfigMaps is most of the bytes.
+func listMetadata(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, sel client.MatchingLabels, out map[string]*liveObject) error {
+	cont := ""
+	for {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, list, sel, client.Limit(listPageSize), client.Continue(cont)); err != nil {
+			if meta.IsNoMatchError(err) {
+				return nil
+			}
+			return fmt.Errorf("listing %s: %w", gvk.Kind, err)
+		}
+		for i := range list.Items {
+			m := &list.Items[i]
+			lo := summarize(m)
+			// What kstatus says of an object without status conditions.
+			lo.status = status.CurrentStatus
+			if m.GetDeletionTimestamp() != nil {
+				lo.status = status.TerminatingStatus
+			}
+			out[gvk.Group+"/"+gvk.Kind+"/"+m.GetNamespace()+"/"+m.GetName()] = lo
+		}
+		if cont = list.GetContinue(); cont == "" {
+			return nil
+		}
+	}
+}
+
+// summarize keeps what strata reads of a live object's metadata.
+func summarize(o metav1.Object) *liveObject {
+	m := &unstructured.Unstructured{}
+	m.SetLabels(o.GetLabels())
+	m.SetAnnotations(o.GetAnnotations())
+	return &liveObject{fingerprint: fingerprint(o), managers: otherManagers(o), disabled: isDisabled(m)}
 }
 
 // alwaysCurrent are kinds kstatus reports Current as soon as they exist:
@@ -103,7 +156,7 @@ func waitSet(objs []*unstructured.Unstructured, skipped map[string]bool) []*unst
 // generation for kinds with a spec (status updates leave it alone), the
 // resourceVersion otherwise, plus a hash of labels and annotations (which
 // never bump the generation).
-func fingerprint(u *unstructured.Unstructured) string {
+func fingerprint(u metav1.Object) string {
 	h := sha256.New()
 	for _, m := range []map[string]string{u.GetLabels(), u.GetAnnotations()} {
 		keys := make([]string, 0, len(m))
@@ -123,7 +176,7 @@ func fingerprint(u *unstructured.Unstructured) string {
 	return "rv" + u.GetResourceVersion() + ":" + meta
 }
 
-func otherManagers(u *unstructured.Unstructured) []string {
+func otherManagers(u metav1.Object) []string {
 	var out []string
 	for _, mf := range u.GetManagedFields() {
 		if mf.Manager == labels.FieldManager || mf.Subresource == "status" || mf.Manager == "before-first-apply" {

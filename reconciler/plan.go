@@ -11,8 +11,9 @@ import (
 
 // desiredObject is one object for one cluster.
 type desiredObject struct {
-	// src is the rendered object, shared with the render cache; obj reads
-	// it unstamped (read only). stamped makes the copy that is applied.
+	// src is the rendered object, shared with the render cache; obj is its
+	// identity, labels and annotations (metadataView). stamped makes the
+	// copy that is applied.
 	src   *desired.Object
 	stamp desired.Stamp
 	obj   *unstructured.Unstructured
@@ -57,7 +58,7 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 			continue
 		}
 		src := st.Objects[d.Index]
-		u := &unstructured.Unstructured{Object: src.Map()}
+		u := metadataView(src)
 		stamp := st.StampOf(d)
 		stamp.DefaultNamespace = !d.Object.ClusterScoped && u.GetNamespace() == ""
 		ref := inventory.RefOf(u)
@@ -71,8 +72,12 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 		if err != nil {
 			return nil, fmt.Errorf("hashing %s: %w", d.Object, err)
 		}
-		described[d.Index] = &desiredObject{src: src, stamp: stamp, obj: u, ref: ref, hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason,
-			disabled: isDisabled(u), ifNotPresent: isIfNotPresent(u), sealed: sealedOf(st, u)}
+		do := &desiredObject{src: src, stamp: stamp, obj: u, ref: ref, hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason,
+			disabled: isDisabled(u), ifNotPresent: isIfNotPresent(u)}
+		if src.Kind() == "Secret" {
+			do.sealed = sealedOf(st, &unstructured.Unstructured{Object: src.Map()})
+		}
+		described[d.Index] = do
 	}
 	for _, c := range st.Clusters {
 		p.order = append(p.order, c.Name)
@@ -86,6 +91,26 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 		}
 	}
 	return p, nil
+}
+
+// metadataView returns o's apiVersion, kind and metadata (namespace, name,
+// labels, annotations) as an unstructured object, without decoding the
+// rest: what the plan reads of every object at every revision.
+func metadataView(o *desired.Object) *unstructured.Unstructured {
+	md := map[string]any{"name": o.Name()}
+	if ns := o.Namespace(); ns != "" {
+		md["namespace"] = ns
+	}
+	for key, m := range map[string]map[string]string{"labels": o.Labels(), "annotations": o.Annotations()} {
+		if len(m) > 0 {
+			v := make(map[string]any, len(m))
+			for k, s := range m {
+				v[k] = s
+			}
+			md[key] = v
+		}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": o.APIVersion(), "kind": o.Kind(), "metadata": md}}
 }
 
 // revisionOf returns the revision do's object is stamped with: the one

@@ -18,32 +18,54 @@ import (
 )
 
 // Object is one rendered object in the form strata keeps after rendering:
-// decoded as the apiserver would decode it (int64 numbers), before strata's
-// labels and annotations, with what placement reads of it. Objects are
-// made once per rendered unit and shared through the render cache by every
-// later revision that renders the unit the same: nobody modifies one; a
-// copy with strata's stamps comes from Stamped.
+// its JSON (as kustomize renders it, before strata's labels and
+// annotations) and what placement reads of it. A decoded map takes about
+// four times its JSON, so objects are decoded only when used whole: to be
+// applied, hashed once, or judged by policies. Objects are made once per
+// rendered unit and shared through the render cache by every later
+// revision that renders the unit the same: nothing modifies one.
 type Object struct {
-	obj map[string]any
+	raw        []byte
+	apiVersion string
 	// place is what placement reads. ClusterScoped comes from the
 	// built-in schema only; Build adds kinds defined by CustomResource-
 	// Definitions of the same render.
 	place placement.Object
+	// renderedNamespace is metadata.namespace as rendered.
+	renderedNamespace string
+	// clusterScopedCRD is set on a CustomResourceDefinition of scope Cluster.
+	clusterScopedCRD bool
 	// hash remembers the last Hash computed (see Hash).
 	hash atomic.Pointer[memo]
 }
 
 type memo struct{ stamp, hash string }
 
-// Map returns the object's fields. Read only: the map is shared.
-func (o *Object) Map() map[string]any { return o.obj }
+// Map returns the object decoded as the apiverser would decode it (int64
+// numbers): a new map, the caller's to keep or change.
+func (o *Object) Map() map[string]any {
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(o.raw); err != nil {
+		// The same bytes were decoded when the object was made.
+		panic(fmt.Sprintf("decoding %s again: %v", o.Key(), err))
+	}
+	return u.Object
+}
 
-// APIVersion returns the object's apiVersion.
-func (o *Object) APIVersion() string { s, _ := o.obj["apiVersion"].(string); return s }
+// APIVersion, Kind, Namespace and Name identify the object as rendered
+// (Namespace may be empty for a namespaced object: kubectl's "default").
+func (o *Object) APIVersion() string { return o.apiVersion }
+func (o *Object) Kind() string       { return o.place.Kind }
+func (o *Object) Namespace() string  { return o.renderedNamespace }
+func (o *Object) Name() string       { return o.place.Name }
+
+// Labels and Annotations are the object's own (read only: shared).
+func (o *Object) Labels() map[string]string      { return o.place.Labels }
+func (o *Object) Annotations() map[string]string { return o.place.Annotations }
 
 // Key names the object as render.Key names a rendered resource.
 func (o *Object) Key() string {
-	return o.place.Group + "/" + o.place.Kind + "/" + metaString(o.obj, "namespace") + "/" + o.place.Name
+	return o.place.Group + "/" + o.place.Kind + "/" + o.renderedNamespace + "/" + o.place.Name
 }
 
 // Stamp is what strata adds to an object for a cluster.
@@ -54,10 +76,10 @@ type Stamp struct {
 	DefaultNamespace bool
 }
 
-// Stamped returns a copy of the object with strata's labels (managed-by,
+// Stamped returns the object decoded, with strata's labels (managed-by,
 // environment) and annotations (revision, placement reason).
 func (o *Object) Stamped(s Stamp) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: runtimeDeepCopy(o.obj)}
+	u := &unstructured.Unstructured{Object: o.Map()}
 	l := u.GetLabels()
 	if l == nil {
 		l = map[string]string{}
@@ -102,10 +124,6 @@ func (o *Object) Hash(s Stamp) (string, error) {
 	return h, nil
 }
 
-func runtimeDeepCopy(m map[string]any) map[string]any {
-	return (&unstructured.Unstructured{Object: m}).DeepCopy().Object
-}
-
 // converter turns each rendered unit into Objects.
 var converter = render.Converter{ID: "desired.Object/1", Convert: convert}
 
@@ -124,15 +142,15 @@ func convert(res []*resource.Resource) (any, int64, error) {
 		if err := u.UnmarshalJSON(b); err != nil {
 			return nil, 0, fmt.Errorf("converting %s: %w", r.CurId(), err)
 		}
-		objs[i] = newObject(u.Object)
-		// Decoded maps take about four times their JSON.
-		size += 4*int64(len(b)) + 256
+		objs[i] = newObject(b, u.Object)
+		size += int64(len(b)) + 512
 	}
 	return objs, size, nil
 }
 
-// newObject reads what placement needs of obj.
-func newObject(obj map[string]any) *Object {
+// newObject keeps raw, the JSON of obj, and reads what placement needs of
+// obj.
+func newObject(raw []byte, obj map[string]any) *Object {
 	apiVersion, _ := obj["apiVersion"].(string)
 	kind, _ := obj["kind"].(string)
 	group, version := resid.ParseGroupVersion(apiVersion)
@@ -148,12 +166,17 @@ func newObject(obj map[string]any) *Object {
 		p.ClaimNamespace = placement.ClaimNamespace(group, kind, obj)
 	}
 	if isCRD(p) {
-		spec, _ := obj["spec"].(map[string]any)
-		p.DefinesGroup, _ = spec["group"].(string)
-		names, _ := spec["names"].(map[string]any)
+		p.DefinesGroup, _ = spec(obj)["group"].(string)
+		names, _ := spec(obj)["names"].(map[string]any)
 		p.DefinesKind, _ = names["kind"].(string)
 	}
-	return &Object{obj: obj, place: p}
+	return &Object{raw: raw, apiVersion: apiVersion, renderedNamespace: metaString(obj, "namespace"), place: p,
+		clusterScopedCRD: isCRD(p) && spec(obj)["scope"] == "Cluster"}
+}
+
+func spec(obj map[string]any) map[string]any {
+	s, _ := obj["spec"].(map[string]any)
+	return s
 }
 
 func metaString(obj map[string]any, field string) string {
@@ -173,19 +196,16 @@ func isCRD(p placement.Object) bool {
 func placeObjects(objs []*Object) []placement.Object {
 	clusterCRDs := map[string]bool{} // group/kind of cluster-scoped custom resources
 	for _, o := range objs {
-		if isCRD(o.place) {
-			spec, _ := o.obj["spec"].(map[string]any)
-			if scope, _ := spec["scope"].(string); scope == "Cluster" {
-				clusterCRDs[strings.TrimSpace(o.place.DefinesGroup)+"/"+strings.TrimSpace(o.place.DefinesKind)] = true
-			}
+		if o.clusterScopedCRD {
+			clusterCRDs[strings.TrimSpace(o.place.DefinesGroup)+"/"+strings.TrimSpace(o.place.DefinesKind)] = true
 		}
 	}
 	out := make([]placement.Object, len(objs))
 	for i, o := range objs {
 		p := o.place
 		if !p.ClusterScoped && clusterCRDs[p.Group+"/"+p.Kind] {
+			// ClaimNamespace reads PersistentVolumes only, never custom kinds.
 			p.ClusterScoped, p.Namespace = true, ""
-			p.ClaimNamespace = placement.ClaimNamespace(p.Group, p.Kind, o.obj)
 		}
 		out[i] = p
 	}

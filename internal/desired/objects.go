@@ -17,7 +17,7 @@ func Objects(res []*resource.Resource) []placement.Object {
 		v, _, err := convert([]*resource.Resource{r})
 		if err != nil {
 			gvk := r.GetGvk()
-			objs[i] = &Object{obj: map[string]any{}, place: placement.Object{Group: gvk.Group, Kind: gvk.Kind, Namespace: r.GetNamespace(), Name: r.GetName()}}
+			objs[i] = &Object{place: placement.Object{Group: gvk.Group, Kind: gvk.Kind, Namespace: r.GetNamespace(), Name: r.GetName()}}
 			continue
 		}
 		objs[i] = v.([]*Object)[0]

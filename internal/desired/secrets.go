@@ -16,15 +16,14 @@ import (
 // or an encrypted dotenv file's lines (secretGenerator envs:).
 func checkSecrets(snap *source.Snapshot, cfg *config.Config, objs []*Object, result *placement.Result) (map[string]secrets.Source, error) {
 	var sources map[string]secrets.Source
-	maps := make([]map[string]any, len(objs))
+	secretMaps := map[int]map[string]any{} // decoded once, Secrets only
 	for i, o := range objs {
-		maps[i] = o.obj
-	}
-	for _, o := range objs {
-		if o.place.Kind != "Secret" || o.place.Group != "" {
-			continue
+		if o.place.Kind == "Secret" && o.place.Group == "" {
+			secretMaps[i] = o.Map()
 		}
-		if secrets.NeedsSource(o.obj) {
+	}
+	for _, m := range secretMaps {
+		if secrets.NeedsSource(m) {
 			var err error
 			if sources, err = secrets.Sources(snap.FS, snap.Root); err != nil {
 				return nil, fmt.Errorf("%s: looking for SOPS files: %w", snap.RevisionLabel(), err)
@@ -32,6 +31,6 @@ func checkSecrets(snap *source.Snapshot, cfg *config.Config, objs []*Object, res
 			break
 		}
 	}
-	result.Violations = append(result.Violations, secrets.CheckPlaced(cfg, maps, result, sources)...)
+	result.Violations = append(result.Violations, secrets.CheckPlaced(cfg, func(i int) map[string]any { return secretMaps[i] }, result, sources)...)
 	return sources, nil
 }

@@ -96,16 +96,19 @@ func short(r string) string {
 	return r
 }
 
-// CheckPlaced judges every placed Secret of a render (objs: the render's
-// objects as decoded JSON, by index). sources (from
+// CheckPlaced judges every placed Secret of a render (object returns a
+// Secret of the render, by index, as decoded JSON). sources (from
 // Sources) name the file of an encrypted manifest; nil is allowed.
-func CheckPlaced(cfg *config.Config, objs []map[string]any, result *placement.Result, sources map[string]Source) []placement.Violation {
+func CheckPlaced(cfg *config.Config, object func(index int) map[string]any, result *placement.Result, sources map[string]Source) []placement.Violation {
 	var out []placement.Violation
 	for _, d := range result.Decisions {
-		if d.Object.Kind != "Secret" || d.Object.Group != "" || d.Index >= len(objs) {
+		if d.Object.Kind != "Secret" || d.Object.Group != "" {
 			continue
 		}
-		m := objs[d.Index]
+		m := object(d.Index)
+		if m == nil {
+			continue
+		}
 		obj := d.Object
 		if src, ok := sources[MAC(m)]; ok && obj.Source == "" {
 			obj.Source = src.File
