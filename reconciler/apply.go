@@ -193,7 +193,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 			if !skipped[e.Key()] || held[e.Key()] {
 				continue
 			}
-			if p, had := prev[e.Key()]; had && !isIfNotPresent(byKey(objs, e.Key())) {
+			if p, had := prev[e.Key()]; had && !ifNotPresentIn(objs, e.Key()) {
 				// Frozen between the LIST and the apply: ssa left it alone.
 				e.Hash, e.Revision, e.Fingerprint = p.Hash, p.Revision, p.Fingerprint
 				held[e.Key()] = true
@@ -275,14 +275,15 @@ func keepCreated(res *ClusterResult, objs []*desiredObject, cs *ssa.ChangeSet) {
 	}
 }
 
-// byKey returns the desired object of key (nil if none).
-func byKey(objs []*desiredObject, key string) *unstructured.Unstructured {
+// ifNotPresentIn says whether the desired object of key is created only
+// when missing (strata.dev/ssa: IfNotPresent).
+func ifNotPresentIn(objs []*desiredObject, key string) bool {
 	for _, do := range objs {
 		if do.ref.Key() == key {
-			return do.obj
+			return do.ifNotPresent
 		}
 	}
-	return nil
+	return false
 }
 
 func countStatus(res *ClusterResult, s status.Status) {
@@ -319,7 +320,7 @@ func gvksOf(objs []*desiredObject) []schema.GroupVersionKind {
 	seen := map[schema.GroupVersionKind]bool{}
 	var out []schema.GroupVersionKind
 	for _, do := range objs {
-		gvk := do.obj.GroupVersionKind()
+		gvk := do.ref.GVK()
 		if !seen[gvk] {
 			seen[gvk] = true
 			out = append(out, gvk)

@@ -11,12 +11,10 @@ import (
 
 // desiredObject is one object for one cluster.
 type desiredObject struct {
-	// src is the rendered object, shared with the render cache; obj is its
-	// identity, labels and annotations (metadataView). stamped makes the
-	// copy that is applied.
+	// src is the rendered object, shared with the render cache; stamped
+	// makes the copy that is applied.
 	src   *desired.Object
 	stamp desired.Stamp
-	obj   *unstructured.Unstructured
 	ref   inventory.Ref
 	// hash is the content hash without the revision annotation.
 	hash string
@@ -72,7 +70,7 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 		if err != nil {
 			return nil, fmt.Errorf("hashing %s: %w", d.Object, err)
 		}
-		do := &desiredObject{src: src, stamp: stamp, obj: u, ref: ref, hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason,
+		do := &desiredObject{src: src, stamp: stamp, ref: ref, hash: h, sensitivity: string(d.Sensitivity), reason: d.Reason,
 			disabled: isDisabled(u), ifNotPresent: isIfNotPresent(u)}
 		if src.Kind() == "Secret" {
 			do.sealed = sealedOf(st, &unstructured.Unstructured{Object: src.Map()})

@@ -215,7 +215,7 @@ func TestPublicAgentCannotOpenAMisroutedLedgerSecret(t *testing.T) {
 	if err := yaml.Unmarshal(doc, &u.Object); err != nil {
 		t.Fatal(err)
 	}
-	do := &desiredObject{obj: u, ref: inventory.RefOf(u), sensitivity: "restricted", sealed: &sealed{file: p, doc: doc}}
+	do := &desiredObject{ref: inventory.RefOf(u), sensitivity: "restricted", sealed: &sealed{file: p, doc: doc}}
 	r := New(nil, nil, Options{AgeKeys: secrets.KeyDir{Dir: f.keyDir(t, config.PublicCloud)}})
 	// The audit of the refusal goes to a fake cluster: nothing is applied.
 	cl := &cluster.Cluster{Name: "public", Client: fake.NewClientBuilder().Build()}
