@@ -69,6 +69,7 @@ type options struct {
 	maxWait    time.Duration
 	apps       int
 	memory     bool
+	oneCluster bool
 	// generateOnly stops after generating the repository (with -keep).
 	generateOnly bool
 }
@@ -87,6 +88,7 @@ func main() {
 	flag.DurationVar(&o.maxWait, "max-wait", 10*time.Minute, "… but at most this long")
 	flag.IntVar(&o.apps, "apps", 0, "cap the Deployments (each with a Service and a ConfigMap) and make the rest of -objects ConfigMaps; 0: a third of the objects each")
 	flag.BoolVar(&o.memory, "memory", false, "measure strata only: per rep a --once first apply and no-op (peak RSS), then a running `strata reconcile` timed from its push hook to every cluster healthy (3 no-ops, 3 ConfigMap and 3 Deployment changes; its VmHWM); write the memory section of -markdown; e.g. -objects 10000 -apps 300 -reps 1")
+	flag.BoolVar(&o.oneCluster, "one-cluster", false, "with -memory: one on-prem cluster receives every object (issue 16's 50,000-object figure); its own section of -markdown")
 	flag.BoolVar(&o.generateOnly, "generate-only", false, "with -keep DIR: only generate and commit the repository into DIR/repo")
 	flag.Parse()
 
@@ -179,6 +181,12 @@ type report struct {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.oneCluster {
+		if !o.memory {
+			return fmt.Errorf("-one-cluster needs -memory: the kubectl comparison is for three clusters")
+		}
+		useOneCluster()
+	}
 	if o.reps < 1 && (o.profile == "" || o.reps < 0 || o.markdown != "") {
 		return fmt.Errorf("-reps must be at least 1 (0 only with -profile and without -markdown)")
 	}

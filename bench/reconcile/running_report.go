@@ -181,7 +181,7 @@ func (r *report) runningMarkdown(b *strings.Builder) {
 		return median(mapRep(s, func(s runStep) time.Duration { return s.wall }))
 	}
 	peak := r.runningPeakKiB()
-	fmt.Fprintf(b, "| goal (%d objects, three clusters) | measured: median (min–max) over %d | verdict |\n|---|--:|---|\n", r.repo.Total(), len(noop))
+	fmt.Fprintf(b, "| goal (%d objects %s) | measured: median (min–max) over %d | verdict |\n|---|--:|---|\n", r.repo.Total(), clustersPhrase(), len(noop))
 	fmt.Fprintf(b, "| no-op ≤ %s | %s | %s |\n", secs(goalRunningNoop), spread(noop), verdict(len(noop) > 0 && med(noop) <= goalRunningNoop))
 	fmt.Fprintf(b, "| one-object change (ConfigMap data) ≤ %s | %s | %s |\n", secs(goalRunningChange), spread(cm), verdict(len(cm) > 0 && med(cm) <= goalRunningChange))
 	fmt.Fprintf(b, "| one-object change (Deployment pod template, rollout) ≤ %s | %s | %s |\n", secs(goalRunningChange), spread(dep), verdict(len(dep) > 0 && med(dep) <= goalRunningChange))

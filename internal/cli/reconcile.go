@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,6 +35,7 @@ import (
 type reconcileOptions struct {
 	repo, branch, env, kubeconfigDir, kubeconfig, self, metricsAddr, cacheDir string
 	enablePprof                                                               bool
+	gcPercent                                                                 int
 	peerKubeconfigDir                                                         string
 	once, allowMassPrune                                                      bool
 	interval, driftInterval, healthTimeout                                    time.Duration
@@ -77,6 +79,7 @@ or, in a cluster, Secrets strata-cluster-<name> in strata-system. Agent mode
 	f.DurationVar(&o.healthTimeout, "health-timeout", 0, "health wait timeout (default: rollout.healthTimeout of strata.yaml)")
 	f.BoolVar(&o.allowMassPrune, "allow-mass-prune", false, "allow a change to delete more than rollout.maxPrunePercent of a cluster's objects")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\" disables it)")
+	f.IntVar(&o.gcPercent, "gc-percent", 50, "garbage collector target: collect when the heap has grown by this percentage of what is live (Go's GOGC, which wins when set; Go's default is 100, lower uses less memory and more CPU)")
 	f.BoolVar(&o.enablePprof, "enable-pprof", false, "also serve Go's pprof endpoints (/debug/pprof/) on the metrics address, for profiling; they expose the process's memory, Secrets included")
 	f.StringVar(&o.ageKeyDir, "age-key-dir", "", "directory (or mounted Secret) with the age private keys of the tiers this reconciler serves, <tier>.agekey each; read at every apply, so a rotated key needs no restart")
 	o.runtime.bind(f) // Flux's --kube-api-qps/-burst, --log-level/-encoding, --enable-leader-election (needs --kubeconfig or in-cluster credentials)
@@ -138,6 +141,7 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	o.tuneGC(log)
 	pin, err := o.pin()
 	if err != nil {
 		return err
@@ -247,6 +251,22 @@ func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Recon
 	return reconciler.RunElected(ctx, cfg, reconciler.ElectionOptions{
 		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, MetricsHandlers: o.metricsHandlers(), Election: o.runtime.election, Log: o.runtime.logr,
 	}, func(ctx context.Context) error { return rec.Run(ctx, trigger) })
+}
+
+// tuneGC sets the garbage collector's target (--gc-percent) unless GOGC
+// is set. Half of a reconciler's memory is its binary and the objects it
+// keeps between reconciles; each reconcile allocates about as much again
+// and drops it, and with Go's default (100) the heap grows to twice what is
+// live before a collection. 50 trades some CPU for a peak about a quarter
+// lower (bench/RESULTS.md, "Reconciler memory at scale").
+func (o *reconcileOptions) tuneGC(log *slog.Logger) {
+	if v := os.Getenv("GOGC"); v != "" {
+		log.Info("garbage collector target from GOGC", "GOGC", v)
+		return
+	}
+	if o.gcPercent != 100 {
+		debug.SetGCPercent(o.gcPercent)
+	}
 }
 
 // metricsHandlers are served next to the metrics: Go's pprof endpoints
