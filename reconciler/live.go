@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -40,21 +42,33 @@ var listPageSize int64 = 500
 // applied to the cluster for env. Kinds unknown to the cluster (a CRD not
 // yet applied) are skipped: their objects are simply absent.
 func listLive(ctx context.Context, c client.Client, env string, gvks []schema.GroupVersionKind) (map[string]*liveObject, error) {
-	out := map[string]*liveObject{}
 	sel := client.MatchingLabels{labels.ManagedBy: labels.ManagedByValue, labels.Environment: env}
-	for _, gvk := range gvks {
-		var err error
-		if alwaysCurrent[gvk.GroupKind()] {
-			err = listMetadata(ctx, c, gvk, sel, out)
-		} else {
-			err = listObjects(ctx, c, gvk, sel, out)
-		}
-		if err != nil {
-			return nil, err
-		}
+	// Kinds are listed side by side (a few at a time): the LISTs of one
+	// reconcile are round trips that wait on the apiserver.
+	parts := make([]map[string]*liveObject, len(gvks))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listConcurrency)
+	for i, gvk := range gvks {
+		parts[i] = map[string]*liveObject{}
+		g.Go(func() error {
+			if alwaysCurrent[gvk.GroupKind()] {
+				return listMetadata(gctx, c, gvk, sel, parts[i])
+			}
+			return listObjects(gctx, c, gvk, sel, parts[i])
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*liveObject, len(parts))
+	for _, p := range parts {
+		maps.Copy(out, p)
 	}
 	return out, nil
 }
+
+// listConcurrency bounds the kinds listed at once per cluster.
+const listConcurrency = 4
 
 // listObjects lists the objects of a kind whole: their health is read from
 // their status.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -153,6 +154,14 @@ func writeJSON(w io.Writer, st *desired.State, clusters []string) error {
 	return enc.Encode(doc)
 }
 
+// numberedFileName names the file of the n-th of total objects: numbers
+// zero-padded to one width (at least 4), so that file order — what
+// `kubectl apply -f DIR` follows — is render order whatever the count.
+func numberedFileName(n, total int, kind, namespace, name string) string {
+	width := max(4, len(strconv.Itoa(total)))
+	return fmt.Sprintf("%0*d-%s", width, n, fileName(kind, namespace, name))
+}
+
 // renderMarker marks a directory written by --out, so that a later render
 // may replace it and nothing else is ever removed.
 const renderMarker = "placement.json"
@@ -180,12 +189,13 @@ func writeClusterDirs(w io.Writer, dir string, st *desired.State, clusters []str
 		if err := os.MkdirAll(cdir, 0o755); err != nil {
 			return err
 		}
-		for i, r := range st.ForCluster(c) {
+		objs := st.ForCluster(c)
+		for i, r := range objs {
 			y, err := r.AsYAML()
 			if err != nil {
 				return fmt.Errorf("encoding %s: %w", r.CurId(), err)
 			}
-			name := fmt.Sprintf("%04d-%s", i+1, fileName(r.GetKind(), r.GetNamespace(), r.GetName()))
+			name := numberedFileName(i+1, len(objs), r.GetKind(), r.GetNamespace(), r.GetName())
 			if err := os.WriteFile(filepath.Join(cdir, name), y, 0o644); err != nil {
 				return err
 			}
