@@ -219,7 +219,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		if werr != nil && ctx.Err() == nil && r.healthContext(ctx).Err() != nil {
 			werr = context.Canceled
 		}
-		after, lerr := listLive(ctx, cl.Client, plan.env, gvksOfUnstructured(toApply))
+		after, lerr := liveAfterApply(ctx, cl.Client, plan.env, toApply)
 		if lerr != nil && werr == nil {
 			werr = lerr
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -69,6 +70,58 @@ func listLive(ctx context.Context, c client.Client, env string, gvks []schema.Gr
 
 // listConcurrency bounds the kinds listed at once per cluster.
 const listConcurrency = 4
+
+// getLimit is the most applied objects read back one by one after an
+// apply; more are read by listing their kinds.
+const getLimit = 64
+
+// liveAfterApply reads the applied objects back, as listLive would (same
+// keys, same summaries). A few are read one GET each, so that changing one
+// ConfigMap among 50,000 does not list them all again.
+func liveAfterApply(ctx context.Context, c client.Client, env string, applied []*unstructured.Unstructured) (map[string]*liveObject, error) {
+	if len(applied) > getLimit {
+		return listLive(ctx, c, env, gvksOfUnstructured(applied))
+	}
+	found := make([]*liveObject, len(applied))
+	keys := make([]string, len(applied))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listConcurrency)
+	for i, a := range applied {
+		g.Go(func() error {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(a.GroupVersionKind())
+			err := c.Get(gctx, client.ObjectKeyFromObject(a), u)
+			switch {
+			case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+				return nil // absent, as from a LIST
+			case err != nil:
+				return fmt.Errorf("reading %s %s back: %w", a.GetKind(), client.ObjectKeyFromObject(a), err)
+			}
+			if l := u.GetLabels(); l[labels.ManagedBy] != labels.ManagedByValue || l[labels.Environment] != env {
+				return nil // not strata's for env (listLive's selector)
+			}
+			gvk := u.GroupVersionKind()
+			keys[i] = gvk.Group + "/" + gvk.Kind + "/" + u.GetNamespace() + "/" + u.GetName()
+			found[i] = summarize(u)
+			if r, err := status.Compute(u); err == nil {
+				found[i].status = r.Status
+			} else {
+				found[i].status = status.UnknownStatus
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*liveObject, len(applied))
+	for i := range applied {
+		if found[i] != nil {
+			out[keys[i]] = found[i]
+		}
+	}
+	return out, nil
+}
 
 // listObjects lists the objects of a kind whole: their health is read from
 // their status.
