@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,12 +52,7 @@ func listLive(ctx context.Context, c client.Client, env string, gvks []schema.Gr
 	g.SetLimit(listConcurrency)
 	for i, gvk := range gvks {
 		parts[i] = map[string]*liveObject{}
-		g.Go(func() error {
-			if alwaysCurrent[gvk.GroupKind()] {
-				return listMetadata(gctx, c, gvk, sel, parts[i])
-			}
-			return listObjects(gctx, c, gvk, sel, parts[i])
-		})
+		g.Go(func() error { return listKind(gctx, c, gvk, sel, parts[i]) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -102,12 +98,7 @@ func liveAfterApply(ctx context.Context, c client.Client, env string, applied []
 			}
 			gvk := u.GroupVersionKind()
 			keys[i] = gvk.Group + "/" + gvk.Kind + "/" + u.GetNamespace() + "/" + u.GetName()
-			found[i] = summarize(u)
-			if r, err := status.Compute(u); err == nil {
-				found[i].status = r.Status
-			} else {
-				found[i].status = status.UnknownStatus
-			}
+			found[i] = observe(u, u)
 			return nil
 		})
 	}
@@ -123,28 +114,40 @@ func liveAfterApply(ctx context.Context, c client.Client, env string, applied []
 	return out, nil
 }
 
-// listObjects lists the objects of a kind whole: their health is read from
-// their status.
-func listObjects(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, sel client.MatchingLabels, out map[string]*liveObject) error {
+// listKind lists the objects of a kind strata applied for env, page by
+// page. Kinds healthy once they exist (alwaysCurrent) are listed as
+// metadata only: the apiserver leaves out their data, which for thousands
+// of ConfigMaps is most of the bytes; the others whole, for their status.
+func listKind(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, sel client.MatchingLabels, out map[string]*liveObject) error {
+	listGVK := gvk.GroupVersion().WithKind(gvk.Kind + "List")
 	cont := ""
 	for {
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		var list client.ObjectList
+		if alwaysCurrent[gvk.GroupKind()] {
+			l := &metav1.PartialObjectMetadataList{}
+			l.SetGroupVersionKind(listGVK)
+			list = l
+		} else {
+			l := &unstructured.UnstructuredList{}
+			l.SetGroupVersionKind(listGVK)
+			list = l
+		}
 		if err := c.List(ctx, list, sel, client.Limit(listPageSize), client.Continue(cont)); err != nil {
 			if meta.IsNoMatchError(err) {
 				return nil
 			}
 			return fmt.Errorf("listing %s: %w", gvk.Kind, err)
 		}
-		for i := range list.Items {
-			u := &list.Items[i]
-			lo := summarize(u)
-			if r, err := status.Compute(u); err == nil {
-				lo.status = r.Status
-			} else {
-				lo.status = status.UnknownStatus
+		err := meta.EachListItem(list, func(o runtime.Object) error {
+			m, err := meta.Accessor(o)
+			if err != nil {
+				return err
 			}
-			out[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] = lo
+			out[gvk.Group+"/"+gvk.Kind+"/"+m.GetNamespace()+"/"+m.GetName()] = observe(o, m)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", gvk.Kind, err)
 		}
 		if cont = list.GetContinue(); cont == "" {
 			return nil
@@ -152,34 +155,23 @@ func listObjects(ctx context.Context, c client.Client, gvk schema.GroupVersionKi
 	}
 }
 
-// listMetadata lists only the metadata of the objects of a kind that is
-// healthy once it exists (alwaysCurrent): the apiserver leaves out their
-// data, which for thousands of ConfigMaps is most of the bytes.
-func listMetadata(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, sel client.MatchingLabels, out map[string]*liveObject) error {
-	cont := ""
-	for {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := c.List(ctx, list, sel, client.Limit(listPageSize), client.Continue(cont)); err != nil {
-			if meta.IsNoMatchError(err) {
-				return nil
-			}
-			return fmt.Errorf("listing %s: %w", gvk.Kind, err)
+// observe summarizes a live object: a whole one's health is kstatus's; an
+// object read as metadata only is of a kind without status (alwaysCurrent),
+// which kstatus calls Current unless it is being deleted.
+func observe(o runtime.Object, m metav1.Object) *liveObject {
+	lo := summarize(m)
+	if u, ok := o.(*unstructured.Unstructured); ok {
+		lo.status = status.UnknownStatus
+		if r, err := status.Compute(u); err == nil {
+			lo.status = r.Status
 		}
-		for i := range list.Items {
-			m := &list.Items[i]
-			lo := summarize(m)
-			// What kstatus says of an object without status conditions.
-			lo.status = status.CurrentStatus
-			if m.GetDeletionTimestamp() != nil {
-				lo.status = status.TerminatingStatus
-			}
-			out[gvk.Group+"/"+gvk.Kind+"/"+m.GetNamespace()+"/"+m.GetName()] = lo
-		}
-		if cont = list.GetContinue(); cont == "" {
-			return nil
-		}
+		return lo
 	}
+	lo.status = status.CurrentStatus
+	if m.GetDeletionTimestamp() != nil {
+		lo.status = status.TerminatingStatus
+	}
+	return lo
 }
 
 // summarize keeps what strata reads of a live object's metadata.

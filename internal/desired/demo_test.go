@@ -6,6 +6,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/strata-gitops/strata/internal/config"
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/source"
@@ -18,15 +19,7 @@ import (
 // fail-closed webhooks admit all of it, and the Pods its workloads create
 // (labeled like their templates, in labeled Namespaces) too.
 func TestDemoLabelsEverything(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := &source.Snapshot{FS: filesys.MakeFsOnDisk(), Root: root}
-	cfg, err := desired.LoadConfig(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, cfg := demoRepository(t)
 	for _, env := range cfg.EnvironmentNames() {
 		for _, windows := range [][]string{{}, cfg.EnvironmentWindows(env, nil)} {
 			opts := desired.DefaultOptions()
@@ -54,4 +47,20 @@ func TestDemoLabelsEverything(t *testing.T) {
 			}
 		}
 	}
+}
+
+// demoRepository is this repository's own config (strata.yaml, overlays/)
+// as a snapshot, with its strata.yaml.
+func demoRepository(t *testing.T) (*source.Snapshot, *config.Config) {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &source.Snapshot{FS: filesys.MakeFsOnDisk(), Root: root}
+	cfg, err := desired.LoadConfig(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap, cfg
 }

@@ -1,18 +1,15 @@
 package desired_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/strata-gitops/strata/internal/desired"
 	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/render"
-	"github.com/strata-gitops/strata/internal/source"
 )
 
 // The reconciler applies Objects (rendered unit by unit, kept in the render
@@ -21,15 +18,7 @@ import (
 // closed and open) both give the same placement and the same stamped
 // objects.
 func TestObjectsMatchKeptResources(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := &source.Snapshot{FS: filesys.MakeFsOnDisk(), Root: root}
-	cfg, err := desired.LoadConfig(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, cfg := demoRepository(t)
 	for _, env := range cfg.EnvironmentNames() {
 		for _, windows := range [][]string{{}, cfg.EnvironmentWindows(env, nil)} {
 			opts := desired.DefaultOptions()

@@ -28,17 +28,22 @@ func Start(addr string, h http.Handler, log *slog.Logger, what string) (stop fun
 	return func() { _ = srv.Close() }
 }
 
-// Metrics serves the metrics of g on addr (see Start) at every path but
-// those of extra, which serve their own handlers (pprof).
+// Metrics serves MetricsHandler(g, extra) on addr (see Start).
 func Metrics(addr string, g prometheus.Gatherer, log *slog.Logger, extra map[string]http.Handler) (stop func()) {
+	return Start(addr, MetricsHandler(g, extra), log, "metrics")
+}
+
+// MetricsHandler serves the metrics of g at every path but those of
+// extra, which serve their own handlers (pprof).
+func MetricsHandler(g prometheus.Gatherer, extra map[string]http.Handler) http.Handler {
 	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{})
 	if len(extra) == 0 {
-		return Start(addr, h, log, "metrics")
+		return h
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	for p, x := range extra {
 		mux.Handle(p, x)
 	}
-	return Start(addr, mux, log, "metrics")
+	return mux
 }
