@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/kustomize/api/resource"
 
 	"github.com/strata-gitops/strata/internal/config"
-	"github.com/strata-gitops/strata/internal/labels"
 	"github.com/strata-gitops/strata/internal/placement"
 	"github.com/strata-gitops/strata/internal/render"
 	"github.com/strata-gitops/strata/internal/secrets"
@@ -147,15 +146,11 @@ func (s *State) StampOf(d placement.Decision) Stamp {
 func (s *State) stamp() error {
 	for _, d := range s.Placement.Decisions {
 		r := s.Resources[d.Index]
-		l := r.GetLabels()
-		l[labels.ManagedBy] = labels.ManagedByValue
-		l[labels.Environment] = s.Environment
+		l, a := r.GetLabels(), r.GetAnnotations()
+		s.StampOf(d).AddTo(l, a)
 		if err := r.SetLabels(l); err != nil {
 			return fmt.Errorf("labeling %s: %w", d.Object, err)
 		}
-		a := r.GetAnnotations()
-		a[labels.Revision] = s.Revision
-		a[labels.Placement] = d.Reason
 		if err := r.SetAnnotations(a); err != nil {
 			return fmt.Errorf("annotating %s: %w", d.Object, err)
 		}

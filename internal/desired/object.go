@@ -76,28 +76,33 @@ type Stamp struct {
 	DefaultNamespace bool
 }
 
-// Stamped returns the object decoded, with strata's labels (managed-by,
-// environment) and annotations (revision, placement reason).
+// Stamped returns the object decoded, with strata's labels and
+// annotations (Stamp.AddTo).
 func (o *Object) Stamped(s Stamp) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: o.Map()}
-	l := u.GetLabels()
+	l, a := u.GetLabels(), u.GetAnnotations()
 	if l == nil {
 		l = map[string]string{}
 	}
-	l[labels.ManagedBy] = labels.ManagedByValue
-	l[labels.Environment] = s.Environment
-	u.SetLabels(l)
-	a := u.GetAnnotations()
 	if a == nil {
 		a = map[string]string{}
 	}
-	a[labels.Revision] = s.Revision
-	a[labels.Placement] = s.Reason
+	s.AddTo(l, a)
+	u.SetLabels(l)
 	u.SetAnnotations(a)
 	if s.DefaultNamespace && u.GetNamespace() == "" {
 		u.SetNamespace("default")
 	}
 	return u
+}
+
+// AddTo adds strata's labels (managed-by, environment) and annotations
+// (revision, placement reason) to an object's labels and annotations.
+func (s Stamp) AddTo(labelMap, annotations map[string]string) {
+	labelMap[labels.ManagedBy] = labels.ManagedByValue
+	labelMap[labels.Environment] = s.Environment
+	annotations[labels.Revision] = s.Revision
+	annotations[labels.Placement] = s.Reason
 }
 
 // Hash returns the content hash of the object stamped with s, leaving out
