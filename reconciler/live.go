@@ -96,8 +96,7 @@ func liveAfterApply(ctx context.Context, c client.Client, env string, applied []
 			if l := u.GetLabels(); l[labels.ManagedBy] != labels.ManagedByValue || l[labels.Environment] != env {
 				return nil // not strata's for env (listLive's selector)
 			}
-			gvk := u.GroupVersionKind()
-			keys[i] = gvk.Group + "/" + gvk.Kind + "/" + u.GetNamespace() + "/" + u.GetName()
+			keys[i] = refKey(u)
 			found[i] = observe(u, u)
 			return nil
 		})
@@ -200,11 +199,10 @@ var alwaysCurrent = map[schema.GroupKind]bool{
 func waitSet(objs []*unstructured.Unstructured, skipped map[string]bool) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, u := range objs {
-		gvk := u.GroupVersionKind()
-		if skipped[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] {
+		if skipped[refKey(u)] {
 			continue
 		}
-		if !alwaysCurrent[gvk.GroupKind()] {
+		if !alwaysCurrent[u.GroupVersionKind().GroupKind()] {
 			out = append(out, u)
 		}
 	}

@@ -95,20 +95,14 @@ func newRolloutPlan(st *desired.State, targets map[string]bool) (*rolloutPlan, e
 // labels, annotations) as an unstructured object, without decoding the
 // rest: what the plan reads of every object at every revision.
 func metadataView(o *desired.Object) *unstructured.Unstructured {
-	md := map[string]any{"name": o.Name()}
-	if ns := o.Namespace(); ns != "" {
-		md["namespace"] = ns
-	}
-	for key, m := range map[string]map[string]string{"labels": o.Labels(), "annotations": o.Annotations()} {
-		if len(m) > 0 {
-			v := make(map[string]any, len(m))
-			for k, s := range m {
-				v[k] = s
-			}
-			md[key] = v
-		}
-	}
-	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": o.APIVersion(), "kind": o.Kind(), "metadata": md}}
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(o.APIVersion())
+	u.SetKind(o.Kind())
+	u.SetNamespace(o.Namespace())
+	u.SetName(o.Name())
+	u.SetLabels(o.Labels())
+	u.SetAnnotations(o.Annotations())
+	return u
 }
 
 // revisionOf returns the revision do's object is stamped with: the one

@@ -99,7 +99,6 @@ type unitOut struct {
 func incremental(snap *source.Snapshot, overlay, dir string, opts Options, conv *Converter) ([]unitOut, Stats, error) {
 	top, files := windowView(snap, dir, overlay, opts.Components)
 	pl := planEnvironment(snap.FS, top, files)
-	st := Stats{Units: len(pl.units), Whole: pl.whole}
 	if pl.whole != "" {
 		return nil, Stats{Units: 1, Rendered: 1, Whole: pl.whole}, nil
 	}
@@ -108,6 +107,7 @@ func incremental(snap *source.Snapshot, overlay, dir string, opts Options, conv 
 		cache = nil
 	}
 	prefix := cachePrefix(snap, opts)
+	st := Stats{Units: len(pl.units)}
 	outs, errs := make([]unitOut, len(pl.units)), make([]error, len(pl.units))
 	par := opts.Parallel
 	if par <= 0 {
