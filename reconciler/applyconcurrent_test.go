@@ -249,7 +249,7 @@ func BenchmarkFirstApply(b *testing.B) {
 	modes := []struct {
 		name   string
 		chunks int
-	}{{"ssa", 0}, {"chunks-4", 4}, {"chunks-8", 8}}
+	}{{"ssa", 0}, {"chunks-4", 4}, {"chunks-8", 8}, {"chunks-16", 16}}
 	spent := make([]time.Duration, len(modes))
 	for i := range b.N {
 		for j := range modes {
