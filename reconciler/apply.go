@@ -102,7 +102,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		return res
 	}
 	prev := inv.Keys()
-	var toApply []*unstructured.Unstructured
+	var toApply []lazyObject
 	suspects := map[string][]string{} // objects that may have drifted → their other managers
 	held := map[string]bool{}         // objects strata.dev/reconcile: disabled leaves alone
 	res.entries = make([]inventory.Ref, 0, len(objs))
@@ -150,17 +150,17 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 				res.current[key] = true
 			}
 		case !had || p.Hash != do.hash:
-			toApply = append(toApply, do.stamped(rev))
+			toApply = append(toApply, do.lazy(rev))
 			if !had {
 				r.auditor(cl).Record(audit.Event{Kind: audit.Placement, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier,
 					Object: do.ref.String(), Sensitivity: do.sensitivity, Rule: do.reason, Actor: "strata"})
 			}
 		case lo == nil:
 			suspects[key] = []string{"deleted"}
-			toApply = append(toApply, do.stamped(rev))
+			toApply = append(toApply, do.lazy(rev))
 		case p.Fingerprint != lo.fingerprint:
 			suspects[key] = lo.managers
-			toApply = append(toApply, do.stamped(rev))
+			toApply = append(toApply, do.lazy(rev))
 		default:
 			e.Fingerprint = p.Fingerprint
 			countStatus(res, lo.status)
@@ -177,7 +177,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 			res.Err = err
 			return res
 		}
-		cs, err := applyAllStagedConcurrent(ctx, cl.Manager, opened, r.applyOptions(), applyChunks)
+		cs, err := applyAllStagedConcurrent(ctx, cl.Manager, opened, r.applyOptions(), applyChunks, applyBatch)
 		if cs != nil {
 			r.countChanges(res, cs, suspects)
 			r.auditChanges(cl, res, plan, objs, cs, suspects)
@@ -211,7 +211,8 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		}
 		start := time.Now()
 		var werr error
-		if wait := waitSet(toApply, skipped); len(wait) > 0 {
+		applied := idsOf(toApply)
+		if wait := waitSet(applied, skipped); len(wait) > 0 {
 			werr = r.waitHealthy(r.healthContext(ctx), cl.Manager, wait, timeout)
 		}
 		res.HealthWait = time.Since(start)
@@ -219,7 +220,7 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		if werr != nil && ctx.Err() == nil && r.healthContext(ctx).Err() != nil {
 			werr = context.Canceled
 		}
-		after, lerr := liveAfterApply(ctx, cl.Client, plan.env, toApply)
+		after, lerr := liveAfterApply(ctx, cl.Client, plan.env, applied)
 		if lerr != nil && werr == nil {
 			werr = lerr
 		}

@@ -50,38 +50,72 @@ func isTailKind(u *unstructured.Unstructured) bool {
 	return false
 }
 
+// applyBatch is how many objects of a wave are built and applied at a
+// time per cluster. Objects wait as identities (lazyObject) and are built —
+// decoded from the render's compact form and stamped — only when their
+// batch comes, so that a first apply of thousands of objects never holds
+// them all, and ssa's copies of them, at once.
+const applyBatch = 512
+
+// lazyObject is an object to apply, known by its identity (apiVersion,
+// kind, namespace, name) until its batch is applied; build makes the full
+// object then.
+type lazyObject struct {
+	id    *unstructured.Unstructured
+	build func() *unstructured.Unstructured
+}
+
+// idsOf returns the identities of objs.
+func idsOf(objs []lazyObject) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.id
+	}
+	return out
+}
+
+func build(objs []lazyObject) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.build()
+	}
+	return out
+}
+
 // applyAllStagedConcurrent applies objects with ssa's semantics and in ssa's
 // stages, faster. The cluster definitions (CRDs, Namespaces, ClusterRoles),
 // the class definitions and opts.CustomStageKinds go through
 // m.ApplyAllStaged, which applies each stage and waits for the first two
 // to be ready. The other objects are applied in three waves (leadKinds, the
-// rest, tailKinds, each after the previous one), each wave split into up
-// to `chunks` parts applied concurrently by m.ApplyAll, so that dry-run,
-// drift detection, recreation on immutable fields and the exclusion and
-// if-not-present selectors stay ssa's.
+// rest, tailKinds, each after the previous one); a wave goes in ssa's order
+// in batches of up to `batch` objects, one batch after the other, each
+// split into up to `chunks` parts applied concurrently by m.ApplyAll, so
+// that dry-run, drift detection, recreation on immutable fields and the
+// exclusion and if-not-present selectors stay ssa's.
 //
 // The change set holds the same entries, in the same order, as
 // m.ApplyAllStaged's. On error it holds what was applied: the earlier
-// stages and waves, and the chunks of the failed wave that succeeded (a
-// chunk that fails reports nothing, as ApplyAll does); the error joins the
-// chunks' errors, each naming its object.
-func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objects []*unstructured.Unstructured, opts ssa.ApplyOptions, chunks int) (*ssa.ChangeSet, error) {
-	var early, lead, mid, tail []*unstructured.Unstructured
-	for _, o := range objects {
+// stages, waves and batches, and the chunks of the failed batch that
+// succeeded (a chunk that fails reports nothing, as ApplyAll does); the
+// error joins the chunks' errors, each naming its object.
+func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objects []lazyObject, opts ssa.ApplyOptions, chunks, batch int) (*ssa.ChangeSet, error) {
+	var early, lead, mid, tail []lazyObject
+	for _, lo := range objects {
+		o := lo.id
 		switch {
 		case utils.IsClusterDefinition(o), utils.IsClassDefinition(o), utils.IsCustomStage(o, opts.CustomStageKinds):
-			early = append(early, o)
+			early = append(early, lo)
 		case leadKinds[o.GroupVersionKind().GroupKind()]:
-			lead = append(lead, o)
+			lead = append(lead, lo)
 		case isTailKind(o):
-			tail = append(tail, o)
+			tail = append(tail, lo)
 		default:
-			mid = append(mid, o)
+			mid = append(mid, lo)
 		}
 	}
 	cs := ssa.NewChangeSet()
 	if len(early) > 0 {
-		ecs, err := m.ApplyAllStaged(ctx, early, opts)
+		ecs, err := m.ApplyAllStaged(ctx, build(early), opts)
 		if ecs != nil {
 			cs.Append(ecs.Entries)
 		}
@@ -91,17 +125,36 @@ func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objec
 	}
 	var rest []ssa.ChangeSetEntry
 	var err error
-	for _, wave := range [][]*unstructured.Unstructured{lead, mid, tail} {
-		var entries []ssa.ChangeSetEntry
-		entries, err = applyChunked(ctx, m, wave, opts, chunks)
-		rest = append(rest, entries...)
-		if err != nil {
-			break
+waves:
+	for _, wave := range [][]lazyObject{lead, mid, tail} {
+		for _, b := range batches(wave, batch) {
+			var entries []ssa.ChangeSetEntry
+			entries, err = applyChunked(ctx, m, build(b), opts, chunks)
+			rest = append(rest, entries...)
+			if err != nil {
+				break waves
+			}
 		}
 	}
 	sortEntries(rest)
 	cs.Append(rest)
 	return cs, err
+}
+
+// batches sorts a wave in ssa's order and cuts it into runs of at most size
+// objects.
+func batches(wave []lazyObject, size int) [][]lazyObject {
+	sort.SliceStable(wave, func(i, j int) bool {
+		return ssa.SortableUnstructureds{wave[i].id, wave[j].id}.Less(0, 1)
+	})
+	size = max(1, size)
+	var out [][]lazyObject
+	for len(wave) > 0 {
+		n := min(size, len(wave))
+		out = append(out, wave[:n:n])
+		wave = wave[n:]
+	}
+	return out
 }
 
 // applyChunked applies objects in up to n concurrent m.ApplyAll calls and

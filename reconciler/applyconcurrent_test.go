@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/internal/cluster"
+	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -50,6 +52,15 @@ func managed(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
 		o.SetLabels(l)
 	}
 	return objs
+}
+
+// readyObjects wraps objects already built for applyAllStagedConcurrent.
+func readyObjects(objs []*unstructured.Unstructured) []lazyObject {
+	out := make([]lazyObject, len(objs))
+	for i, u := range objs {
+		out[i] = lazyObject{id: u, build: func() *unstructured.Unstructured { return u }}
+	}
+	return out
 }
 
 // bulk returns n ConfigMaps and n/4 Deployments in namespace ns.
@@ -141,7 +152,7 @@ func TestConcurrentApplyMatchesApplyAllStaged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: ssa: %v", step.name, err)
 		}
-		got, err := applyAllStagedConcurrent(ctx, con.Manager, everyStage(t, ns, n, step.gen), testApplyOptions(), applyChunks)
+		got, err := applyAllStagedConcurrent(ctx, con.Manager, readyObjects(everyStage(t, ns, n, step.gen)), testApplyOptions(), applyChunks, applyBatch)
 		if err != nil {
 			t.Fatalf("%s: concurrent: %v", step.name, err)
 		}
@@ -158,6 +169,65 @@ func TestConcurrentApplyMatchesApplyAllStaged(t *testing.T) {
 	err := con.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "frozen"}, frozen)
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("ConfigMap %s/frozen (strata.dev/reconcile: disabled) was applied: get returned %v", ns, err)
+	}
+}
+
+// Objects are built (stamped) only when their batch is applied, so that a
+// large apply never holds them all: when the first object of a batch is
+// built, every object of the batch before it is in the cluster already;
+// no object is built twice. Across batches the change set is still ssa's
+// (first apply, then a change to some of them).
+func TestApplyBuildsObjectsBatchByBatch(t *testing.T) {
+	cfgs := startClusters(t)
+	cl := testCluster(t, "batches", cfgs["public"])
+	ref := testCluster(t, "batches-ref", cfgs["private"])
+	const ns, batch = "applyconcurrent-batches", 7
+	objects := func(gen int) []*unstructured.Unstructured {
+		return managed(append([]*unstructured.Unstructured{{Object: map[string]any{
+			"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 30, gen)...))
+	}
+	ctx := context.Background()
+	for _, gen := range []int{1, 2} {
+		objs := objects(gen)
+		mid := append([]*unstructured.Unstructured(nil), objs[1:]...) // 30 ConfigMaps, 7 Deployments: one wave
+		sort.Sort(ssa.SortableUnstructureds(mid))
+		pos := map[*unstructured.Unstructured]int{}
+		for i, u := range mid {
+			pos[u] = i
+		}
+		built := map[int]int{}
+		lazy := make([]lazyObject, len(objs))
+		for i, u := range objs {
+			lazy[i] = lazyObject{id: inventory.RefOf(u).Object(), build: func() *unstructured.Unstructured {
+				built[i]++
+				if p, ok := pos[u]; ok && p > 0 && p%batch == 0 {
+					for _, prev := range mid[p-batch : p] {
+						live := &unstructured.Unstructured{}
+						live.SetGroupVersionKind(prev.GroupVersionKind())
+						if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(prev), live); err != nil {
+							t.Errorf("generation %d: %s/%s built before %s/%s of the batch before it was applied: %v", gen, u.GetKind(), u.GetName(), prev.GetKind(), prev.GetName(), err)
+						}
+					}
+				}
+				return u.DeepCopy()
+			}}
+		}
+		want, err := ref.Manager.ApplyAllStaged(ctx, objects(gen), testApplyOptions())
+		if err != nil {
+			t.Fatalf("generation %d: ssa: %v", gen, err)
+		}
+		got, err := applyAllStagedConcurrent(ctx, cl.Manager, lazy, testApplyOptions(), applyChunks, batch)
+		if err != nil {
+			t.Fatalf("generation %d: %v", gen, err)
+		}
+		if diff := cmp.Diff(want.Entries, got.Entries); diff != "" {
+			t.Errorf("generation %d: change set differs from ApplyAllStaged's (-ssa +batched):\n%s", gen, diff)
+		}
+		for i, u := range objs {
+			if built[i] != 1 {
+				t.Errorf("generation %d: %s/%s built %d times, want once", gen, u.GetKind(), u.GetName(), built[i])
+			}
+		}
 	}
 }
 
@@ -182,7 +252,7 @@ func TestConcurrentApplyNamesFailingObject(t *testing.T) {
 	}}
 	objs = append(objs, managed([]*unstructured.Unstructured{bad})...)
 	ctx := context.Background()
-	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, objs, testApplyOptions(), applyChunks)
+	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, applyBatch)
 	if err == nil {
 		t.Fatal("apply of an invalid Deployment succeeded")
 	}
@@ -262,7 +332,7 @@ func BenchmarkFirstApply(b *testing.B) {
 			if modes[m].chunks == 0 {
 				_, err = cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions())
 			} else {
-				_, err = applyAllStagedConcurrent(ctx, cl.Manager, objs, testApplyOptions(), modes[m].chunks)
+				_, err = applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), modes[m].chunks, applyBatch)
 			}
 			if err != nil {
 				b.Fatal(err)

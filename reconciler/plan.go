@@ -121,3 +121,8 @@ func (do *desiredObject) stamped(revision string) *unstructured.Unstructured {
 	s.Revision = revision
 	return do.src.Stamped(s)
 }
+
+// lazy is do to be applied, stamped with revision only when its batch is.
+func (do *desiredObject) lazy(revision string) lazyObject {
+	return lazyObject{id: do.ref.Object(), build: func() *unstructured.Unstructured { return do.stamped(revision) }}
+}

@@ -49,7 +49,7 @@ func (e *SecretError) Unwrap() error { return e.Err }
 // rotated key Secret takes effect at the next apply). One Secret that does
 // not decrypt fails the cluster before anything is applied (fail closed).
 // toApply itself keeps the ciphertext.
-func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs []*desiredObject, toApply []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs []*desiredObject, toApply []lazyObject) ([]lazyObject, error) {
 	bySecret := map[string]*desiredObject{}
 	for _, do := range objs {
 		if do.sealed != nil {
@@ -61,11 +61,11 @@ func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs [
 	}
 	var ids secrets.Identities
 	loaded := false
-	out := make([]*unstructured.Unstructured, len(toApply))
-	for i, u := range toApply {
-		do := bySecret[refKey(u)]
+	out := make([]lazyObject, len(toApply))
+	for i, lo := range toApply {
+		do := bySecret[refKey(lo.id)]
 		if do == nil {
-			out[i] = u
+			out[i] = lo
 			continue
 		}
 		if !loaded {
@@ -79,7 +79,7 @@ func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs [
 		if do.sealed.file != "" {
 			name += " (" + do.sealed.file + ")"
 		}
-		plain, err := secrets.Open(u.Object, do.sealed.doc, name, ids)
+		plain, err := secrets.Open(lo.build().Object, do.sealed.doc, name, ids)
 		if err != nil {
 			if nk, ok := err.(*secrets.NoKeyError); ok {
 				// Name every key held, not only the tier's (none, often).
@@ -89,7 +89,8 @@ func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs [
 				Sensitivity: do.sensitivity, Actor: "strata", Message: "not applied: " + err.Error()})
 			return nil, &SecretError{Cluster: cl.Name, Err: err}
 		}
-		out[i] = &unstructured.Unstructured{Object: plain}
+		opened := &unstructured.Unstructured{Object: plain}
+		out[i] = lazyObject{id: lo.id, build: func() *unstructured.Unstructured { return opened }}
 	}
 	return out, nil
 }

@@ -220,7 +220,7 @@ func TestPublicAgentCannotOpenAMisroutedLedgerSecret(t *testing.T) {
 	// The audit of the refusal goes to a fake cluster: nothing is applied.
 	cl := &cluster.Cluster{Name: "public", Client: fake.NewClientBuilder().Build()}
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
-	_, err := r.openSecrets(cl, &ClusterResult{Name: "public", Tier: string(config.PublicCloud)}, []*desiredObject{do}, []*unstructured.Unstructured{u})
+	_, err := r.openSecrets(cl, &ClusterResult{Name: "public", Tier: string(config.PublicCloud)}, []*desiredObject{do}, readyObjects([]*unstructured.Unstructured{u}))
 	var nk *secrets.NoKeyError
 	if !errors.As(err, &nk) {
 		t.Fatalf("err = %v, want a NoKeyError", err)
