@@ -322,6 +322,11 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 	fp := desired.Fingerprint(snap, cfg, r.opts.Environment, dopts)
 	var st *desired.State
 	var reused *rolloutPlan
+	var windowsBefore []string
+	hadBefore := r.cache != nil && r.cache.st != nil
+	if hadBefore {
+		windowsBefore = r.cache.st.Windows
+	}
 	if c := r.cache; c != nil && fp != "" && c.fingerprint == fp && c.healthy == healthyKey(res.healthy) && c.targets == healthyKey(targets) {
 		// Nothing the environment renders changed (a commit elsewhere in
 		// the repository): the objects and their placement are the last
@@ -329,10 +334,16 @@ func (r *Reconciler) reconcile(ctx context.Context) *Result {
 		st, reused = c.withRevision(snap.RevisionLabel())
 		log.Debug("render unchanged; reusing the last revision's objects", "commit", rev.Short(), "from", short(c.commit))
 	} else {
+		if c := r.cache; c != nil {
+			// Not reused: let the last revision's objects and plan go
+			// before the new ones are built, so that the two never fill
+			// the heap together. Its strata.yaml stays for checkHistory.
+			r.cache = &renderCache{cfg: c.cfg}
+		}
 		st, err = desired.Build(snap, cfg, r.opts.Environment, dopts)
 	}
-	if err == nil && r.cache != nil && !slices.Equal(r.cache.st.Windows, st.Windows) {
-		log.Info("windows changed", "open", st.Windows, "before", r.cache.st.Windows)
+	if err == nil && hadBefore && !slices.Equal(windowsBefore, st.Windows) {
+		log.Info("windows changed", "open", st.Windows, "before", windowsBefore)
 	}
 	if err == nil {
 		d, gerr := r.gate(rev)
