@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -142,7 +143,7 @@ func listKind(ctx context.Context, c client.Client, gvk schema.GroupVersionKind,
 			if err != nil {
 				return err
 			}
-			out[gvk.Group+"/"+gvk.Kind+"/"+m.GetNamespace()+"/"+m.GetName()] = observe(o, m)
+			out[inventory.Ref{Group: gvk.Group, Kind: gvk.Kind, Namespace: m.GetNamespace(), Name: m.GetName()}.Key()] = observe(o, m)
 			return nil
 		})
 		if err != nil {

@@ -67,7 +67,8 @@ func (r *Reconciler) applyOptions() ssa.ApplyOptions {
 
 // changeKey is the inventory key of a change set entry.
 func changeKey(e ssa.ChangeSetEntry) string {
-	return e.ObjMetadata.GroupKind.Group + "/" + e.ObjMetadata.GroupKind.Kind + "/" + e.ObjMetadata.Namespace + "/" + e.ObjMetadata.Name
+	id := e.ObjMetadata
+	return inventory.Ref{Group: id.GroupKind.Group, Kind: id.GroupKind.Kind, Namespace: id.Namespace, Name: id.Name}.Key()
 }
 
 // skippedKeys returns the keys of the objects a change set skipped.

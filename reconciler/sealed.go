@@ -8,6 +8,7 @@ import (
 	"github.com/strata-gitops/strata/internal/audit"
 	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/desired"
+	"github.com/strata-gitops/strata/internal/inventory"
 	"github.com/strata-gitops/strata/internal/secrets"
 )
 
@@ -96,6 +97,5 @@ func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs [
 }
 
 func refKey(u *unstructured.Unstructured) string {
-	gvk := u.GroupVersionKind()
-	return gvk.Group + "/" + gvk.Kind + "/" + u.GetNamespace() + "/" + u.GetName()
+	return inventory.RefOf(u).Key()
 }
