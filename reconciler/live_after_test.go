@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-gitops/strata/internal/cluster"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -22,12 +21,7 @@ import (
 // there; objects that are gone or not strata's for the environment are
 // absent either way.
 func TestLiveAfterApplyMatchesListLive(t *testing.T) {
-	cfg := startClusters(t)["private"]
-	cl, err := cluster.NewCluster("live-after", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl := testCluster(t, "live-after", startClusters(t)["private"])
 	ctx := context.Background()
 	env, ns := "liveafter", "live-after"
 	if err := cl.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
