@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/strata-gitops/strata/bench/internal/configrepo"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/strata-gitops/strata/bench/internal/configrepo"
 	"github.com/strata-gitops/strata/bench/internal/cpumeter"
 	"github.com/strata-gitops/strata/bench/internal/freshclusters"
 	"github.com/strata-gitops/strata/bench/internal/results"
