@@ -306,6 +306,50 @@ func TestConcurrentApplyNamesFailingObject(t *testing.T) {
 	}
 }
 
+// A refusal in a later batch leaves the earlier batches applied, and the
+// change set reports each of them, so that the reconciler records them in
+// the inventory (keepCreated) and a later revision can prune them; the
+// refused object is not in the cluster.
+func TestApplyFailingInALaterBatchReportsTheEarlierOnes(t *testing.T) {
+	cfgs := startClusters(t)
+	cl := testCluster(t, "failbatch", cfgs["public"])
+	const ns = "applyconcurrent-failbatch"
+	bad := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "bad", "namespace": ns},
+		"spec": map[string]any{ // no container, selector not matching: refused
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "bad"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "other"}}},
+		},
+	}}
+	objs := managed(append(append([]*unstructured.Unstructured{{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 30, 1)[:30]...), bad))
+	ctx := context.Background()
+	// 30 ConfigMaps, then the Deployment: in batches of 7 it is in the fifth.
+	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, 7)
+	if err == nil || !strings.Contains(err.Error(), "Deployment/"+ns+"/bad") {
+		t.Fatalf("error = %v, want the refusal of Deployment %s/bad", err, ns)
+	}
+	reported := map[string]ssa.Action{}
+	for _, e := range cs.Entries {
+		reported[changeKey(e)] = e.Action
+	}
+	for _, o := range objs[:len(objs)-1] {
+		key := refKey(o)
+		if reported[key] != ssa.CreatedAction {
+			t.Errorf("%s: %q in the change set, want created", key, reported[key])
+		}
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(o.GroupVersionKind())
+		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
+			t.Errorf("%s reported created but not in the cluster: %v", key, err)
+		}
+	}
+	if a, ok := reported[refKey(bad)]; ok {
+		t.Errorf("the refused Deployment is in the change set as %q", a)
+	}
+}
+
 // BenchmarkFirstApply compares a first apply of 400 ConfigMaps and 100
 // Deployments with ssa's ApplyAllStaged and with the concurrent apply; each
 // iteration runs every mode, in a rotating order, so that a change in the
