@@ -150,7 +150,12 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 				res.current[key] = true
 			}
 		case !had || p.Hash != do.hash:
-			toApply = append(toApply, do.lazy(rev))
+			lz := do.lazy(rev)
+			if had && lo != nil && p.Fingerprint == lo.fingerprint {
+				// Changed in git only: applied directly (applyDirect).
+				lz.since = lo.resourceVersion
+			}
+			toApply = append(toApply, lz)
 			if !had {
 				r.auditor(cl).Record(audit.Event{Kind: audit.Placement, Commit: plan.revision, Cluster: cl.Name, Tier: res.Tier,
 					Object: do.ref.String(), Sensitivity: do.sensitivity, Rule: do.reason, Actor: "strata"})

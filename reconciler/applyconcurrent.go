@@ -63,6 +63,10 @@ const applyBatch = 512
 type lazyObject struct {
 	id    *unstructured.Unstructured
 	build func() *unstructured.Unstructured
+	// since, when set, is the resourceVersion the object had when strata
+	// listed it, and that object was exactly what strata last applied: it
+	// is applied at once, with since as its precondition (applyDirect).
+	since string
 }
 
 // idsOf returns the identities of objs.
@@ -82,6 +86,20 @@ func build(objs []lazyObject) []*unstructured.Unstructured {
 	return out
 }
 
+// applyItem is an object built for its batch, with its lazyObject's since.
+type applyItem struct {
+	obj   *unstructured.Unstructured
+	since string
+}
+
+func buildItems(objs []lazyObject) []applyItem {
+	out := make([]applyItem, len(objs))
+	for i, o := range objs {
+		out[i] = applyItem{obj: o.build(), since: o.since}
+	}
+	return out
+}
+
 // applyAllStagedConcurrent applies objects with ssa's semantics and in ssa's
 // stages, faster. The cluster definitions (CRDs, Namespaces, ClusterRoles),
 // the class definitions and opts.CustomStageKinds go through
@@ -91,13 +109,14 @@ func build(objs []lazyObject) []*unstructured.Unstructured {
 // in batches of up to `batch` objects, one batch after the other, each
 // split into up to `chunks` parts applied concurrently by m.ApplyAll, so
 // that dry-run, drift detection, recreation on immutable fields and the
-// exclusion and if-not-present selectors stay ssa's.
+// exclusion and if-not-present selectors stay ssa's — except for objects
+// with since, applied directly (applyPart).
 //
 // The change set holds the same entries, in the same order, as
 // m.ApplyAllStaged's. On error it holds what was applied: the earlier
-// stages, waves and batches, and the chunks of the failed batch that
-// succeeded (a chunk that fails reports nothing, as ApplyAll does); the
-// error joins the chunks' errors, each naming its object.
+// stages, waves and batches, and what the parts of the failed batch applied
+// before they failed (an ApplyAll call that fails reports nothing); the
+// error joins the parts' errors, each naming its object.
 func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objects []lazyObject, opts ssa.ApplyOptions, chunks, batch int) (*ssa.ChangeSet, error) {
 	var early, lead, mid, tail []lazyObject
 	for _, lo := range objects {
@@ -129,7 +148,7 @@ waves:
 	for _, wave := range [][]lazyObject{lead, mid, tail} {
 		for _, b := range batches(wave, batch) {
 			var entries []ssa.ChangeSetEntry
-			entries, err = applyChunked(ctx, m, build(b), opts, chunks)
+			entries, err = applyChunked(ctx, m, buildItems(b), opts, chunks)
 			rest = append(rest, entries...)
 			if err != nil {
 				break waves
@@ -157,29 +176,27 @@ func batches(wave []lazyObject, size int) [][]lazyObject {
 	return out
 }
 
-// applyChunked applies objects in up to n concurrent m.ApplyAll calls and
-// returns the entries of those that succeeded, and the others' errors.
-func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []*unstructured.Unstructured, opts ssa.ApplyOptions, n int) ([]ssa.ChangeSetEntry, error) {
+// applyChunked applies objects in up to n concurrent parts (applyPart)
+// and returns the entries of those applied, and the parts' errors.
+func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyItem, opts ssa.ApplyOptions, n int) ([]ssa.ChangeSetEntry, error) {
 	if len(objects) == 0 {
 		return nil, nil
 	}
 	parts := split(objects, n)
-	results := make([]*ssa.ChangeSet, len(parts))
+	results := make([][]ssa.ChangeSetEntry, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = m.ApplyAll(ctx, part, opts)
+			results[i], errs[i] = applyPart(ctx, m, part, opts)
 		}()
 	}
 	wg.Wait()
 	var entries []ssa.ChangeSetEntry
-	for i, r := range results {
-		if errs[i] == nil && r != nil {
-			entries = append(entries, r.Entries...)
-		}
+	for _, r := range results {
+		entries = append(entries, r...)
 	}
 	return entries, joinChunkErrors(errs)
 }
@@ -217,11 +234,13 @@ func (e chunkErrors) Unwrap() []error { return e }
 // split deals objects, in ssa's order, round-robin into at most n parts:
 // each part keeps ssa's order, and all parts reach the kinds ssa applies
 // later (Deployments after ConfigMaps and Services) at about the same time.
-func split(objects []*unstructured.Unstructured, n int) [][]*unstructured.Unstructured {
-	sorted := append([]*unstructured.Unstructured(nil), objects...)
-	sort.Sort(ssa.SortableUnstructureds(sorted))
+func split(objects []applyItem, n int) [][]applyItem {
+	sorted := append([]applyItem(nil), objects...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		return ssa.SortableUnstructureds{sorted[i].obj, sorted[j].obj}.Less(0, 1)
+	})
 	n = max(1, min(n, len(sorted)))
-	parts := make([][]*unstructured.Unstructured, n)
+	parts := make([][]applyItem, n)
 	for i, o := range sorted {
 		parts[i%n] = append(parts[i%n], o)
 	}

@@ -35,6 +35,8 @@ type liveObject struct {
 	// disabled is set when the live object carries strata.dev/reconcile:
 	// disabled.
 	disabled bool
+	// resourceVersion is the precondition of a direct apply (applyDirect).
+	resourceVersion string
 }
 
 // listPageSize bounds one LIST page: only each object's summary is kept,
@@ -179,7 +181,7 @@ func summarize(o metav1.Object) *liveObject {
 	m := &unstructured.Unstructured{}
 	m.SetLabels(o.GetLabels())
 	m.SetAnnotations(o.GetAnnotations())
-	return &liveObject{fingerprint: fingerprint(o), managers: otherManagers(o), disabled: isDisabled(m)}
+	return &liveObject{fingerprint: fingerprint(o), managers: otherManagers(o), disabled: isDisabled(m), resourceVersion: o.GetResourceVersion()}
 }
 
 // alwaysCurrent are kinds kstatus reports Current as soon as they exist:

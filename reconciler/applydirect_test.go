@@ -1,0 +1,235 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fluxcd/pkg/ssa"
+	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/internal/labels"
+)
+
+// requestCounter counts, per object name, the GETs and dry-runs a client
+// sends to a real apiserver.
+type requestCounter struct {
+	mu      sync.Mutex
+	gets    map[string]int
+	dryRuns map[string]int
+}
+
+func (c *requestCounter) config(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			c.count(r)
+			return rt.RoundTrip(r)
+		})
+	}
+	return cfg
+}
+
+func (c *requestCounter) count(r *http.Request) {
+	name := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case r.URL.Query().Get("dryRun") != "":
+		c.dryRuns[name]++
+	case r.Method == http.MethodGet:
+		c.gets[name]++
+	}
+}
+
+func (c *requestCounter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gets, c.dryRuns = map[string]int{}, map[string]int{}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// withSince marks the objects of the waves after the cluster and class
+// definitions as the reconciler does when the live object is what strata
+// last applied: since is its resourceVersion now. Objects strata leaves
+// alone (strata.dev/reconcile: disabled in git) get none, as in apply.
+func withSince(t *testing.T, c client.Client, objs []*unstructured.Unstructured) []lazyObject {
+	t.Helper()
+	out := readyObjects(objs)
+	for i, o := range objs {
+		if utils.IsClusterDefinition(o) || utils.IsClassDefinition(o) || isDisabled(o) {
+			continue
+		}
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(o.GroupVersionKind())
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(o), live); err != nil {
+			t.Fatal(err)
+		}
+		out[i].since = live.GetResourceVersion()
+	}
+	return out
+}
+
+// An object that git changed and nobody else touched is applied in one
+// round trip: no GET, no dry-run. The change set is still ssa's
+// ApplyAllStaged's, configured for what changed and unchanged for what
+// the apply left as it was (applied again with the same content).
+func TestDirectApplySkipsGetAndDryRun(t *testing.T) {
+	cfgs := startClusters(t)
+	ref := testCluster(t, "ref-direct", cfgs["public"])
+	counter := &requestCounter{}
+	counter.reset()
+	con := testCluster(t, "direct", counter.config(cfgs["private"]))
+	const ns, n = "applydirect-equal", 40
+	total := len(everyStage(t, ns, n, 1))
+	ctx := context.Background()
+	for _, step := range []struct {
+		name string
+		gen  int
+		want map[ssa.Action]int
+	}{
+		// The first apply's actions depend on the cluster-scoped objects
+		// other tests created already; it is compared with ssa's only.
+		{"first apply", 1, nil},
+		// 14 of 40 ConfigMaps (i%3 == 0) and 5 of 10 Deployments changed.
+		{"changed in git", 2, map[ssa.Action]int{ssa.ConfiguredAction: 14 + 5, ssa.UnchangedAction: total - 1 - 19, ssa.SkippedAction: 1}},
+		{"applied again", 2, map[ssa.Action]int{ssa.UnchangedAction: total - 1, ssa.SkippedAction: 1}},
+	} {
+		want, err := ref.Manager.ApplyAllStaged(ctx, everyStage(t, ns, n, step.gen), testApplyOptions())
+		if err != nil {
+			t.Fatalf("%s: ssa: %v", step.name, err)
+		}
+		objs := readyObjects(everyStage(t, ns, n, step.gen))
+		direct := step.gen > 1
+		if direct {
+			objs = withSince(t, con.Client, everyStage(t, ns, n, step.gen))
+		}
+		counter.reset()
+		got, err := applyAllStagedConcurrent(ctx, con.Manager, objs, testApplyOptions(), applyChunks, applyBatch)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if diff := cmp.Diff(want.Entries, got.Entries); diff != "" {
+			t.Errorf("%s: change set differs from ApplyAllStaged's (-ssa +direct):\n%s", step.name, diff)
+		}
+		if diff := cmp.Diff(step.want, countActions(got)); step.want != nil && diff != "" {
+			t.Errorf("%s: actions (-want +got):\n%s", step.name, diff)
+		}
+		if !direct {
+			continue
+		}
+		for _, lo := range objs {
+			name := lo.id.GetName()
+			if lo.since == "" {
+				continue
+			}
+			if counter.gets[name]+counter.dryRuns[name] > 0 {
+				t.Errorf("%s: %s %s: %d GETs and %d dry-runs, want none", step.name, lo.id.GetKind(), name, counter.gets[name], counter.dryRuns[name])
+			}
+		}
+	}
+}
+
+// The LIST's resourceVersion is the direct apply's precondition: an
+// on-call engineer who freezes an object (strata.dev/reconcile: disabled)
+// after strata listed it and before strata applies it is not overridden,
+// and a hand edit in that window is still seen as drift and restored by
+// ssa's path.
+func TestDirectApplyYieldsToAChangeSinceTheList(t *testing.T) {
+	cfgs := startClusters(t)
+	cl := testCluster(t, "direct-race", cfgs["onprem"])
+	const ns, n = "applydirect-race", 12
+	ctx := context.Background()
+	if _, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(everyStage(t, ns, n, 1)), testApplyOptions(), applyChunks, applyBatch); err != nil {
+		t.Fatal(err)
+	}
+	// strata lists: every object is as it applied it.
+	objs := withSince(t, cl.Client, everyStage(t, ns, n, 2))
+	// Then, before the apply, someone freezes cm-000 and edits cm-003 by
+	// hand (both change in generation 2).
+	patch := func(name, body string) {
+		cm := &unstructured.Unstructured{}
+		cm.SetAPIVersion("v1")
+		cm.SetKind("ConfigMap")
+		cm.SetNamespace(ns)
+		cm.SetName(name)
+		if err := cl.Client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, []byte(body)), client.FieldOwner("kubectl-edit")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch("cm-000", `{"metadata":{"annotations":{"`+labels.Reconcile+`":"`+labels.ReconcileDisabled+`"}}}`)
+	patch("cm-003", `{"data":{"value":"edited"}}`)
+
+	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, objs, testApplyOptions(), applyChunks, applyBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]ssa.Action{}
+	for _, e := range cs.Entries {
+		actions[e.ObjMetadata.Name] = e.Action
+	}
+	for name, want := range map[string]struct {
+		action ssa.Action
+		value  string
+	}{
+		"cm-000": {ssa.SkippedAction, "1"},    // frozen: left as it is
+		"cm-003": {ssa.ConfiguredAction, "2"}, // drift restored to git's
+		"cm-006": {ssa.ConfiguredAction, "2"}, // changed in git only
+	} {
+		live := &unstructured.Unstructured{}
+		live.SetAPIVersion("v1")
+		live.SetKind("ConfigMap")
+		if err := cl.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, live); err != nil {
+			t.Fatal(err)
+		}
+		v, _, _ := unstructured.NestedString(live.Object, "data", "value")
+		if v != want.value || actions[name] != want.action {
+			t.Errorf("%s: value %q, change set %q; want %q, %q", name, v, actions[name], want.value, want.action)
+		}
+	}
+}
+
+// A direct apply the apiserver refuses goes through ssa's path, which
+// names the object and says why (its dry-run error), as without it.
+func TestDirectApplyRefusedFallsBackToSSA(t *testing.T) {
+	cfgs := startClusters(t)
+	cl := testCluster(t, "direct-refused", cfgs["public"])
+	const ns = "applydirect-refused"
+	ctx := context.Background()
+	objs := everyStage(t, ns, 4, 1)
+	if _, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, applyBatch); err != nil {
+		t.Fatal(err)
+	}
+	// Generation 2 with Deployment app-000's selector changed: immutable.
+	next := everyStage(t, ns, 4, 2)
+	for _, o := range next {
+		if o.GetKind() == "Deployment" && o.GetName() == "app-000" {
+			if err := unstructured.SetNestedField(o.Object, "changed", "spec", "selector", "matchLabels", "app"); err != nil {
+				t.Fatal(err)
+			}
+			if err := unstructured.SetNestedField(o.Object, "changed", "spec", "template", "metadata", "labels", "app"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, err := applyAllStagedConcurrent(ctx, cl.Manager, withSince(t, cl.Client, next), testApplyOptions(), applyChunks, applyBatch)
+	var dre *ssaerrors.DryRunErr
+	if !errors.As(err, &dre) || dre.InvolvedObject().GetName() != "app-000" {
+		t.Fatalf("want ssa's dry-run error naming Deployment app-000, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "immutable") {
+		t.Errorf("error does not say why: %v", err)
+	}
+}
