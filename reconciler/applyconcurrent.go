@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/utils"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -78,14 +79,6 @@ func idsOf(objs []lazyObject) []*unstructured.Unstructured {
 	return out
 }
 
-func build(objs []lazyObject) []*unstructured.Unstructured {
-	out := make([]*unstructured.Unstructured, len(objs))
-	for i, o := range objs {
-		out[i] = o.build()
-	}
-	return out
-}
-
 // applyItem is an object built for its batch, with its lazyObject's since.
 type applyItem struct {
 	obj   *unstructured.Unstructured
@@ -101,16 +94,18 @@ func buildItems(objs []lazyObject) []applyItem {
 }
 
 // applyAllStagedConcurrent applies objects with ssa's semantics and in ssa's
-// stages, faster. The cluster definitions (CRDs, Namespaces, ClusterRoles),
-// the class definitions and opts.CustomStageKinds go through
-// m.ApplyAllStaged, which applies each stage and waits for the first two
-// to be ready. The other objects are applied in three waves (leadKinds, the
-// rest, tailKinds, each after the previous one); a wave goes in ssa's order
-// in batches of up to `batch` objects, one batch after the other, each
-// split into up to `chunks` parts applied concurrently by m.ApplyAll, so
-// that dry-run, drift detection, recreation on immutable fields and the
-// exclusion and if-not-present selectors stay ssa's — except for objects
-// with since, applied directly (applyPart).
+// stages (those of m.ApplyAllStaged), faster. The cluster definitions
+// (CRDs, Namespaces, ClusterRoles), then the class definitions, then
+// opts.CustomStageKinds are applied stage by stage, waiting after the first
+// two until their objects are ready — except objects applied directly,
+// which existed and were as strata last applied them (and waited for).
+// The other objects are applied in three waves (leadKinds, the rest,
+// tailKinds, each after the previous one); a wave goes in ssa's order in
+// batches of up to `batch` objects, one batch after the other. Each stage
+// and batch is split into up to `chunks` parts applied concurrently by
+// m.ApplyAll, so that dry-run, drift detection, recreation on immutable
+// fields and the exclusion and if-not-present selectors stay ssa's — except
+// for objects with since, applied directly (applyPart).
 //
 // The change set holds the same entries, in the same order, as
 // m.ApplyAllStaged's. On error it holds what was applied: the earlier
@@ -118,12 +113,16 @@ func buildItems(objs []lazyObject) []applyItem {
 // before they failed (an ApplyAll call that fails reports nothing); the
 // error joins the parts' errors, each naming its object.
 func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objects []lazyObject, opts ssa.ApplyOptions, chunks, batch int) (*ssa.ChangeSet, error) {
-	var early, lead, mid, tail []lazyObject
+	var defs, classes, custom, lead, mid, tail []lazyObject
 	for _, lo := range objects {
 		o := lo.id
 		switch {
-		case utils.IsClusterDefinition(o), utils.IsClassDefinition(o), utils.IsCustomStage(o, opts.CustomStageKinds):
-			early = append(early, lo)
+		case utils.IsClusterDefinition(o):
+			defs = append(defs, lo)
+		case utils.IsClassDefinition(o):
+			classes = append(classes, lo)
+		case utils.IsCustomStage(o, opts.CustomStageKinds):
+			custom = append(custom, lo)
 		case leadKinds[o.GroupVersionKind().GroupKind()]:
 			lead = append(lead, lo)
 		case isTailKind(o):
@@ -133,13 +132,29 @@ func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objec
 		}
 	}
 	cs := ssa.NewChangeSet()
-	if len(early) > 0 {
-		ecs, err := m.ApplyAllStaged(ctx, build(early), opts)
-		if ecs != nil {
-			cs.Append(ecs.Entries)
+	for i, stage := range [][]lazyObject{defs, classes, custom} {
+		if len(stage) == 0 {
+			continue
 		}
+		entries, direct, err := applyChunked(ctx, m, buildItems(stage), opts, chunks)
+		sortEntries(entries)
+		cs.Append(entries)
 		if err != nil {
 			return cs, err
+		}
+		if i == 2 {
+			continue // ssa does not wait for the custom stage
+		}
+		var wait object.ObjMetadataSet
+		for _, e := range entries {
+			if !direct[e.ObjMetadata] {
+				wait = append(wait, e.ObjMetadata)
+			}
+		}
+		if len(wait) > 0 {
+			if err := m.WaitForSet(wait, ssa.WaitOptions{Interval: opts.WaitInterval, Timeout: opts.WaitTimeout}); err != nil {
+				return cs, err
+			}
 		}
 	}
 	var rest []ssa.ChangeSetEntry
@@ -148,7 +163,7 @@ waves:
 	for _, wave := range [][]lazyObject{lead, mid, tail} {
 		for _, b := range batches(wave, batch) {
 			var entries []ssa.ChangeSetEntry
-			entries, err = applyChunked(ctx, m, buildItems(b), opts, chunks)
+			entries, _, err = applyChunked(ctx, m, buildItems(b), opts, chunks)
 			rest = append(rest, entries...)
 			if err != nil {
 				break waves
@@ -177,28 +192,34 @@ func batches(wave []lazyObject, size int) [][]lazyObject {
 }
 
 // applyChunked applies objects in up to n concurrent parts (applyPart)
-// and returns the entries of those applied, and the parts' errors.
-func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyItem, opts ssa.ApplyOptions, n int) ([]ssa.ChangeSetEntry, error) {
+// and returns the entries of those applied, which of them were applied
+// directly, and the parts' errors.
+func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyItem, opts ssa.ApplyOptions, n int) ([]ssa.ChangeSetEntry, map[object.ObjMetadata]bool, error) {
 	if len(objects) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	parts := split(objects, n)
 	results := make([][]ssa.ChangeSetEntry, len(parts))
+	directs := make([][]object.ObjMetadata, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = applyPart(ctx, m, part, opts)
+			results[i], directs[i], errs[i] = applyPart(ctx, m, part, opts)
 		}()
 	}
 	wg.Wait()
 	var entries []ssa.ChangeSetEntry
-	for _, r := range results {
+	direct := map[object.ObjMetadata]bool{}
+	for i, r := range results {
 		entries = append(entries, r...)
+		for _, id := range directs[i] {
+			direct[id] = true
+		}
 	}
-	return entries, joinChunkErrors(errs)
+	return entries, direct, joinChunkErrors(errs)
 }
 
 // chunkErrors are the errors of the chunks of one wave, on one line (a

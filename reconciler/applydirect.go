@@ -20,9 +20,9 @@ import (
 // others, so that ssa decides and words the error.
 //
 // It returns the entries of what it applied, also when a later call fails,
-// so that objects created before the failure reach the inventory.
-func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, opts ssa.ApplyOptions) ([]ssa.ChangeSetEntry, error) {
-	var entries []ssa.ChangeSetEntry
+// so that objects created before the failure reach the inventory, and
+// which of them it applied directly.
+func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, opts ssa.ApplyOptions) (entries []ssa.ChangeSetEntry, direct []object.ObjMetadata, err error) {
 	var run []*unstructured.Unstructured
 	flush := func() error {
 		if len(run) == 0 {
@@ -42,15 +42,16 @@ func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, o
 			continue
 		}
 		if err := flush(); err != nil {
-			return entries, err
+			return entries, direct, err
 		}
 		if e, ok := applyDirect(ctx, m, it); ok {
 			entries = append(entries, e)
+			direct = append(direct, e.ObjMetadata)
 			continue
 		}
 		run = append(run, it.obj)
 	}
-	return entries, flush()
+	return entries, direct, flush()
 }
 
 // applyDirect applies an object that git changed and that nobody touched
@@ -67,6 +68,7 @@ func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, o
 // (same resourceVersion), as ssa's dry-run comparison would have.
 func applyDirect(ctx context.Context, m *ssa.ResourceManager, it applyItem) (ssa.ChangeSetEntry, bool) {
 	obj := it.obj.DeepCopy()
+	utils.RemoveCABundleFromCRD(obj) // as ssa's ApplyAll does
 	obj.SetResourceVersion(it.since)
 	if err := m.Client().Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(labels.FieldManager)); err != nil {
 		return ssa.ChangeSetEntry{}, false

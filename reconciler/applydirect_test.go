@@ -10,7 +10,6 @@ import (
 
 	"github.com/fluxcd/pkg/ssa"
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
-	"github.com/fluxcd/pkg/ssa/utils"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -61,15 +60,15 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// withSince marks the objects of the waves after the cluster and class
-// definitions as the reconciler does when the live object is what strata
-// last applied: since is its resourceVersion now. Objects strata leaves
-// alone (strata.dev/reconcile: disabled in git) get none, as in apply.
+// withSince marks objects as the reconciler does when the live object is
+// what strata last applied: since is its resourceVersion now. Objects
+// strata leaves alone (strata.dev/reconcile: disabled in git) get none, as
+// in apply.
 func withSince(t *testing.T, c client.Client, objs []*unstructured.Unstructured) []lazyObject {
 	t.Helper()
 	out := readyObjects(objs)
 	for i, o := range objs {
-		if utils.IsClusterDefinition(o) || utils.IsClassDefinition(o) || isDisabled(o) {
+		if isDisabled(o) {
 			continue
 		}
 		live := &unstructured.Unstructured{}
@@ -83,7 +82,8 @@ func withSince(t *testing.T, c client.Client, objs []*unstructured.Unstructured)
 }
 
 // An object that git changed and nobody else touched is applied in one
-// round trip: no GET, no dry-run. The change set is still ssa's
+// round trip: no GET, no dry-run, and no wait for a cluster definition
+// (Namespace, CRD, ClusterRole) that was ready already. The change set is still ssa's
 // ApplyAllStaged's, configured for what changed and unchanged for what
 // the apply left as it was (applied again with the same content).
 func TestDirectApplySkipsGetAndDryRun(t *testing.T) {
@@ -129,6 +129,12 @@ func TestDirectApplySkipsGetAndDryRun(t *testing.T) {
 		}
 		if !direct {
 			continue
+		}
+		// ssa's wait for the cluster definitions lists their kinds.
+		for _, kinds := range []string{"namespaces", "customresourcedefinitions", "clusterroles"} {
+			if n := counter.gets[kinds]; n > 0 {
+				t.Errorf("%s: %d LISTs of %s: the cluster definitions applied directly were waited for", step.name, n, kinds)
+			}
 		}
 		for _, lo := range objs {
 			name := lo.id.GetName()
