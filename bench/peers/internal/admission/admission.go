@@ -190,13 +190,14 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	r.WorkDir = work
-	var kyv, str *server
+	var kyv, str, floor *server
 	defer func() {
 		// A fresh context: ctx may be the reason we are leaving.
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		kyv.stop()
 		str.stop()
+		floor.stop()
 		if cerr := k.deleteWebhookConfigs(cctx, true, true); cerr != nil && err == nil {
 			err = fmt.Errorf("removing the webhook registrations: %w", cerr)
 		}
@@ -353,6 +354,10 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	m := &measurer{ctx: ctx, o: &o, pool: pool, want: want, say: say}
 	r.LoadAvg = results.LoadAvg()
 
+	floorBin, err := buildFloor(ctx, &o, work)
+	if err != nil {
+		return nil, err
+	}
 	for gi, g := range groups {
 		if gi > 0 {
 			say("restarting both servers with GOMAXPROCS=%d", g.gomaxprocs)
@@ -366,22 +371,28 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 				return nil, err
 			}
 		}
+		if floor, err = startFloor(ctx, floorBin, work, g.gomaxprocs); err != nil {
+			return nil, err
+		}
 		for ri, rate := range g.rates {
 			for run := 1; run <= o.Runs; run++ {
-				kyvFirst := (ri+run)%2 == 1 // alternate who goes first, so drift hurts both alike
-				order := []string{Kyverno, Strata}
-				if !kyvFirst {
-					order = []string{Strata, Kyverno}
-				}
+				// The tools take turns in a rotating order, so that drift
+				// hurts them alike.
+				order := []string{Kyverno, Strata, Floor}
+				first := (ri + run) % len(order)
+				order = append(order[first:], order[:first]...)
 				for _, tool := range order {
 					var row LoadRow
-					if tool == Kyverno {
+					switch tool {
+					case Kyverno:
 						str.stop()
 						str = nil
-						if row, err = m.load(kyv, nil, rate, g.gomaxprocs, run); err != nil {
-							return nil, err
-						}
-					} else {
+						row, err = m.load(kyv, nil, rate, g.gomaxprocs, run)
+					case Floor:
+						str.stop()
+						str = nil
+						row, err = m.load(floor, kyv, rate, g.gomaxprocs, run)
+					default:
 						if str == nil {
 							if str, err = startStrata(ctx, &o, work, g.gomaxprocs); err != nil {
 								return nil, err
@@ -390,14 +401,17 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 								return nil, err
 							}
 						}
-						if row, err = m.load(str, kyv, rate, g.gomaxprocs, run); err != nil {
-							return nil, err
-						}
+						row, err = m.load(str, kyv, rate, g.gomaxprocs, run)
+					}
+					if err != nil {
+						return nil, err
 					}
 					r.Load = append(r.Load, row)
 				}
 			}
 		}
+		floor.stop()
+		floor = nil
 	}
 	if o.RT > 0 {
 		// The apiserver runs with normal scheduling: real-time servers would

@@ -16,6 +16,8 @@ import (
 const (
 	Kyverno = "kyverno"
 	Strata  = "strata"
+	// Floor is the null webhook of the latency load (nullwebhook).
+	Floor = "floor"
 )
 
 // Verdict is one tool's judgement of one object.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -266,7 +267,13 @@ func startStrata(ctx context.Context, o *Options, work string, gomaxprocs int) (
 	args := []string{"webhook", "--cluster", "adm", "--tier", string(Tier), "--config", cfg,
 		"--policies", filepath.Join(o.RepoRoot, "policies"), "--cert-dir", certs, "--addr", addr,
 		"--metrics-addr", "0", "--kubeconfig", o.Kubeconfig}
-	p, err := childproc.Start("strata", filepath.Join(work, fmt.Sprintf("strata-webhook-%d.log", time.Now().UnixNano())), []string{"GOMAXPROCS=" + strconv.Itoa(gomaxprocs)}, o.StrataBin, args...)
+	return serve(ctx, Strata, o.StrataBin, work, gomaxprocs, addr, ca, args...)
+}
+
+// serve starts bin with args as a child process with GOMAXPROCS and waits
+// until it answers https://addr/healthz with a certificate ca signed.
+func serve(ctx context.Context, tool, bin, work string, gomaxprocs int, addr string, ca []byte, args ...string) (*server, error) {
+	p, err := childproc.Start(tool, filepath.Join(work, fmt.Sprintf("%s-webhook-%d.log", tool, time.Now().UnixNano())), []string{"GOMAXPROCS=" + strconv.Itoa(gomaxprocs)}, bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +284,7 @@ func startStrata(ctx context.Context, o *Options, work string, gomaxprocs int) (
 	}
 	err = poll(ctx, 60*time.Second, func() (bool, error) {
 		if p.Exited() {
-			return false, fmt.Errorf("strata webhook exited (%v):\n%s", p.Err, p.Tail(20))
+			return false, fmt.Errorf("%s webhook exited (%v):\n%s", tool, p.Err, p.Tail(20))
 		}
 		resp, err := c.Get("https://" + addr + "/healthz")
 		if err != nil {
@@ -288,9 +295,36 @@ func startStrata(ctx context.Context, o *Options, work string, gomaxprocs int) (
 	})
 	if err != nil {
 		p.Stop()
-		return nil, fmt.Errorf("waiting for strata webhook (log %s): %w", p.Log, err)
+		return nil, fmt.Errorf("waiting for %s webhook (log %s): %w", tool, p.Log, err)
 	}
-	return &server{tool: Strata, url: "https://" + addr + "/validate", ca: ca, p: p}, nil
+	return &server{tool: tool, url: "https://" + addr + "/validate", ca: ca, p: p}, nil
+}
+
+// buildFloor builds bench/peers/nullwebhook into work.
+func buildFloor(ctx context.Context, o *Options, work string) (string, error) {
+	bin := filepath.Join(work, "nullwebhook")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./bench/peers/nullwebhook")
+	cmd.Dir = o.RepoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building bench/peers/nullwebhook: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// startFloor starts the null webhook (the floor: answers allowed, judges
+// nothing) with strata's serving certificate.
+func startFloor(ctx context.Context, bin, work string, gomaxprocs int) (*server, error) {
+	certs := filepath.Join(work, "strata-certs")
+	ca, err := webhook.EnsureCertificates(certs, []string{"127.0.0.1", "localhost"})
+	if err != nil {
+		return nil, err
+	}
+	port, err := childproc.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return serve(ctx, Floor, bin, work, gomaxprocs, addr, ca, "--cert-dir", certs, "--addr", addr)
 }
 
 // registerStrata registers the running strata webhook with the apiserver.
