@@ -297,7 +297,7 @@ func serve(ctx context.Context, tool, bin, work string, gomaxprocs int, addr str
 		p.Stop()
 		return nil, fmt.Errorf("waiting for %s webhook (log %s): %w", tool, p.Log, err)
 	}
-	return &server{tool: tool, url: "https://" + addr + "/validate", ca: ca, p: p}, nil
+	return &server{tool: tool, url: "https://" + addr + "/validate", ca: ca, p: p, client: c}, nil
 }
 
 // buildFloor builds bench/peers/nullwebhook into work.
