@@ -128,6 +128,41 @@ func countActions(cs *ssa.ChangeSet) map[ssa.Action]int {
 	return out
 }
 
+// applyStep is one generation of everyStage and the actions its apply
+// should report (nil: not checked).
+type applyStep struct {
+	name string
+	gen  int
+	want map[ssa.Action]int
+}
+
+// applyBoth applies the step's generation with ssa's ApplyAllStaged on ref
+// and as objs with applyAllStagedConcurrent on con (calling before first,
+// if set), and checks that both report the same change set, with the
+// step's actions.
+func (step applyStep) applyBoth(t *testing.T, ref, con *cluster.Cluster, ns string, n int, objs []lazyObject, before func()) *ssa.ChangeSet {
+	t.Helper()
+	ctx := context.Background()
+	want, err := ref.Manager.ApplyAllStaged(ctx, everyStage(t, ns, n, step.gen), testApplyOptions())
+	if err != nil {
+		t.Fatalf("%s: ssa: %v", step.name, err)
+	}
+	if before != nil {
+		before()
+	}
+	got, err := applyAllStagedConcurrent(ctx, con.Manager, objs, testApplyOptions(), applyChunks, applyBatch)
+	if err != nil {
+		t.Fatalf("%s: concurrent: %v", step.name, err)
+	}
+	if diff := cmp.Diff(want.Entries, got.Entries); diff != "" {
+		t.Errorf("%s: change set differs from ApplyAllStaged's (-ssa +concurrent):\n%s", step.name, diff)
+	}
+	if diff := cmp.Diff(step.want, countActions(got)); step.want != nil && diff != "" {
+		t.Errorf("%s: actions (-want +got):\n%s", step.name, diff)
+	}
+	return got
+}
+
 // The concurrent apply reports what ssa's ApplyAllStaged reports for the
 // same objects on an identical cluster: created, unchanged, then
 // configured after a change, with the frozen object skipped.
@@ -138,30 +173,13 @@ func TestConcurrentApplyMatchesApplyAllStaged(t *testing.T) {
 	const ns, n = "applyconcurrent-equal", 40
 	total := len(everyStage(t, ns, n, 1))
 	ctx := context.Background()
-	for _, step := range []struct {
-		name string
-		gen  int
-		want map[ssa.Action]int
-	}{
+	for _, step := range []applyStep{
 		{"first apply", 1, map[ssa.Action]int{ssa.CreatedAction: total - 1, ssa.SkippedAction: 1}},
 		{"nothing changed", 1, map[ssa.Action]int{ssa.UnchangedAction: total - 1, ssa.SkippedAction: 1}},
 		// 14 of 40 ConfigMaps (i%3 == 0) and 5 of 10 Deployments changed.
 		{"changed in git", 2, map[ssa.Action]int{ssa.ConfiguredAction: 14 + 5, ssa.UnchangedAction: total - 1 - 19, ssa.SkippedAction: 1}},
 	} {
-		want, err := ref.Manager.ApplyAllStaged(ctx, everyStage(t, ns, n, step.gen), testApplyOptions())
-		if err != nil {
-			t.Fatalf("%s: ssa: %v", step.name, err)
-		}
-		got, err := applyAllStagedConcurrent(ctx, con.Manager, readyObjects(everyStage(t, ns, n, step.gen)), testApplyOptions(), applyChunks, applyBatch)
-		if err != nil {
-			t.Fatalf("%s: concurrent: %v", step.name, err)
-		}
-		if diff := cmp.Diff(want.Entries, got.Entries); diff != "" {
-			t.Errorf("%s: change set differs from ApplyAllStaged's (-ssa +concurrent):\n%s", step.name, diff)
-		}
-		if diff := cmp.Diff(step.want, countActions(got)); diff != "" {
-			t.Errorf("%s: actions (-want +got):\n%s", step.name, diff)
-		}
+		step.applyBoth(t, ref, con, ns, n, readyObjects(everyStage(t, ns, n, step.gen)), nil)
 	}
 	frozen := &unstructured.Unstructured{}
 	frozen.SetAPIVersion("v1")

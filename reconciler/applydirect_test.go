@@ -10,7 +10,6 @@ import (
 
 	"github.com/fluxcd/pkg/ssa"
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
-	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -94,12 +93,7 @@ func TestDirectApplySkipsGetAndDryRun(t *testing.T) {
 	con := testCluster(t, "direct", counter.config(cfgs["private"]))
 	const ns, n = "applydirect-equal", 40
 	total := len(everyStage(t, ns, n, 1))
-	ctx := context.Background()
-	for _, step := range []struct {
-		name string
-		gen  int
-		want map[ssa.Action]int
-	}{
+	for _, step := range []applyStep{
 		// The first apply's actions depend on the cluster-scoped objects
 		// other tests created already; it is compared with ssa's only.
 		{"first apply", 1, nil},
@@ -107,26 +101,12 @@ func TestDirectApplySkipsGetAndDryRun(t *testing.T) {
 		{"changed in git", 2, map[ssa.Action]int{ssa.ConfiguredAction: 14 + 5, ssa.UnchangedAction: total - 1 - 19, ssa.SkippedAction: 1}},
 		{"applied again", 2, map[ssa.Action]int{ssa.UnchangedAction: total - 1, ssa.SkippedAction: 1}},
 	} {
-		want, err := ref.Manager.ApplyAllStaged(ctx, everyStage(t, ns, n, step.gen), testApplyOptions())
-		if err != nil {
-			t.Fatalf("%s: ssa: %v", step.name, err)
-		}
 		objs := readyObjects(everyStage(t, ns, n, step.gen))
 		direct := step.gen > 1
 		if direct {
 			objs = withSince(t, con.Client, everyStage(t, ns, n, step.gen))
 		}
-		counter.reset()
-		got, err := applyAllStagedConcurrent(ctx, con.Manager, objs, testApplyOptions(), applyChunks, applyBatch)
-		if err != nil {
-			t.Fatalf("%s: %v", step.name, err)
-		}
-		if diff := cmp.Diff(want.Entries, got.Entries); diff != "" {
-			t.Errorf("%s: change set differs from ApplyAllStaged's (-ssa +direct):\n%s", step.name, diff)
-		}
-		if diff := cmp.Diff(step.want, countActions(got)); step.want != nil && diff != "" {
-			t.Errorf("%s: actions (-want +got):\n%s", step.name, diff)
-		}
+		step.applyBoth(t, ref, con, ns, n, objs, counter.reset)
 		if !direct {
 			continue
 		}

@@ -254,20 +254,28 @@ func startStrata(ctx context.Context, o *Options, work string, gomaxprocs int) (
 	if err != nil {
 		return nil, err
 	}
-	certs := filepath.Join(work, "strata-certs")
-	ca, err := webhook.EnsureCertificates(certs, []string{"127.0.0.1", "localhost"})
+	certs, ca, addr, err := serving(work)
 	if err != nil {
 		return nil, err
 	}
-	port, err := childproc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"webhook", "--cluster", "adm", "--tier", string(Tier), "--config", cfg,
 		"--policies", filepath.Join(o.RepoRoot, "policies"), "--cert-dir", certs, "--addr", addr,
 		"--metrics-addr", "0", "--kubeconfig", o.Kubeconfig}
 	return serve(ctx, Strata, o.StrataBin, work, gomaxprocs, addr, ca, args...)
+}
+
+// serving returns strata's certificate directory under work (created on
+// first use), its CA and a free loopback address to serve on.
+func serving(work string) (certs string, ca []byte, addr string, err error) {
+	certs = filepath.Join(work, "strata-certs")
+	if ca, err = webhook.EnsureCertificates(certs, []string{"127.0.0.1", "localhost"}); err != nil {
+		return "", nil, "", err
+	}
+	port, err := childproc.FreePort()
+	if err != nil {
+		return "", nil, "", err
+	}
+	return certs, ca, "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
 // serve starts bin with args as a child process with GOMAXPROCS and waits
@@ -314,16 +322,10 @@ func buildFloor(ctx context.Context, o *Options, work string) (string, error) {
 // startFloor starts the null webhook (the floor: answers allowed, judges
 // nothing) with strata's serving certificate.
 func startFloor(ctx context.Context, bin, work string, gomaxprocs int) (*server, error) {
-	certs := filepath.Join(work, "strata-certs")
-	ca, err := webhook.EnsureCertificates(certs, []string{"127.0.0.1", "localhost"})
+	certs, ca, addr, err := serving(work)
 	if err != nil {
 		return nil, err
 	}
-	port, err := childproc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	return serve(ctx, Floor, bin, work, gomaxprocs, addr, ca, "--cert-dir", certs, "--addr", addr)
 }
 
