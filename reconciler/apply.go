@@ -54,6 +54,11 @@ type ClusterResult struct {
 	// behind their changes.
 	Held   []inventory.Ref
 	HeldBy []string
+	// DirectApplied counts objects applied in one round trip because git
+	// changed them and nobody else had (applyDirect); DirectFallbacks are
+	// those whose direct apply was refused and took ssa's full path.
+	DirectApplied   int
+	DirectFallbacks []DirectFallback
 
 	inv     *inventory.Inventory
 	entries []inventory.Ref
@@ -182,7 +187,9 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 			res.Err = err
 			return res
 		}
-		cs, err := applyAllStagedConcurrent(ctx, cl.Manager, opened, r.applyOptions(), applyChunks, applyBatch)
+		dr := &DirectReport{}
+		cs, err := applyAllStagedConcurrent(ctx, cl.Manager, opened, r.applyOptions(), applyChunks, applyBatch, dr)
+		res.DirectApplied, res.DirectFallbacks = dr.Applied, dr.Fallbacks
 		if cs != nil {
 			r.countChanges(res, cs, suspects)
 			r.auditChanges(cl, res, plan, objs, cs, suspects)

@@ -112,7 +112,9 @@ func buildItems(objs []lazyObject) []applyItem {
 // stages, waves and batches, and what the parts of the failed batch applied
 // before they failed (an ApplyAll call that fails reports nothing); the
 // error joins the parts' errors, each naming its object.
-func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objects []lazyObject, opts ssa.ApplyOptions, chunks, batch int) (*ssa.ChangeSet, error) {
+// dr, when not nil, learns how many objects were applied directly and which
+// direct applies were refused.
+func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objects []lazyObject, opts ssa.ApplyOptions, chunks, batch int, dr *DirectReport) (*ssa.ChangeSet, error) {
 	var defs, classes, custom, lead, mid, tail []lazyObject
 	for _, lo := range objects {
 		o := lo.id
@@ -136,7 +138,7 @@ func applyAllStagedConcurrent(ctx context.Context, m *ssa.ResourceManager, objec
 		if len(stage) == 0 {
 			continue
 		}
-		entries, direct, err := applyChunked(ctx, m, buildItems(stage), opts, chunks)
+		entries, direct, err := applyChunked(ctx, m, buildItems(stage), opts, chunks, dr)
 		sortEntries(entries)
 		cs.Append(entries)
 		if err != nil {
@@ -163,7 +165,7 @@ waves:
 	for _, wave := range [][]lazyObject{lead, mid, tail} {
 		for _, b := range batches(wave, batch) {
 			var entries []ssa.ChangeSetEntry
-			entries, _, err = applyChunked(ctx, m, buildItems(b), opts, chunks)
+			entries, _, err = applyChunked(ctx, m, buildItems(b), opts, chunks, dr)
 			rest = append(rest, entries...)
 			if err != nil {
 				break waves
@@ -194,7 +196,7 @@ func batches(wave []lazyObject, size int) [][]lazyObject {
 // applyChunked applies objects in up to n concurrent parts (applyPart)
 // and returns the entries of those applied, which of them were applied
 // directly, and the parts' errors.
-func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyItem, opts ssa.ApplyOptions, n int) ([]ssa.ChangeSetEntry, map[object.ObjMetadata]bool, error) {
+func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyItem, opts ssa.ApplyOptions, n int, dr *DirectReport) ([]ssa.ChangeSetEntry, map[object.ObjMetadata]bool, error) {
 	if len(objects) == 0 {
 		return nil, nil, nil
 	}
@@ -207,7 +209,7 @@ func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyIt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], directs[i], errs[i] = applyPart(ctx, m, part, opts)
+			results[i], directs[i], errs[i] = applyPart(ctx, m, part, opts, dr)
 		}()
 	}
 	wg.Wait()

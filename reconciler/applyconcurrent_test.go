@@ -150,7 +150,7 @@ func (step applyStep) applyBoth(t *testing.T, ref, con *cluster.Cluster, ns stri
 	if before != nil {
 		before()
 	}
-	got, err := applyAllStagedConcurrent(ctx, con.Manager, objs, testApplyOptions(), applyChunks, applyBatch)
+	got, err := applyAllStagedConcurrent(ctx, con.Manager, objs, testApplyOptions(), applyChunks, applyBatch, nil)
 	if err != nil {
 		t.Fatalf("%s: concurrent: %v", step.name, err)
 	}
@@ -234,7 +234,7 @@ func TestApplyBuildsObjectsBatchByBatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("generation %d: ssa: %v", gen, err)
 		}
-		got, err := applyAllStagedConcurrent(ctx, cl.Manager, lazy, testApplyOptions(), applyChunks, batch)
+		got, err := applyAllStagedConcurrent(ctx, cl.Manager, lazy, testApplyOptions(), applyChunks, batch, nil)
 		if err != nil {
 			t.Fatalf("generation %d: %v", gen, err)
 		}
@@ -270,7 +270,7 @@ func TestConcurrentApplyNamesFailingObject(t *testing.T) {
 	}}
 	objs = append(objs, managed([]*unstructured.Unstructured{bad})...)
 	ctx := context.Background()
-	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, applyBatch)
+	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, applyBatch, nil)
 	if err == nil {
 		t.Fatal("apply of an invalid Deployment succeeded")
 	}
@@ -344,7 +344,7 @@ func TestApplyFailingInALaterBatchReportsTheEarlierOnes(t *testing.T) {
 		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 30, 1)[:30]...), bad))
 	ctx := context.Background()
 	// 30 ConfigMaps, then the Deployment: in batches of 7 it is in the fifth.
-	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, 7)
+	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, 7, nil)
 	if err == nil || !strings.Contains(err.Error(), "Deployment/"+ns+"/bad") {
 		t.Fatalf("error = %v, want the refusal of Deployment %s/bad", err, ns)
 	}
@@ -394,7 +394,7 @@ func BenchmarkFirstApply(b *testing.B) {
 			if modes[m].chunks == 0 {
 				_, err = cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions())
 			} else {
-				_, err = applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), modes[m].chunks, applyBatch)
+				_, err = applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), modes[m].chunks, applyBatch, nil)
 			}
 			if err != nil {
 				b.Fatal(err)

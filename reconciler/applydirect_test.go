@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/fluxcd/pkg/ssa"
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -138,7 +140,7 @@ func TestDirectApplyYieldsToAChangeSinceTheList(t *testing.T) {
 	cl := testCluster(t, "direct-race", cfgs["onprem"])
 	const ns, n = "applydirect-race", 12
 	ctx := context.Background()
-	if _, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(everyStage(t, ns, n, 1)), testApplyOptions(), applyChunks, applyBatch); err != nil {
+	if _, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(everyStage(t, ns, n, 1)), testApplyOptions(), applyChunks, applyBatch, nil); err != nil {
 		t.Fatal(err)
 	}
 	// strata lists: every object is as it applied it.
@@ -158,9 +160,24 @@ func TestDirectApplyYieldsToAChangeSinceTheList(t *testing.T) {
 	patch("cm-000", `{"metadata":{"annotations":{"`+labels.Reconcile+`":"`+labels.ReconcileDisabled+`"}}}`)
 	patch("cm-003", `{"data":{"value":"edited"}}`)
 
-	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, objs, testApplyOptions(), applyChunks, applyBatch)
+	dr := &DirectReport{}
+	cs, err := applyAllStagedConcurrent(ctx, cl.Manager, objs, testApplyOptions(), applyChunks, applyBatch, dr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Both refusals are counted and named, as conflicts; the rest went
+	// directly.
+	var fell []string
+	for _, f := range dr.Fallbacks {
+		fell = append(fell, f.Reason+" "+f.Object)
+	}
+	sort.Strings(fell)
+	wantFell := []string{"conflict ConfigMap/" + ns + "/cm-000", "conflict ConfigMap/" + ns + "/cm-003"}
+	if diff := cmp.Diff(wantFell, fell); diff != "" {
+		t.Errorf("refused direct applies (-want +got):\n%s", diff)
+	}
+	if since := countSince(objs); dr.Applied != since-len(wantFell) {
+		t.Errorf("%d applied directly, want %d (%d with since, %d refused)", dr.Applied, since-len(wantFell), since, len(wantFell))
 	}
 	actions := map[string]ssa.Action{}
 	for _, e := range cs.Entries {
@@ -195,7 +212,7 @@ func TestDirectApplyRefusedFallsBackToSSA(t *testing.T) {
 	const ns = "applydirect-refused"
 	ctx := context.Background()
 	objs := everyStage(t, ns, 4, 1)
-	if _, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, applyBatch); err != nil {
+	if _, err := applyAllStagedConcurrent(ctx, cl.Manager, readyObjects(objs), testApplyOptions(), applyChunks, applyBatch, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Generation 2 with Deployment app-000's selector changed: immutable.
@@ -210,7 +227,11 @@ func TestDirectApplyRefusedFallsBackToSSA(t *testing.T) {
 			}
 		}
 	}
-	_, err := applyAllStagedConcurrent(ctx, cl.Manager, withSince(t, cl.Client, next), testApplyOptions(), applyChunks, applyBatch)
+	dr := &DirectReport{}
+	_, err := applyAllStagedConcurrent(ctx, cl.Manager, withSince(t, cl.Client, next), testApplyOptions(), applyChunks, applyBatch, dr)
+	if len(dr.Fallbacks) != 1 || dr.Fallbacks[0].Reason != FallbackRefused || !strings.HasSuffix(dr.Fallbacks[0].Object, "/app-000") {
+		t.Errorf("want one refused direct apply of Deployment app-000, got %+v", dr.Fallbacks)
+	}
 	var dre *ssaerrors.DryRunErr
 	if !errors.As(err, &dre) || dre.InvolvedObject().GetName() != "app-000" {
 		t.Fatalf("want ssa's dry-run error naming Deployment app-000, got %v", err)
@@ -218,4 +239,14 @@ func TestDirectApplyRefusedFallsBackToSSA(t *testing.T) {
 	if !strings.Contains(err.Error(), "immutable") {
 		t.Errorf("error does not say why: %v", err)
 	}
+}
+
+func countSince(objs []lazyObject) int {
+	n := 0
+	for _, lo := range objs {
+		if lo.since != "" {
+			n++
+		}
+	}
+	return n
 }

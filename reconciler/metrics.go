@@ -21,6 +21,7 @@ const (
 	MetricGateRefusals       = "strata_approval_gate_refusals_total"
 	MetricClusterSuspended   = "strata_cluster_suspended"
 	MetricObjectsHeld        = "strata_objects_held"
+	MetricDirectApply        = "strata_direct_apply_total"
 )
 
 // Metrics are the reconciler's Prometheus metrics.
@@ -39,6 +40,7 @@ type Metrics struct {
 	GateRefusals       *prometheus.CounterVec
 	ClusterSuspended   *prometheus.GaugeVec
 	ObjectsHeld        *prometheus.GaugeVec
+	DirectApply        *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg when not nil.
@@ -87,11 +89,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ObjectsHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MetricObjectsHeld, Help: "Objects that differ from git and are left as they are (strata.dev/reconcile: disabled).",
 		}, []string{"environment", "cluster"}),
+		DirectApply: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricDirectApply, Help: "Objects git changed that strata applied in one round trip (outcome applied), or whose direct apply was refused and took the full dry-run path (outcome conflict: changed after strata listed it; refused: any other refusal).",
+		}, []string{"environment", "cluster", "outcome"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.ReconcileDuration, m.ObjectsApplied, m.ObjectsPruned, m.DriftCorrected,
 			m.ClusterReachable, m.RevisionInfo, m.HealthWaitDuration, m.ReconcileErrors, m.ObjectsMoved,
-			m.GateEnforced, m.TrustPinned, m.GateRefusals, m.ClusterSuspended, m.ObjectsHeld)
+			m.GateEnforced, m.TrustPinned, m.GateRefusals, m.ClusterSuspended, m.ObjectsHeld, m.DirectApply)
 	}
 	return m
 }

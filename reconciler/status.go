@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -124,6 +125,7 @@ func (r *Reconciler) record(ctx context.Context, cl *cluster.Cluster, res *Clust
 	m.ObjectsPruned.WithLabelValues(env, res.Name).Add(float64(len(res.Pruned) + len(res.MovedOut)))
 	m.ObjectsMoved.WithLabelValues(env, res.Name).Add(float64(len(res.MovedOut)))
 	m.DriftCorrected.WithLabelValues(env, res.Name).Add(float64(res.Drifted))
+	r.recordDirect(log, env, res)
 	switch {
 	case res.Err != nil:
 		m.ReconcileErrors.WithLabelValues(env, res.Name, reasonOf(res)).Inc()
@@ -220,4 +222,26 @@ func gateMessage(d *approval.Verdict) string {
 		return ""
 	}
 	return d.Message
+}
+
+// maxFallbackLogs bounds the log lines of one cluster's refused direct
+// applies; the metric counts all of them.
+const maxFallbackLogs = 10
+
+// recordDirect counts the cluster's direct applies and logs each refusal
+// with its object and reason, so that an operator sees when the fast path
+// keeps falling back (someone editing strata's objects, or a webhook
+// denying them).
+func (r *Reconciler) recordDirect(log *slog.Logger, env string, res *ClusterResult) {
+	m := r.opts.Metrics
+	m.DirectApply.WithLabelValues(env, res.Name, "applied").Add(float64(res.DirectApplied))
+	for i, f := range res.DirectFallbacks {
+		m.DirectApply.WithLabelValues(env, res.Name, f.Reason).Inc()
+		if i < maxFallbackLogs {
+			log.Info("direct apply refused; the object takes the full dry-run path", "object", f.Object, "reason", f.Reason, "error", f.Err)
+		}
+	}
+	if n := len(res.DirectFallbacks); n > maxFallbackLogs {
+		log.Info("more direct applies refused", "count", n-maxFallbackLogs, "metric", MetricDirectApply)
+	}
 }
