@@ -456,6 +456,10 @@ func upClusters(t *testing.T) *localcluster.Manager {
 			t.Fatalf("%s missing in %s: run make tools (hack/install-tools.sh all)", b, lc.Bin())
 		}
 	}
+	// However the test binary ends (even a panic in a goroutine), the clusters end with it.
+	if err := lc.KillOnExit(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := lc.Down(context.Background()); err != nil {
 			t.Errorf("tearing down the clusters: %v", err)

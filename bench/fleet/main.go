@@ -180,6 +180,10 @@ func run(ctx context.Context, o options) error {
 	if missing := b.lc.MissingBinaries(); len(missing) > 0 {
 		return fmt.Errorf("%v missing in %s: run make tools (hack/install-tools.sh all)", missing, b.lc.Bin())
 	}
+	// However this run ends (even a panic in a goroutine), its clusters end with it.
+	if err := b.lc.KillOnExit(); err != nil {
+		return err
+	}
 	defer func() {
 		fmt.Fprintln(os.Stderr, "deleting the clusters …")
 		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -276,6 +276,10 @@ func run(ctx context.Context, o options) error {
 		Home:     filepath.Join(tmp, "home"),
 		Progress: &results.PrefixWriter{W: os.Stderr, Prefix: "  "},
 	})}
+	// However this run ends (even a panic in a goroutine), its clusters end with it.
+	if err := cl.M.KillOnExit(); err != nil {
+		return err
+	}
 	// Always delete the clusters, however run ends (error, panic, signal).
 	defer func() {
 		fmt.Fprintln(os.Stderr, "deleting the clusters …")

@@ -128,6 +128,10 @@ func run(ctx context.Context, o options) error {
 	if missing := lc.MissingBinaries(); len(missing) > 0 {
 		return fmt.Errorf("%v missing in %s: run make tools (hack/install-tools.sh all)", missing, lc.Bin())
 	}
+	// However this run ends (even a panic in a goroutine), its clusters end with it.
+	if err := lc.KillOnExit(); err != nil {
+		return err
+	}
 	// Always delete the clusters, however run ends (error, signal).
 	defer func() {
 		fmt.Fprintln(os.Stderr, "deleting the clusters …")

@@ -84,6 +84,10 @@ func run(ctx context.Context, o options) error {
 		Progress: &results.PrefixWriter{W: os.Stderr, Prefix: "  "},
 		Volumes:  -1,
 	})
+	// However this run ends (even a panic in a goroutine), its cluster ends with it.
+	if err := m.KillOnExit(); err != nil {
+		return err
+	}
 	// Always delete the cluster, however run ends (error, panic, signal).
 	defer func() {
 		fmt.Fprintln(os.Stderr, "deleting the cluster …")

@@ -108,6 +108,10 @@ func TestRenderedObjectsAcceptedByAPIServer(t *testing.T) {
 	if missing := m.MissingBinaries(); len(missing) > 0 {
 		t.Fatalf("%s missing from %s: build them with `hack/install-tools.sh all` (make tools)", strings.Join(missing, ", "), m.Bin())
 	}
+	// However the test binary ends (even a panic in a goroutine), the clusters end with it.
+	if err := m.KillOnExit(); err != nil {
+		t.Fatal(err)
+	}
 	// Render first: a broken chart fails before a cluster is started.
 	type rendered struct {
 		rendering

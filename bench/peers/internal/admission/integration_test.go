@@ -46,6 +46,10 @@ func upCluster(ctx context.Context, t *testing.T) (kubeconfig, strataBin string)
 	if missing := m.MissingBinaries(); len(missing) > 0 {
 		t.Skipf("%s missing from %s: run `make tools`", strings.Join(missing, ", "), m.Bin())
 	}
+	// However the test binary ends (even a panic in a goroutine), the clusters end with it.
+	if err := m.KillOnExit(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
