@@ -21,7 +21,7 @@ import (
 var exported = []string{
 	reconciler.MetricReconcileDuration, reconciler.MetricObjectsApplied, reconciler.MetricObjectsPruned,
 	reconciler.MetricDriftCorrected, reconciler.MetricClusterReachable, reconciler.MetricRevisionInfo,
-	reconciler.MetricHealthWaitDuration, reconciler.MetricReconcileErrors, reconciler.MetricObjectsMoved,
+	reconciler.MetricHealthWaitDuration, reconciler.MetricReconcileErrors, reconciler.MetricObjectsMoved, reconciler.MetricDirectApply,
 	labels.MetricWebhookRequests, labels.MetricWebhookDenials, labels.MetricWebhookLatency, labels.MetricWebhookBreakGlass,
 }
 
