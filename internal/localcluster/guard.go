@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -35,6 +37,11 @@ var (
 // goroutine, os.Exit, SIGKILL. For benchmarks and tests with a temporary
 // home; `strata dev up` keeps its clusters on purpose and does not call it.
 func (m *Manager) KillOnExit() error {
+	// The guard matches command lines by substring: a home like "/" or
+	// "/tmp" would match processes that are not the clusters'.
+	if home := filepath.Clean(m.home); !filepath.IsAbs(home) || strings.Count(home, "/") < 2 {
+		return fmt.Errorf("guarding %q: the home must be an absolute path at least two directories deep (a temporary directory), or the guard would kill unrelated processes", m.home)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("guarding %s: %w", m.home, err)

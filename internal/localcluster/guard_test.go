@@ -16,7 +16,15 @@ import (
 // process of its home and then dies from a panic in a goroutine.
 const guardHelperEnv = "STRATA_TEST_GUARD_HOME"
 
+// guardStandInEnv makes the test binary a stand-in for a cluster's
+// process: it sleeps, with the home on its command line.
+const guardStandInEnv = "STRATA_TEST_GUARD_STAND_IN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(guardStandInEnv) == "1" {
+		time.Sleep(10 * time.Minute)
+		return
+	}
 	if home := os.Getenv(guardHelperEnv); home != "" {
 		guardHelper(home)
 		return
@@ -31,9 +39,11 @@ func guardHelper(home string) {
 			os.Exit(2)
 		}
 	}
-	// A stand-in for a cluster's apiserver: its command line names the
-	// home, and it runs in its own process group as kwokctl's do.
-	child := exec.Command("/bin/sh", "-c", "sleep 600", "apiserver-of", home+"/clusters/a")
+	// A stand-in for a cluster's apiserver: one process (nothing left
+	// behind when it is killed) whose command line names the home, in its
+	// own process group as kwokctl's are.
+	child := exec.Command(os.Args[0], "-test.run=^$", "--", "apiserver-of", home+"/clusters/a")
+	child.Env = append(os.Environ(), guardStandInEnv+"=1")
 	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := child.Start(); err != nil {
 		fmt.Println("error", err)
@@ -84,5 +94,15 @@ func TestKillOnExitAfterAPanic(t *testing.T) {
 				t.Errorf("guarded=%v: the home's process still runs=%v after its parent died", guarded, alive)
 			}
 		})
+	}
+}
+
+// A home the guard would match too widely with is refused.
+func TestKillOnExitRefusesAWideHome(t *testing.T) {
+	for _, home := range []string{"/", "/tmp", "relative/dir", "/tmp/"} {
+		m := &Manager{home: home}
+		if err := m.KillOnExit(); err == nil {
+			t.Errorf("KillOnExit with home %q: no error", home)
+		}
 	}
 }
