@@ -18,7 +18,7 @@ import (
 // its Deployments, the three clusters in parallel (strata reconciles them
 // concurrently too; issue 16 §4).
 func (r *report) kubeSide(ctx context.Context, kubectl, kcdir, rendered string) (kubeRep, error) {
-	kr := kubeRep{apply: map[string]time.Duration{}, wait: map[string]time.Duration{}, applied: map[string]int{}}
+	kr := kubeRep{apply: map[string]time.Duration{}, wait: map[string]time.Duration{}, applied: map[string]int{}, maxRSSKiB: -1}
 	var mu sync.Mutex
 	add := func(p proc) {
 		mu.Lock()

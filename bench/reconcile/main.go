@@ -44,6 +44,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/childproc"
 	"github.com/strata-gitops/strata/bench/internal/cpumeter"
 	"github.com/strata-gitops/strata/bench/internal/freshclusters"
 	"github.com/strata-gitops/strata/bench/internal/results"
@@ -443,14 +444,13 @@ func runProc(ctx context.Context, args ...string) (proc, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
+	self := childproc.SelfPeakKiB()
 	start := time.Now()
 	err := cmd.Run()
 	p := proc{wall: time.Since(start), stdout: stdout.Bytes(), stderr: stderr.Bytes()}
 	if cmd.ProcessState != nil {
 		p.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			p.maxRSSKiB = ru.Maxrss // KiB on Linux
-		}
+		p.maxRSSKiB = childproc.ExitedPeakKiB(cmd.ProcessState, self)
 	}
 	if err != nil {
 		if ctx.Err() != nil {

@@ -94,10 +94,10 @@ func (r *report) memoryMarkdown() string {
 	if len(r.running) > 0 {
 		run := r.runningPeakKiB()
 		fmt.Fprintf(&b, "**Result: peak RSS of the running reconciler %s — %s** (VmHWM of the long-running `strata reconcile` process over its first reconcile, %d no-ops and %d one-object changes; the verdict uses this figure). `--once` processes, for comparison: %s — %s (largest over %d reps: first apply %s, no-op %s; getrusage ru_maxrss).\n\n",
-			mib(run), verdict(run>>10 <= goalMemoryMiB), runningSteps, 2*runningSteps, mib(peak), verdict(peak>>10 <= goalMemoryMiB), len(r.strata), mib(first), mib(noop))
+			mib(run), verdict(run>>10 <= goalMemoryMiB), runningSteps, 2*runningSteps, mib(peak), verdict(peak >= 0 && peak>>10 <= goalMemoryMiB), len(r.strata), mib(first), mib(noop))
 	} else {
 		fmt.Fprintf(&b, "**Result: peak RSS %s — %s** (first apply %s, no-op %s; largest over %d reps; getrusage ru_maxrss of the `strata reconcile --once` process).\n\n",
-			mib(peak), verdict(peak>>10 <= goalMemoryMiB), mib(first), mib(noop), len(r.strata))
+			mib(peak), verdict(peak >= 0 && peak>>10 <= goalMemoryMiB), mib(first), mib(noop), len(r.strata))
 	}
 	fmt.Fprintf(&b, "- date: %s\n- machine: %s\n- command: `%s`\n- strata: %s\n- repository: %s\n- per cluster: %s\n- load average before / after: %s / %s\n\n",
 		r.date.Format("2006-01-02 15:04 UTC"), fmt.Sprintf("%d CPUs (nproc), %s, %s, %s, %s", r.machine.NProc, r.machine.CPU, r.machine.Mem, r.machine.Kernel, r.machine.GoVersion), r.command, r.strataBuild, r.repo.Describe(),

@@ -77,6 +77,7 @@ func verdict(ok bool) string {
 }
 
 func (r *report) peakRSS() (strataKiB, kubeKiB int64) {
+	strataKiB, kubeKiB = -1, -1
 	for _, s := range r.strata {
 		strataKiB = max(strataKiB, s.first.maxRSSKiB, s.noop.maxRSSKiB)
 	}
@@ -87,6 +88,7 @@ func (r *report) peakRSS() (strataKiB, kubeKiB int64) {
 }
 
 func (r *report) peakRSSFirstNoop() (first, noop int64) {
+	first, noop = -1, -1
 	for _, s := range r.strata {
 		first, noop = max(first, s.first.maxRSSKiB), max(noop, s.noop.maxRSSKiB)
 	}
@@ -95,7 +97,14 @@ func (r *report) peakRSSFirstNoop() (first, noop int64) {
 
 func s2(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
-func mib(kib int64) string { return fmt.Sprintf("%d MiB", kib>>10) }
+// mib formats a peak in KiB; a negative one could not be told apart from
+// the benchmark's own (childproc.ExitedPeakKiB).
+func mib(kib int64) string {
+	if kib < 0 {
+		return "unmeasured (≤ the harness's own peak)"
+	}
+	return fmt.Sprintf("%d MiB", kib>>10)
+}
 
 // rows returns the result table: header, one row per rep, then summaries.
 func (r *report) rows() [][]string {

@@ -130,3 +130,28 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// SelfPeakKiB is this process's own peak resident set so far, in KiB
+// (getrusage RUSAGE_SELF).
+func SelfPeakKiB() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss
+}
+
+// ExitedPeakKiB is an exited child's peak resident set in KiB (its
+// ru_maxrss), or -1 when that figure cannot be told apart from the
+// parent's. Linux reports a child's peak as at least the parent's at the
+// child's start — Go starts a child with a vfork that shares the parent's
+// memory, and exec keeps the larger of the two peaks — so a figure not
+// above parentKiB (SelfPeakKiB taken just before the start) may be the
+// parent's own.
+func ExitedPeakKiB(ps *os.ProcessState, parentKiB int64) int64 {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok || ru.Maxrss <= parentKiB {
+		return -1
+	}
+	return ru.Maxrss
+}
