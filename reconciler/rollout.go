@@ -36,7 +36,13 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 	// a cluster that must prune an object moving away waits for the
 	// object's new cluster only, never for the others.
 	applied := make([]chan struct{}, len(plan.order))
-	var wg sync.WaitGroup
+	// index and applied are complete before any cluster's goroutine starts:
+	// waitForMoves reads them for every cluster.
+	type target struct {
+		i  int
+		cl *cluster.Cluster
+	}
+	var targets []target
 	for i, name := range plan.order {
 		index[name] = i
 		res := &ClusterResult{Name: name, Tier: plan.tiers[name], Revision: plan.revision}
@@ -54,6 +60,10 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 			continue
 		}
 		applied[i] = make(chan struct{})
+		targets = append(targets, target{i, cl})
+	}
+	var wg sync.WaitGroup
+	for _, t := range targets {
 		wg.Add(1)
 		go func(i int, cl *cluster.Cluster) {
 			defer wg.Done()
@@ -78,7 +88,7 @@ func (r *Reconciler) rollout(ctx context.Context, cfg *config.Config, st *desire
 			res.Duration = time.Since(start)
 			r.auditGate(cl, res, rev)
 			r.record(ctx, cl, res, plan, rev)
-		}(i, cl)
+		}(t.i, t.cl)
 	}
 	for i := range plan.order {
 		if applied[i] == nil {
