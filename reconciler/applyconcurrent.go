@@ -221,6 +221,7 @@ func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyIt
 			direct[id] = true
 		}
 	}
+	dr.applied(len(direct))
 	return entries, direct, joinChunkErrors(errs)
 }
 

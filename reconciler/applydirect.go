@@ -50,7 +50,6 @@ func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, o
 		if derr == nil {
 			entries = append(entries, e)
 			direct = append(direct, e.ObjMetadata)
-			dr.applied()
 			continue
 		}
 		dr.fellBack(it.obj, derr)
@@ -121,13 +120,13 @@ type DirectReport struct {
 	Fallbacks []DirectFallback
 }
 
-func (dr *DirectReport) applied() {
+func (dr *DirectReport) applied(n int) {
 	if dr == nil {
 		return
 	}
 	dr.mu.Lock()
 	defer dr.mu.Unlock()
-	dr.Applied++
+	dr.Applied += n
 }
 
 func (dr *DirectReport) fellBack(obj *unstructured.Unstructured, err error) {
