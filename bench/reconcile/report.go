@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/strata-gitops/strata/bench/internal/childproc"
 )
 
 // sectionHeader is the header of the section -markdown maintains.
@@ -97,14 +99,8 @@ func (r *report) peakRSSFirstNoop() (first, noop int64) {
 
 func s2(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
-// mib formats a peak in KiB; a negative one could not be told apart from
-// the benchmark's own (childproc.ExitedPeakKiB).
-func mib(kib int64) string {
-	if kib < 0 {
-		return "unmeasured (≤ the harness's own peak)"
-	}
-	return fmt.Sprintf("%d MiB", kib>>10)
-}
+// mib formats a peak in KiB (childproc.PeakMiB: negative is unmeasured).
+func mib(kib int64) string { return childproc.PeakMiB(kib) }
 
 // rows returns the result table: header, one row per rep, then summaries.
 func (r *report) rows() [][]string {

@@ -353,17 +353,10 @@ func cpus(ss []sample) []time.Duration {
 	return out
 }
 
-// peakMiB is the largest peak of ss, or says that none could be told
-// apart from the harness's own (childproc.ExitedPeakKiB).
-func peakMiB(ss []sample) string {
-	if m := maxRSS(ss); m > 0 {
-		return fmt.Sprintf("%d MiB", m>>10)
-	}
-	return "unmeasured (≤ the harness's own peak)"
-}
-
+// maxRSS is the largest peak of ss in KiB, -1 when none was measured
+// (childproc.ExitedPeakKiB).
 func maxRSS(ss []sample) int64 {
-	var m int64
+	m := int64(-1)
 	for _, s := range ss {
 		m = max(m, s.maxRSSKiB)
 	}
@@ -417,7 +410,7 @@ func (r *report) facts() [][2]string {
 		{"output", fmt.Sprintf("both render %d objects; strata -o yaml prints %d documents (a Namespace once per cluster that receives it), %.1f MiB; kubectl %.1f MiB",
 			r.objects, r.strataDocs, float64(r.strataBytes)/(1<<20), float64(r.kubeBytes)/(1<<20))},
 		{"units", fmt.Sprintf("strata renders the environment in %d units, in parallel; checked in-process: the units give a whole kustomize render's objects, byte for byte (AsYAML), in order", r.units)},
-		{"peak RSS", fmt.Sprintf("strata %s, kubectl %s (largest of the timed runs; getrusage ru_maxrss of each process)", peakMiB(r.strata), peakMiB(r.kube))},
+		{"peak RSS", fmt.Sprintf("strata %s, kubectl %s (largest of the timed runs; getrusage ru_maxrss of each process)", childproc.PeakMiB(maxRSS(r.strata)), childproc.PeakMiB(maxRSS(r.kube)))},
 		{"start-up only", fmt.Sprintf("`strata version` %s, `kubectl version --client` %s (median of 5)", ms(r.startStrata), ms(r.startKube))},
 		{"load average", fmt.Sprintf("before %s, after %s", r.loadBefore, r.loadAfter)},
 	}

@@ -155,3 +155,12 @@ func ExitedPeakKiB(ps *os.ProcessState, parentKiB int64) int64 {
 	}
 	return ru.Maxrss
 }
+
+// PeakMiB formats a peak in KiB as MiB, or says it was unmeasured when it
+// is negative (ExitedPeakKiB could not tell it from the harness's own).
+func PeakMiB(kib int64) string {
+	if kib < 0 {
+		return "unmeasured (≤ the harness's own peak)"
+	}
+	return fmt.Sprintf("%d MiB", kib>>10)
+}
