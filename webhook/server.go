@@ -59,6 +59,8 @@ type Options struct {
 	Registration string
 	// MetricsAddr serves Prometheus metrics ("" or "0" disables).
 	MetricsAddr string
+	// MetricsHandlers are served on MetricsAddr too (pprof).
+	MetricsHandlers map[string]http.Handler
 	// RESTConfig reaches this cluster's apiserver (Namespace informer, events).
 	RESTConfig *rest.Config
 	Log        *slog.Logger
@@ -146,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = cw.GetCertificate }}})
 	srv.Register(labels.WebhookPath, h)
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	defer endpoint.Metrics(o.MetricsAddr, reg, log, nil)()
+	defer endpoint.Metrics(o.MetricsAddr, reg, log, o.MetricsHandlers)()
 	if o.Ready != nil {
 		go func() {
 			for ctx.Err() == nil {

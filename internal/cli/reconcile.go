@@ -269,12 +269,16 @@ func (o *reconcileOptions) tuneGC(log *slog.Logger) {
 	}
 }
 
-// metricsHandlers are served next to the metrics: Go's pprof endpoints
-// under /debug/pprof/ with --enable-pprof, as Flux's controllers serve them
-// (fluxcd/pkg/runtime/pprof). Off by default: a heap profile shows the
-// process's memory, decrypted Secrets included.
 func (o *reconcileOptions) metricsHandlers() map[string]http.Handler {
-	if !o.enablePprof {
+	return pprofHandlers(o.enablePprof)
+}
+
+// pprofHandlers are served next to the metrics: Go's pprof endpoints under
+// /debug/pprof/ with --enable-pprof, as Flux's controllers serve them
+// (fluxcd/pkg/runtime/pprof). Off by default: a heap profile shows the
+// process's memory, decrypted Secrets and admitted objects included.
+func pprofHandlers(enabled bool) map[string]http.Handler {
+	if !enabled {
 		return nil
 	}
 	return pprof.GetHandlers()

@@ -22,6 +22,7 @@ type webhookOptions struct {
 	certSecret, registration                                                            string
 	certHosts                                                                           []string
 	certLifetime, caLifetime                                                            time.Duration
+	enablePprof                                                                         bool
 	log                                                                                 logger.Options
 }
 
@@ -62,6 +63,7 @@ webhook.breakGlassGroups, and are recorded.`,
 	f.StringVar(&o.addr, "addr", ":9443", "TLS listen address")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8081", "Prometheus metrics address (\"0\" disables)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of this cluster (default: in-cluster)")
+	f.BoolVar(&o.enablePprof, "enable-pprof", false, "also serve Go's pprof endpoints (/debug/pprof/) on the metrics address, for profiling; they expose the process's memory, admitted objects included")
 	o.log.BindFlags(f) // Flux's --log-level and --log-encoding
 	_ = cmd.MarkFlagRequired("tier")
 	_ = cmd.MarkFlagRequired("cert-dir")
@@ -130,8 +132,8 @@ func (o *webhookOptions) run(cmd *cobra.Command) error {
 		Cluster: firstNonEmptyString(o.cluster, string(tier)), Tier: tier, Config: cfg,
 		Addr: o.addr, CertDir: o.certDir, MetricsAddr: o.metricsAddr, RESTConfig: rc,
 		CertSecret: o.certSecret, CertHosts: o.certHosts, CertLifetime: o.certLifetime, CALifetime: o.caLifetime,
-		Registration: o.registration,
-		Log:          log,
+		Registration: o.registration, MetricsHandlers: pprofHandlers(o.enablePprof),
+		Log: log,
 	}
 	if set != nil {
 		opts.Policies = set
