@@ -64,6 +64,7 @@ type options struct {
 	fluxTuned   string
 	gomaxprocs2 string
 	strataOnly  bool
+	floor       bool
 	denyRate    float64
 	runs        int
 }
@@ -92,6 +93,7 @@ func main() {
 	flag.StringVar(&o.gomaxprocs2, "gomaxprocs2-rates", "100", "scenario 4: rates also run with both servers at GOMAXPROCS=2 (empty: none)")
 	flag.Float64Var(&o.denyRate, "deny-rate", 0.05, "scenario 4: share of the load's requests that the policies deny")
 	flag.IntVar(&o.runs, "runs", 3, "scenario 4: runs per rate and tool (the table gives the median and min–max)")
+	flag.BoolVar(&o.floor, "floor", true, "scenarios 1-3 also run the floor: the harness applying each cluster's split itself right after the push (no GitOps tool), to tell a tool's own time from Kubernetes'")
 	flag.BoolVar(&o.strataOnly, "strata-only", false, "scenarios 1-3 without Flux: to try the harness; records nothing (refused with -markdown)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs of every process)")
 	flag.Parse()
@@ -189,6 +191,9 @@ func run(ctx context.Context, o options) error {
 	if o.strataOnly {
 		tools = tools[:1]
 	}
+	if o.floor {
+		tools = append(tools, toolFloor)
+	}
 	r.tools = tools
 	b := &bench{strataBin: strataBin, root: root, git: gs, kcdir: lc.KubeconfigDir(), tmp: tmp, reps: o.reps, timeout: o.timeout,
 		fresh: clusters.Fresh, tools: tools,
@@ -196,6 +201,8 @@ func run(ctx context.Context, o options) error {
 			switch name {
 			case toolStrata:
 				return &strataTool{bin: strataBin}
+			case toolFloor:
+				return &floorTool{}
 			case toolFluxTuned:
 				return &fluxTool{label: name, extraArgs: strings.Fields(o.fluxTuned), bin: bin, crds: filepath.Join(o.peers, "crds", "flux"), kubectl: filepath.Join(lc.Bin(), "kubectl")}
 			}
@@ -235,6 +242,7 @@ const (
 	toolStrata    = "strata"
 	toolFlux      = "Flux"
 	toolFluxTuned = "Flux tuned"
+	toolFloor     = "floor"
 )
 
 // Goals of issue 16: change and revert → healthy with the push hook at most

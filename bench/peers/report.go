@@ -28,7 +28,7 @@ type report struct {
 
 type scenarioResult struct {
 	sc    *scenario
-	tools []string // strata first, then the Flux configurations
+	tools []string // strata first, then the Flux configurations, then the floor (if run)
 	sides map[string]*sideResult
 }
 
@@ -70,8 +70,51 @@ func verdict(ok bool) string {
 	return "MISS"
 }
 
-// peers are the tools strata is compared with.
-func (s *scenarioResult) peers() []string { return s.tools[1:] }
+// peers are the tools strata is compared with (the floor is none).
+func (s *scenarioResult) peers() []string { return peersOf(s.tools) }
+
+func peersOf(tools []string) []string {
+	var out []string
+	for _, t := range tools[1:] {
+		if t != toolFloor {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func hasFloor(tools []string) bool { return slices.Contains(tools, toolFloor) }
+
+// fastestPeer is the peer configuration with the shortest median time of
+// step, and strata's ratio to it (the largest ratio).
+func (s *scenarioResult) fastestPeer(step string) (string, float64) {
+	st := s.sides[toolStrata]
+	worst, against := 0.0, ""
+	for _, p := range s.peers() {
+		ratio := float64(median(st.times[step])) / float64(median(s.sides[p].times[step]))
+		if ratio >= worst {
+			worst, against = ratio, p
+		}
+	}
+	return against, worst
+}
+
+// aboveFloor is strata's and the fastest peer's median time of step less
+// the floor's, and their ratio; ok is false without a floor or a peer, or
+// when the peer is not above the floor.
+func (s *scenarioResult) aboveFloor(step string) (strata, peer time.Duration, ratio float64, ok bool) {
+	p, _ := s.fastestPeer(step)
+	if !hasFloor(s.tools) || p == "" {
+		return 0, 0, 0, false
+	}
+	floor := median(s.sides[toolFloor].times[step])
+	strata = median(s.sides[toolStrata].times[step]) - floor
+	peer = median(s.sides[p].times[step]) - floor
+	if peer <= 0 {
+		return strata, peer, 0, false
+	}
+	return strata, peer, float64(strata) / float64(peer), true
+}
 
 // rows are the scenario's table rows: scenario, step, one time per tool,
 // strata/peer per peer, goal. The goal is judged against the fastest peer
@@ -90,6 +133,13 @@ func (s *scenarioResult) rows() [][]string {
 			worst = max(worst, ratio)
 			row = append(row, fmt.Sprintf("%.2f", ratio))
 		}
+		if hasFloor(s.tools) {
+			a := "–"
+			if sa, pa, ratio, ok := s.aboveFloor(step.name); ok {
+				a = fmt.Sprintf("%.2f (%.2f / %.2f s)", ratio, sa.Seconds(), pa.Seconds())
+			}
+			row = append(row, a)
+		}
 		g := "–"
 		if step.goal > 0 && len(s.peers()) > 0 {
 			g = fmt.Sprintf("≤ %.2f: %s", step.goal, verdict(worst <= step.goal))
@@ -99,12 +149,19 @@ func (s *scenarioResult) rows() [][]string {
 	mem := []string{s.sc.key, "peak RSS (all of the tool's processes, largest rep)"}
 	cpu := []string{s.sc.key, "CPU time per rep (median)"}
 	for _, t := range s.tools {
+		if t == toolFloor { // it runs in the harness
+			mem, cpu = append(mem, "–"), append(cpu, "–")
+			continue
+		}
 		mem = append(mem, mib(s.sides[t].peakKiB))
 		cpu = append(cpu, fmt.Sprintf("%.1f s", median(s.sides[t].cpu).Seconds()))
 	}
 	for _, p := range s.peers() {
 		mem = append(mem, fmt.Sprintf("%.2f", float64(st.peakKiB)/float64(s.sides[p].peakKiB)))
 		cpu = append(cpu, fmt.Sprintf("%.2f", median(st.cpu).Seconds()/median(s.sides[p].cpu).Seconds()))
+	}
+	if hasFloor(s.tools) {
+		mem, cpu = append(mem, "–"), append(cpu, "–")
 	}
 	return append(rows, append(mem, "–"), append(cpu, "–"))
 }
@@ -129,6 +186,9 @@ func (s *scenarioResult) text() string {
 	ratios := ""
 	if len(s.peers()) > 0 {
 		ratios = "; ratios strata/" + strings.Join(s.peers(), ", strata/")
+	}
+	if hasFloor(s.tools) {
+		ratios += "; above the floor: strata/Flux (strata / Flux)"
 	}
 	fmt.Fprintf(&b, "scenario %s: %s (%s%s)\n", s.sc.key, s.sc.title, strings.Join(s.tools, " | "), ratios)
 	for i, r := range s.rows() {
@@ -166,14 +226,22 @@ func (r *report) markdown() string {
 		b.WriteString("\n")
 	}
 	if len(r.gitops) > 0 {
-		tools, peers := r.tools, r.tools[1:]
+		tools, peers := r.tools, peersOf(r.tools)
 		b.WriteString("### GitOps: strata reconcile vs Flux\n\n")
 		fmt.Fprintf(&b, "Each tool runs as its own processes following its own copy of the same repository on the same in-process git server (fluxcd's gittestserver over HTTP), on clusters recreated for each tool and rep; the tools take turns within each rep, the order rotating from rep to rep. Right after each `git push`, strata gets its signed push hook; Flux is triggered as `flux reconcile kustomization NAME --with-source` does: `reconcile.fluxcd.io/requestedAt` on the GitRepository, then, once source-controller has handled it and holds the new commit's artifact, on every Kustomization (that wait counts in Flux's time). A step's time runs from the push's completion until every cluster has the commit applied with all objects healthy: strata's inventory status per cluster; Flux's Kustomizations Ready at the commit with `wait: true`, `prune: true` and the expected inventory. Flux's manifests are strata's render split per cluster with strata's stamps removed (`flux/<cluster>/`, committed with each change), one Kustomization per cluster, the others reached through `spec.kubeConfig.secretRef`. \"Flux\" is kustomize-controller with its defaults (`--concurrent=4 --concurrent-ssa=4`); \"Flux tuned\" adds `%s`. Times: median (min–max) over %d reps; ratio = strata / that Flux of the medians; a goal is judged against the faster Flux.\n\n", r.opts.fluxTuned, r.opts.reps)
+		if hasFloor(tools) {
+			fmt.Fprintf(&b, "The **floor** is no GitOps tool: right after the push the harness itself applies each cluster's split (the objects both tools must end up with) with fluxcd/pkg/ssa's `ApplyAllStaged`, as kustomize-controller does, in the clusters at once, deletes what left the split, and polls kstatus every %v until the changed objects are Current — no fetch, no render, no controller, no status to write: what the apiservers and Kubernetes' rollouts cost the step here. *Above the floor* is each tool's median less the floor's: strata's and the faster Flux's own time, and their ratio.\n\n", floorPoll)
+		}
 		b.WriteString("| scenario | step | " + strings.Join(tools, " | "))
 		for _, p := range peers {
 			b.WriteString(" | strata/" + p)
 		}
-		b.WriteString(" | goal |\n|---|---|" + strings.Repeat("--:|", len(tools)+len(peers)) + "---|\n")
+		extra := 0
+		if hasFloor(tools) {
+			b.WriteString(" | above the floor: strata/Flux (strata / Flux)")
+			extra = 1
+		}
+		b.WriteString(" | goal |\n|---|---|" + strings.Repeat("--:|", len(tools)+len(peers)+extra) + "---|\n")
 		for _, s := range r.gitops {
 			for _, row := range s.rows() {
 				b.WriteString("| " + strings.Join(row, " | ") + " |\n")
@@ -213,15 +281,14 @@ func (r *report) goals() []string {
 			if step.goal == 0 || len(s.peers()) == 0 {
 				continue
 			}
-			worst, against := 0.0, ""
-			for _, p := range s.peers() {
-				ratio := float64(median(st.times[step.name])) / float64(median(s.sides[p].times[step.name]))
-				if ratio >= worst {
-					worst, against = ratio, p
-				}
+			against, worst := s.fastestPeer(step.name)
+			line := fmt.Sprintf("scenario %s, %s: strata %.2f s / %s %.2f s = %.2f× (goal ≤ %.2f×): **%s**", s.sc.key, step.name,
+				median(st.times[step.name]).Seconds(), against, median(s.sides[against].times[step.name]).Seconds(), worst, step.goal, verdict(worst <= step.goal))
+			if sa, pa, ratio, ok := s.aboveFloor(step.name); ok {
+				line += fmt.Sprintf("; the floor (no tool: the harness applying the split itself) takes %.2f s, above it strata takes %.2f s and %s %.2f s = %.2f×",
+					median(s.sides[toolFloor].times[step.name]).Seconds(), sa.Seconds(), against, pa.Seconds(), ratio)
 			}
-			out = append(out, fmt.Sprintf("scenario %s, %s: strata %.2f s / %s %.2f s = %.2f× (goal ≤ %.2f×): **%s**", s.sc.key, step.name,
-				median(st.times[step.name]).Seconds(), against, median(s.sides[against].times[step.name]).Seconds(), worst, step.goal, verdict(worst <= step.goal)))
+			out = append(out, line)
 		}
 	}
 	if r.admission != nil {
