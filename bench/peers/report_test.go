@@ -50,7 +50,7 @@ func TestFloorIsNoPeer(t *testing.T) {
 	}
 	sc := &scenario{key: "2", title: "change", steps: []step{{name: "change", goal: 0.1}}}
 	res := &scenarioResult{sc: sc, tools: []string{toolStrata, toolFlux, toolFloor}, sides: map[string]*sideResult{
-		toolStrata: side(1500*time.Millisecond), toolFlux: side(7 * s), toolFloor: side(s),
+		toolStrata: side(1500 * time.Millisecond), toolFlux: side(7 * s), toolFloor: side(s),
 	}}
 	if got := res.peers(); len(got) != 1 || got[0] != toolFlux {
 		t.Fatalf("peers = %q, want only Flux", got)
