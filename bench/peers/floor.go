@@ -14,17 +14,19 @@ import (
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/internal/cluster"
 )
 
 // floorTool is no GitOps tool at all: right after each push the harness
 // itself applies each cluster's split (flux/<cluster>/ of the work tree, the
-// objects both tools must end up with) with fluxcd/pkg/ssa's ApplyAllStaged,
-// as kustomize-controller does, in the clusters at once, deletes what left
-// the split, and waits for the changed objects to be Current by kstatus,
-// polling every floorPoll. No fetch, no render, no controller queue, no
-// status to write: what the apiservers and Kubernetes' rollouts cost a step
+// objects both tools must end up with) in the clusters at once — one
+// server-side apply request per object, Namespaces first, the rest
+// floorConcurrency at a time, no dry-run — deletes what left the split, and
+// waits for every object to be Current by kstatus, polling every floorPoll.
+// No fetch, no render, no diff, no controller queue, no status to write:
+// about the least a step can cost the apiservers and Kubernetes' rollouts
 // on this machine. A tool's time above it is the tool's own.
 type floorTool struct {
 	sc      *setup
@@ -84,14 +86,18 @@ func (f *floorTool) sync(ctx context.Context, c string, objs, prev []*unstructur
 	if err != nil {
 		return err
 	}
-	// ApplyAllStaged sets fields of what it is given: apply copies.
-	apply := make([]*unstructured.Unstructured, len(objs))
-	for i, o := range objs {
-		apply[i] = o.DeepCopy()
+	var first, rest []*unstructured.Unstructured
+	for _, o := range objs {
+		if ssautils.IsClusterDefinition(o) {
+			first = append(first, o)
+		} else {
+			rest = append(rest, o)
+		}
 	}
-	cs, err := cl.Manager.ApplyAllStaged(ctx, apply, ssa.DefaultApplyOptions())
-	if err != nil {
-		return fmt.Errorf("floor: cluster %s: %w", c, err)
+	for _, stage := range [][]*unstructured.Unstructured{first, rest} {
+		if err := applyEach(ctx, cl, stage); err != nil {
+			return fmt.Errorf("floor: cluster %s: %w", c, err)
+		}
 	}
 	set := object.UnstructuredSetToObjMetadataSet(objs)
 	var gone []*unstructured.Unstructured
@@ -105,18 +111,30 @@ func (f *floorTool) sync(ctx context.Context, c string, objs, prev []*unstructur
 			return fmt.Errorf("floor: cluster %s: %w", c, err)
 		}
 	}
-	var changed object.ObjMetadataSet
-	for _, e := range cs.Entries {
-		if e.Action != ssa.UnchangedAction {
-			changed = append(changed, e.ObjMetadata)
-		}
-	}
-	if len(changed) > 0 {
-		if err := cl.Manager.WaitForSetWithContext(ctx, changed, ssa.WaitOptions{Interval: floorPoll, Timeout: f.sc.timeout, FailFast: true}); err != nil {
-			return fmt.Errorf("floor: cluster %s: %w", c, err)
-		}
+	if err := cl.Manager.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: floorPoll, Timeout: f.sc.timeout, FailFast: true}); err != nil {
+		return fmt.Errorf("floor: cluster %s: %w", c, err)
 	}
 	return nil
+}
+
+// floorConcurrency is how many of a cluster's apply requests the floor has
+// in flight, as strata's applier (16 parts).
+const floorConcurrency = 16
+
+// applyEach server-side applies every object, one request each.
+func applyEach(ctx context.Context, cl *cluster.Cluster, objs []*unstructured.Unstructured) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(floorConcurrency)
+	for _, o := range objs {
+		g.Go(func() error {
+			u := o.DeepCopy()
+			if err := cl.Client.Patch(gctx, u, client.Apply, client.FieldOwner("bench-floor"), client.ForceOwnership); err != nil {
+				return fmt.Errorf("%s/%s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 func (f *floorTool) wait(ctx context.Context, _ string, _ map[string]int, _ bool) error {
