@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
@@ -106,16 +107,22 @@ func (f *floorTool) sync(ctx context.Context, c string, objs, prev []*unstructur
 			gone = append(gone, o.DeepCopy())
 		}
 	}
+	// strata's Manager polls strata's objects only (by label); the split
+	// carries none of strata's labels: poll as Flux does.
+	poller := polling.NewStatusPoller(cl.Client, cl.Client.RESTMapper(), polling.Options{})
+	m := ssa.NewResourceManager(cl.Client, poller, ssa.Owner{Field: floorOwner})
 	if len(gone) > 0 {
-		if _, err := cl.Manager.DeleteAll(ctx, gone, ssa.DefaultDeleteOptions()); err != nil {
+		if _, err := m.DeleteAll(ctx, gone, ssa.DefaultDeleteOptions()); err != nil {
 			return fmt.Errorf("floor: cluster %s: %w", c, err)
 		}
 	}
-	if err := cl.Manager.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: floorPoll, Timeout: f.sc.timeout, FailFast: true}); err != nil {
+	if err := m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: floorPoll, Timeout: f.sc.timeout, FailFast: true}); err != nil {
 		return fmt.Errorf("floor: cluster %s: %w", c, err)
 	}
 	return nil
 }
+
+const floorOwner = "bench-floor"
 
 // floorConcurrency is how many of a cluster's apply requests the floor has
 // in flight, as strata's applier (16 parts).
@@ -128,7 +135,7 @@ func applyEach(ctx context.Context, cl *cluster.Cluster, objs []*unstructured.Un
 	for _, o := range objs {
 		g.Go(func() error {
 			u := o.DeepCopy()
-			if err := cl.Client.Patch(gctx, u, client.Apply, client.FieldOwner("bench-floor"), client.ForceOwnership); err != nil {
+			if err := cl.Client.Patch(gctx, u, client.Apply, client.FieldOwner(floorOwner), client.ForceOwnership); err != nil {
 				return fmt.Errorf("%s/%s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 			}
 			return nil
