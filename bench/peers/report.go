@@ -137,6 +137,9 @@ func (s *scenarioResult) rows() [][]string {
 			a := "–"
 			if sa, pa, ratio, ok := s.aboveFloor(step.name); ok {
 				a = fmt.Sprintf("%.2f (%.2f / %.2f s)", ratio, sa.Seconds(), pa.Seconds())
+				if sa <= 0 { // strata's median is not above the floor's
+					a = fmt.Sprintf("at the floor (%+.2f / %.2f s)", sa.Seconds(), pa.Seconds())
+				}
 			}
 			row = append(row, a)
 		}
@@ -287,6 +290,9 @@ func (r *report) goals() []string {
 			if sa, pa, ratio, ok := s.aboveFloor(step.name); ok {
 				line += fmt.Sprintf("; the floor (no tool: the harness applying the split itself) takes %.2f s, above it strata takes %.2f s and %s %.2f s = %.2f×",
 					median(s.sides[toolFloor].times[step.name]).Seconds(), sa.Seconds(), against, pa.Seconds(), ratio)
+				if sa <= 0 {
+					line += " (strata at the floor)"
+				}
 			}
 			out = append(out, line)
 		}

@@ -71,4 +71,9 @@ func TestFloorIsNoPeer(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
+	// strata's median below the floor's reads "at the floor", not a negative ratio.
+	res.sides[toolStrata].times["change"] = []time.Duration{900 * time.Millisecond}
+	if md := r.markdown(); !strings.Contains(md, "| 0.13 | at the floor (-0.10 / 6.00 s) |") {
+		t.Errorf("markdown lacks the at-the-floor cell:\n%s", md)
+	}
 }
