@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
@@ -61,27 +60,25 @@ func (f *floorTool) trigger(ctx context.Context, _ string) error {
 		}
 		sets[c] = objs
 	}
+	// The last splits are read here, before the goroutines start, and
+	// replaced once all of them are done: no map is shared while they run.
+	prev := f.prev
 	f.done = make(chan error, 1)
 	go func() {
-		var mu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
 		for _, c := range f.sc.clusters {
-			g.Go(func() error {
-				err := f.sync(gctx, c, sets[c], f.prev[c])
-				mu.Lock()
-				f.prev[c] = sets[c]
-				f.applies++
-				mu.Unlock()
-				return err
-			})
+			g.Go(func() error { return f.sync(gctx, c, sets[c], prev[c]) })
 		}
-		f.done <- g.Wait()
+		err := g.Wait()
+		f.prev = sets
+		f.applies += len(f.sc.clusters)
+		f.done <- err // wait receives it: f's fields are written before
 	}()
 	return nil
 }
 
 // sync applies objs to cluster c, deletes what was in prev and is not in
-// objs, and waits for the changed objects to be Current.
+// objs, and waits for every object of objs to be Current.
 func (f *floorTool) sync(ctx context.Context, c string, objs, prev []*unstructured.Unstructured) error {
 	cl, err := f.connect.Connect(c)
 	if err != nil {
