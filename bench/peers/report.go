@@ -127,12 +127,11 @@ func (s *scenarioResult) rows() [][]string {
 		for _, t := range s.tools {
 			row = append(row, cell(s.sides[t].times[step.name]))
 		}
-		worst := 0.0
 		for _, p := range s.peers() {
 			ratio := float64(median(st.times[step.name])) / float64(median(s.sides[p].times[step.name]))
-			worst = max(worst, ratio)
 			row = append(row, fmt.Sprintf("%.2f", ratio))
 		}
+		_, worst := s.fastestPeer(step.name)
 		if hasFloor(s.tools) {
 			a := "–"
 			if sa, pa, ratio, ok := s.aboveFloor(step.name); ok {

@@ -203,7 +203,7 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	if o.runtime.election.Enable {
 		return o.runElected(ctx, rec, trigger)
 	}
-	defer endpoint.Metrics(o.metricsAddr, reg, log, o.metricsHandlers())()
+	defer endpoint.Metrics(o.metricsAddr, reg, log, pprofHandlers(o.enablePprof))()
 	return rec.Run(ctx, trigger)
 }
 
@@ -249,7 +249,7 @@ func (o *reconcileOptions) runElected(ctx context.Context, rec *reconciler.Recon
 		return err
 	}
 	return reconciler.RunElected(ctx, cfg, reconciler.ElectionOptions{
-		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, MetricsHandlers: o.metricsHandlers(), Election: o.runtime.election, Log: o.runtime.logr,
+		ID: reconciler.LeaseID(o.env), MetricsAddr: o.metricsAddr, MetricsHandlers: pprofHandlers(o.enablePprof), Election: o.runtime.election, Log: o.runtime.logr,
 	}, func(ctx context.Context) error { return rec.Run(ctx, trigger) })
 }
 
@@ -267,10 +267,6 @@ func (o *reconcileOptions) tuneGC(log *slog.Logger) {
 	if o.gcPercent != 100 {
 		debug.SetGCPercent(o.gcPercent)
 	}
-}
-
-func (o *reconcileOptions) metricsHandlers() map[string]http.Handler {
-	return pprofHandlers(o.enablePprof)
 }
 
 // pprofHandlers are served next to the metrics: Go's pprof endpoints under
