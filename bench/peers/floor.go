@@ -6,26 +6,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/bench/internal/floor"
 	"github.com/strata-gitops/strata/internal/cluster"
 )
 
 // floorTool is no GitOps tool at all: right after each push the harness
 // itself applies each cluster's split (flux/<cluster>/ of the work tree, the
-// objects both tools must end up with) in the clusters at once — one
-// server-side apply request per object, Namespaces first, the rest
-// floorConcurrency at a time, no dry-run — deletes what left the split, and
-// waits for every object to be Current by kstatus, polling every floorPoll.
-// No fetch, no render, no diff, no controller queue, no status to write:
+// objects both tools must end up with) in the clusters at once as
+// floor.Apply does, deletes what left the split, and waits for every object
+// to be Current (floor.Wait). No fetch, no render, no diff, no controller queue, no status to write:
 // about the least a step can cost the apiservers and Kubernetes' rollouts
 // on this machine. A tool's time above it is the tool's own.
 type floorTool struct {
@@ -35,10 +31,6 @@ type floorTool struct {
 	done    chan error
 	applies int
 }
-
-// floorPoll is the floor's kstatus poll interval: shorter than either
-// tool's, so that the floor is not late by its own polling.
-const floorPoll = 50 * time.Millisecond
 
 func (f *floorTool) name() string { return toolFloor }
 
@@ -84,18 +76,8 @@ func (f *floorTool) sync(ctx context.Context, c string, objs, prev []*unstructur
 	if err != nil {
 		return err
 	}
-	var first, rest []*unstructured.Unstructured
-	for _, o := range objs {
-		if ssautils.IsClusterDefinition(o) {
-			first = append(first, o)
-		} else {
-			rest = append(rest, o)
-		}
-	}
-	for _, stage := range [][]*unstructured.Unstructured{first, rest} {
-		if err := applyEach(ctx, cl, stage); err != nil {
-			return fmt.Errorf("floor: cluster %s: %w", c, err)
-		}
+	if err := floor.Apply(ctx, cl.Client, objs); err != nil {
+		return fmt.Errorf("floor: cluster %s: %w", c, err)
 	}
 	set := object.UnstructuredSetToObjMetadataSet(objs)
 	var gone []*unstructured.Unstructured
@@ -104,41 +86,16 @@ func (f *floorTool) sync(ctx context.Context, c string, objs, prev []*unstructur
 			gone = append(gone, o.DeepCopy())
 		}
 	}
-	// strata's Manager polls strata's objects only (by label); the split
-	// carries none of strata's labels: poll as Flux does.
-	poller := polling.NewStatusPoller(cl.Client, cl.Client.RESTMapper(), polling.Options{})
-	m := ssa.NewResourceManager(cl.Client, poller, ssa.Owner{Field: floorOwner})
+	m := floor.Manager(cl.Client)
 	if len(gone) > 0 {
 		if _, err := m.DeleteAll(ctx, gone, ssa.DefaultDeleteOptions()); err != nil {
 			return fmt.Errorf("floor: cluster %s: %w", c, err)
 		}
 	}
-	if err := m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: floorPoll, Timeout: f.sc.timeout, FailFast: true}); err != nil {
+	if err := floor.Wait(ctx, m, objs, f.sc.timeout); err != nil {
 		return fmt.Errorf("floor: cluster %s: %w", c, err)
 	}
 	return nil
-}
-
-const floorOwner = "bench-floor"
-
-// floorConcurrency is how many of a cluster's apply requests the floor has
-// in flight, as strata's applier (16 parts).
-const floorConcurrency = 16
-
-// applyEach server-side applies every object, one request each.
-func applyEach(ctx context.Context, cl *cluster.Cluster, objs []*unstructured.Unstructured) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(floorConcurrency)
-	for _, o := range objs {
-		g.Go(func() error {
-			u := o.DeepCopy()
-			if err := cl.Client.Patch(gctx, u, client.Apply, client.FieldOwner(floorOwner), client.ForceOwnership); err != nil {
-				return fmt.Errorf("%s/%s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
-			}
-			return nil
-		})
-	}
-	return g.Wait()
 }
 
 func (f *floorTool) wait(ctx context.Context, _ string, _ map[string]int, _ bool) error {

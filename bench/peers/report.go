@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/floor"
 	"github.com/strata-gitops/strata/bench/internal/results"
 	"github.com/strata-gitops/strata/bench/peers/internal/admission"
 )
@@ -232,7 +233,7 @@ func (r *report) markdown() string {
 		b.WriteString("### GitOps: strata reconcile vs Flux\n\n")
 		fmt.Fprintf(&b, "Each tool runs as its own processes following its own copy of the same repository on the same in-process git server (fluxcd's gittestserver over HTTP), on clusters recreated for each tool and rep; the tools take turns within each rep, the order rotating from rep to rep. Right after each `git push`, strata gets its signed push hook; Flux is triggered as `flux reconcile kustomization NAME --with-source` does: `reconcile.fluxcd.io/requestedAt` on the GitRepository, then, once source-controller has handled it and holds the new commit's artifact, on every Kustomization (that wait counts in Flux's time). A step's time runs from the push's completion until every cluster has the commit applied with all objects healthy: strata's inventory status per cluster; Flux's Kustomizations Ready at the commit with `wait: true`, `prune: true` and the expected inventory. Flux's manifests are strata's render split per cluster with strata's stamps removed (`flux/<cluster>/`, committed with each change), one Kustomization per cluster, the others reached through `spec.kubeConfig.secretRef`. \"Flux\" is kustomize-controller with its defaults (`--concurrent=4 --concurrent-ssa=4`); \"Flux tuned\" adds `%s`. Times: median (min–max) over %d reps; ratio = strata / that Flux of the medians; a goal is judged against the faster Flux.\n\n", r.opts.fluxTuned, r.opts.reps)
 		if hasFloor(tools) {
-			fmt.Fprintf(&b, "The **floor** is no GitOps tool: right after the push the harness itself applies each cluster's split (the objects both tools must end up with) in the clusters at once, one server-side apply request per object (Namespaces first, then the rest 16 at a time, no dry-run), deletes what left the split, and polls kstatus every %v until every object is Current — no fetch, no render, no diff, no controller, no status to write: what the apiservers and Kubernetes' rollouts cost the step here. *Above the floor* is each tool's median less the floor's: strata's and the faster Flux's own time, and their ratio.\n\n", floorPoll)
+			fmt.Fprintf(&b, "The **floor** is no GitOps tool: right after the push the harness itself applies each cluster's split (the objects both tools must end up with) in the clusters at once, one server-side apply request per object (Namespaces first, then the rest %d at a time, no dry-run), deletes what left the split, and polls kstatus every %v until every object is Current — no fetch, no render, no diff, no controller, no status to write: what the apiservers and Kubernetes' rollouts cost the step here. *Above the floor* is each tool's median less the floor's: strata's and the faster Flux's own time, and their ratio.\n\n", floor.Concurrency, floor.Poll)
 		}
 		b.WriteString("| scenario | step | " + strings.Join(tools, " | "))
 		for _, p := range peers {

@@ -15,6 +15,9 @@
 //     reconciler's push hook; the poll interval is 1 m.
 //   - B: polling only. No hook: the reconciler notices a push at its next
 //     poll, every 1 m (Flux's default interval).
+//   - F (-floor, after A): no tool at all. At each push the harness applies
+//     the commit's objects itself (bench/internal/floor) and polls them
+//     until Current: the least any tool's time can be on these clusters.
 //
 // Each rep pushes a bad change to every object, waits until it has
 // converged, then pushes `git revert --no-edit HEAD` and times from the
@@ -55,6 +58,7 @@ type options struct {
 	seed     uint64
 	markdown string
 	verbose  bool
+	floor    bool
 }
 
 func main() {
@@ -68,6 +72,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 0, "seed of B's random pauses; 0 picks one (printed)")
 	flag.StringVar(&o.markdown, "markdown", "", "write the results into the time-to-recovery section of this markdown file")
 	flag.BoolVar(&o.verbose, "v", false, "print the reconciler's log")
+	flag.BoolVar(&o.floor, "floor", true, "after A, time -reps reverts with no tool at all (scenario F): the harness applies each commit's objects itself at the push, the least any tool's time can be here")
 	flag.Parse()
 	if o.seed == 0 {
 		o.seed = rand.Uint64()
@@ -201,6 +206,16 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		r.scenarios = append(r.scenarios, res)
+		if s.key == "A" && o.floor {
+			// Right after A, on the same clusters, with A's reconciler
+			// stopped: nothing but the floor writes the objects.
+			fmt.Fprintf(os.Stderr, "scenario %s (floor: no tool): %d reps …\n", floorKey, o.reps)
+			res, err := b.runFloor(ctx, o.reps)
+			if err != nil {
+				return err
+			}
+			r.scenarios = append(r.scenarios, res)
+		}
 	}
 	r.loadAfter = results.LoadAvg()
 

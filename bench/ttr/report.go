@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-gitops/strata/bench/internal/floor"
 	"github.com/strata-gitops/strata/bench/internal/results"
 )
 
@@ -72,6 +73,18 @@ func (r *report) summary() []string {
 		out = append(out, fmt.Sprintf("where A's time goes (medians): strata from the push to the last Deployment applied (hook, fetch, render, gate, staged server-side apply in three clusters) %s; Kubernetes rolling the Deployments out (last applied → all Current) %s; strata from all Current to the status written (kstatus poll, prune phase, inventory) %s",
 			secs(strataBefore), secs(kube), secs(strataAfter)))
 	}
+	if f := r.scenario(floorKey); f != nil {
+		med := func(g func(rep) time.Duration) time.Duration { return median(mapReps(f.reps, g)) }
+		applied := med(func(p rep) time.Duration { return p.timeline.applied })
+		line := fmt.Sprintf("F (floor: no tool; the harness applies each commit's objects at the push): median time to recovery %s over %d reps (medians from the push: last Deployment applied %s, all rolled out by Kubernetes %s)",
+			secs(median(f.ttrs())), len(f.reps), secs(applied), secs(med(func(p rep) time.Duration { return p.timeline.rolledOut })))
+		if a != nil {
+			own := median(mapReps(a.reps, func(p rep) time.Duration { return p.timeline.applied }))
+			line += fmt.Sprintf("; strata's own part (A, push → last Deployment applied) is %s, %s above the floor's %s; A's time to recovery is %s above F's",
+				secs(own), secs(own-applied), secs(applied), secs(median(a.ttrs())-median(f.ttrs())))
+		}
+		out = append(out, line)
+	}
 	if b != nil {
 		out = append(out, fmt.Sprintf("B (polling every %s, no hook): median %s over %d reps (noticed after %s, then %s to apply and become healthy)",
 			dur(r.opts.interval), secs(median(b.ttrs())), len(b.reps), secs(median(b.detects())), secs(median(b.applies()))))
@@ -110,8 +123,18 @@ func (r *report) method() []string {
 		"After every measurement the clusters themselves are checked, not just strata's account: each object present where placement says, in the right variant, stamped with the commit, and every Deployment fully rolled out (1 updated, ready and available replica, no old one left).",
 		fmt.Sprintf("B and the poll phase: the reconciler's timer restarts when a reconcile ends, so a revert pushed right after the bad change converged would wait almost exactly one interval. B therefore pauses %s + a uniformly random 0–%s before pushing the revert (seed %d), which puts the push at a random phase of the timer: B's time to recovery is uniform between its apply time and one interval more (expected value half an interval + apply). With %d rep(s) B's median is a sample of that distribution, not its mean; the expected value is shown next to it. The bad change in B is picked up by polling too (not timed).",
 			dur(r.opts.settle), dur(r.opts.interval), r.opts.seed, r.opts.pollReps),
+		fmt.Sprintf("F, the floor, is no tool: right after A, on the same clusters with A's reconciler stopped, the same bad change and revert are pushed, but at each push the harness itself applies the commit's objects — rendered and placed by strata's own packages before the push, stamped as strata stamps them — one server-side apply request per object (Namespaces first, then %d in flight, forced, no GET, no dry-run), the clusters at once, and polls kstatus every %s until every object is Current. There is nothing to notice, fetch, render, diff or record, so its *Deployments applied* is the least any tool's own part can be on these clusters, and its time to recovery (every object Current; in the *converged* column per cluster) the least any tool's can.", floor.Concurrency, floor.Poll),
 		fmt.Sprintf("A pauses %s between the bad change converging and the revert's push, so that the revert meets an idle reconciler.", dur(r.opts.settle)),
 	}
+}
+
+// noticed prints when the scenario's tool noticed the push: "–" for the
+// floor, which has nothing to notice.
+func (s *scenarioResult) noticed(d time.Duration) string {
+	if s.key == floorKey {
+		return "–"
+	}
+	return secs(d)
 }
 
 type row struct {
@@ -131,7 +154,7 @@ func (r *report) rows() []row {
 				warn = fmt.Sprintf(" (%d reconciler warnings)", len(p.warnings))
 			}
 			rows = append(rows, row{cells: []string{
-				fmt.Sprintf("%s (%s)", s.key, s.name), fmt.Sprintf("%d", i+1), secs(p.pause), secs(p.detected),
+				fmt.Sprintf("%s (%s)", s.key, s.name), fmt.Sprintf("%d", i+1), secs(p.pause), s.noticed(p.detected),
 				secs(p.timeline.firstApplied) + " – " + secs(p.timeline.applied), secs(p.timeline.rolledOut),
 				perCluster(p.perCluster), "**" + secs(p.ttr) + "**" + warn, secs(p.badApplied), p.load + " / " + p.loadDone,
 			}})
@@ -139,7 +162,7 @@ func (r *report) rows() []row {
 		if len(s.reps) > 0 {
 			med := func(f func(rep) time.Duration) time.Duration { return median(mapReps(s.reps, f)) }
 			rows = append(rows, row{cells: []string{
-				fmt.Sprintf("%s median", s.key), "", "", secs(median(s.detects())),
+				fmt.Sprintf("%s median", s.key), "", "", s.noticed(median(s.detects())),
 				secs(med(func(p rep) time.Duration { return p.timeline.firstApplied })) + " – " + secs(med(func(p rep) time.Duration { return p.timeline.applied })),
 				secs(med(func(p rep) time.Duration { return p.timeline.rolledOut })),
 				perCluster(map[string]time.Duration{
@@ -189,7 +212,9 @@ func (r *report) text() string {
 	}
 	b.WriteString("\n")
 	for _, s := range r.scenarios {
-		fmt.Fprintf(&b, "%s: reconciler's first reconcile (start-up, %s) converged in %s\n", s.key, s.name, secs(s.startup))
+		if s.key != floorKey {
+			fmt.Fprintf(&b, "%s: reconciler's first reconcile (start-up, %s) converged in %s\n", s.key, s.name, secs(s.startup))
+		}
 		for i, p := range s.reps {
 			for _, w := range p.warnings {
 				fmt.Fprintf(&b, "%s rep %d: reconciler warning: %s\n", s.key, i+1, w)
@@ -246,7 +271,9 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\n")
 	for _, s := range r.scenarios {
-		fmt.Fprintf(&b, "- %s: the reconciler's start-up reconcile converged in %s.\n", s.key, secs(s.startup))
+		if s.key != floorKey {
+			fmt.Fprintf(&b, "- %s: the reconciler's start-up reconcile converged in %s.\n", s.key, secs(s.startup))
+		}
 		for i, p := range s.reps {
 			for _, w := range p.warnings {
 				fmt.Fprintf(&b, "- %s rep %d: reconciler warning while the revert was applied: `%s`\n", s.key, i+1, w)
