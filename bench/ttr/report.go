@@ -80,8 +80,9 @@ func (r *report) summary() []string {
 			secs(median(f.ttrs())), len(f.reps), secs(applied), secs(med(func(p rep) time.Duration { return p.timeline.rolledOut })))
 		if a != nil {
 			own := median(mapReps(a.reps, func(p rep) time.Duration { return p.timeline.applied }))
-			line += fmt.Sprintf("; strata's own part (A, push → last Deployment applied) is %s, %s above the floor's %s; A's time to recovery is %s above F's",
-				secs(own), secs(own-applied), secs(applied), secs(median(a.ttrs())-median(f.ttrs())))
+			ttrDiff := median(a.ttrs()) - median(f.ttrs())
+			line += fmt.Sprintf("; strata's own part (A, push → last Deployment applied) is %s, %s the floor's %s; A's time to recovery is %s F's",
+				secs(own), aboveOrBelow(own-applied), secs(applied), aboveOrBelow(ttrDiff))
 		}
 		out = append(out, line)
 	}
@@ -126,6 +127,15 @@ func (r *report) method() []string {
 		fmt.Sprintf("F, the floor, is no tool: right after A, on the same clusters with A's reconciler stopped, the same bad change and revert are pushed, but at each push the harness itself applies the commit's objects — rendered and placed by strata's own packages before the push, stamped as strata stamps them — one server-side apply request per object (Namespaces first, then %d in flight, forced, no GET, no dry-run), the clusters at once, and polls kstatus every %s until every object is Current. There is nothing to notice, fetch, render, diff or record, so its *Deployments applied* is the least any tool's own part can be on these clusters, and its time to recovery (every object Current; in the *converged* column per cluster) the least any tool's can.", floor.Concurrency, floor.Poll),
 		fmt.Sprintf("A pauses %s between the bad change converging and the revert's push, so that the revert meets an idle reconciler.", dur(r.opts.settle)),
 	}
+}
+
+// aboveOrBelow words a tool's time less the floor's: "0.12 s above" or, as
+// the floor's own time varies from rep to rep, "0.05 s below".
+func aboveOrBelow(d time.Duration) string {
+	if d < 0 {
+		return secs(-d) + " below"
+	}
+	return secs(d) + " above"
 }
 
 // noticed prints when the scenario's tool noticed the push: "–" for the
