@@ -2,11 +2,15 @@ package reconciler
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TestWaitHealthyKeepsWaitingAfterTheFastWindow: a Deployment never becomes
@@ -48,5 +52,86 @@ func TestWaitHealthyKeepsWaitingAfterTheFastWindow(t *testing.T) {
 	}
 	if d < timeout-200*time.Millisecond {
 		t.Errorf("gave up after %v (%v), want the whole timeout %v: the fast window's timeout was taken for a failure", d, err, timeout)
+	}
+}
+
+// TestWaitNoticesARolloutPastTwoSecondsAtOnce: a revert's Deployments
+// usually become available a few seconds after the apply. With a 2 s
+// PollInterval, a Deployment that becomes available 3 s into the wait must
+// be noticed within a fast poll, not at the next 2 s poll (the time to
+// recovery pays every millisecond of that lateness).
+func TestWaitNoticesARolloutPastTwoSecondsAtOnce(t *testing.T) {
+	cl := testCluster(t, "wait", startClusters(t)["public"])
+	ctx := context.Background()
+	ns := "wait-rollout"
+	objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
+	if _, err := cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions()); err != nil {
+		t.Fatal(err)
+	}
+	var dep *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "Deployment" {
+			dep = o
+		}
+	}
+	o := DefaultOptions()
+	o.PollInterval = 2 * time.Second
+	r := &Reconciler{opts: o}
+	const rolledOutAfter = 3 * time.Second
+	start := time.Now()
+	go func() {
+		time.Sleep(rolledOutAfter)
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(dep.GroupVersionKind())
+		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(dep), live); err != nil {
+			t.Error(err)
+			return
+		}
+		// What kube-controller-manager writes once the new Pods are ready.
+		live.Object["status"] = map[string]any{
+			"observedGeneration": live.GetGeneration(), "replicas": int64(1), "updatedReplicas": int64(1),
+			"readyReplicas": int64(1), "availableReplicas": int64(1),
+			"conditions": []any{
+				map[string]any{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+				map[string]any{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+			},
+		}
+		if err := cl.Client.Status().Update(ctx, live); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := r.waitHealthy(ctx, cl.Manager, []*unstructured.Unstructured{dep}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	late := time.Since(start) - rolledOutAfter
+	if late > 500*time.Millisecond {
+		t.Errorf("the Deployment was noticed healthy %v after its rollout; want within a fast poll (%v), not at the next PollInterval (%v)", late, fastPoll, o.PollInterval)
+	}
+}
+
+func TestPollsFast(t *testing.T) {
+	ids := func(n, namespaces int) object.ObjMetadataSet {
+		var set object.ObjMetadataSet
+		for i := range n {
+			set = append(set, object.ObjMetadata{GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"},
+				Namespace: fmt.Sprintf("ns-%d", i%namespaces), Name: fmt.Sprintf("app-%d", i)})
+		}
+		return set
+	}
+	for _, tc := range []struct {
+		name string
+		set  object.ObjMetadataSet
+		want bool
+	}{
+		{"a revert: 11 Deployments in 2 namespaces", ids(11, 2), true},
+		{"as many objects as may be polled fast, in one namespace", ids(fastWaitMax, 1), true},
+		{"one object more", ids(fastWaitMax+1, 1), false},
+		{"as many namespaces as LISTs may be sent per poll", ids(20, fastListsMax), true},
+		{"one namespace more: one LIST more per poll", ids(20, fastListsMax+1), false},
+	} {
+		if got := pollsFast(tc.set); got != tc.want {
+			t.Errorf("%s: pollsFast = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

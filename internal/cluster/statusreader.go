@@ -11,6 +11,7 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling/statusreaders"
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/fluxcd/cli-utils/pkg/object"
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -69,37 +70,59 @@ func newOwnedReader(r client.Reader, mapper meta.RESTMapper, ids object.ObjMetad
 	return o, nil
 }
 
-// Sync lists every kind and namespace once per poll.
+// Sync lists every kind and namespace once per poll, a few side by side:
+// a poll's LISTs are round trips, and the poll ends with the slowest.
 func (o *ownedReader) Sync(ctx context.Context) error {
-	cache := make(map[gkNamespace]cached, len(o.gns))
-	for _, gn := range o.gns {
-		mapping, err := o.mapper.RESTMapping(gn.gk)
-		if err != nil {
-			if meta.IsNoMatchError(err) { // a CRD still being established
-				cache[gn] = cached{err: err}
-				continue
-			}
+	entries := make([]cached, len(o.gns))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(syncConcurrency)
+	for i, gn := range o.gns {
+		g.Go(func() error {
+			e, err := o.list(gctx, gn)
+			entries[i] = e
 			return err
-		}
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(mapping.GroupVersionKind.GroupVersion().WithKind(mapping.GroupVersionKind.Kind + "List"))
-		opts := []client.ListOption{client.MatchingLabelsSelector{Selector: o.sel}}
-		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-			opts = append(opts, client.InNamespace(gn.ns))
-		}
-		if err := o.reader.List(ctx, list, opts...); err != nil {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return err
-			}
-			cache[gn] = cached{err: err}
-			continue
-		}
-		cache[gn] = cached{items: list.Items}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	cache := make(map[gkNamespace]cached, len(o.gns))
+	for i, gn := range o.gns {
+		cache[gn] = entries[i]
 	}
 	o.mu.Lock()
 	o.cache = cache
 	o.mu.Unlock()
 	return nil
+}
+
+// syncConcurrency bounds the LISTs of one poll in flight at once.
+const syncConcurrency = 4
+
+// list lists strata's objects of one kind and namespace. An error that is
+// the object's (kind not yet established, forbidden) is kept for the
+// object's status; a cancelled poll or an unknown mapping error fails it.
+func (o *ownedReader) list(ctx context.Context, gn gkNamespace) (cached, error) {
+	mapping, err := o.mapper.RESTMapping(gn.gk)
+	if err != nil {
+		if meta.IsNoMatchError(err) { // a CRD still being established
+			return cached{err: err}, nil
+		}
+		return cached{}, err
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(mapping.GroupVersionKind.GroupVersion().WithKind(mapping.GroupVersionKind.Kind + "List"))
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: o.sel}}
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		opts = append(opts, client.InNamespace(gn.ns))
+	}
+	if err := o.reader.List(ctx, list, opts...); err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return cached{}, err
+		}
+		return cached{err: err}, nil
+	}
+	return cached{items: list.Items}, nil
 }
 
 func (o *ownedReader) entry(gk schema.GroupKind, ns string) (cached, error) {
