@@ -15,7 +15,7 @@ import (
 // A small change — the usual commit, and the on-call engineer's revert — is
 // healthy within seconds; polling it every PollInterval (500 ms) makes
 // strata notice up to a whole interval after the last Pod is ready, and
-// that lateness is part of the time to recovery (bench/ttr: 0.17–0.30 s of
+// that lateness is part of the time to recovery (bench/ttr: up to 0.30 s of
 // the 0.46 s between the last rollout and the cluster's status, with a
 // 300 ms interval). Small wait sets are therefore polled every fastPoll for
 // the first fastWindow, which covers a revert's rollout, then every
