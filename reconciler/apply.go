@@ -83,7 +83,18 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 	res := &ClusterResult{Name: cl.Name, Tier: plan.tiers[cl.Name], Reachable: true, Revision: plan.revision, current: map[string]bool{}}
 	objs := plan.objects[cl.Name]
 	res.Objects = len(objs)
+	// The inventory and the live objects are read side by side: two round
+	// trips of the time to recovery become one. The LIST is only used
+	// once the inventory is read and the mass-prune guard has passed.
+	var live map[string]*liveObject
+	var lerr error
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		live, lerr = listLive(ctx, cl.Client, plan.env, gvksOf(objs))
+	}()
 	inv, err := inventory.Load(ctx, cl.Client, plan.env)
+	<-listed
 	if err != nil {
 		res.Reachable = false
 		res.Err = &UnreachableError{Cluster: cl.Name, Err: err}
@@ -100,9 +111,8 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 		return res
 	}
 
-	live, err := listLive(ctx, cl.Client, plan.env, gvksOf(objs))
-	if err != nil {
-		res.Err = &UnreachableError{Cluster: cl.Name, Err: err}
+	if lerr != nil {
+		res.Err = &UnreachableError{Cluster: cl.Name, Err: lerr}
 		res.Reachable = false
 		return res
 	}
