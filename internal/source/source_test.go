@@ -48,7 +48,7 @@ type fixture struct {
 	c1, c2 plumbing.Hash
 }
 
-func writeFile(t *testing.T, dir, rel, content string) {
+func writeFile(t testing.TB, dir, rel, content string) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -59,7 +59,7 @@ func writeFile(t *testing.T, dir, rel, content string) {
 	}
 }
 
-func symlink(t *testing.T, dir, target, rel string) {
+func symlink(t testing.TB, dir, target, rel string) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -70,7 +70,7 @@ func symlink(t *testing.T, dir, target, rel string) {
 	}
 }
 
-func commitAll(t *testing.T, repo *git.Repository, msg string, sig object.Signature) plumbing.Hash {
+func commitAll(t testing.TB, repo *git.Repository, msg string, sig object.Signature) plumbing.Hash {
 	t.Helper()
 	wt, err := repo.Worktree()
 	if err != nil {
@@ -86,7 +86,7 @@ func commitAll(t *testing.T, repo *git.Repository, msg string, sig object.Signat
 	return h
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	repo, err := git.PlainInit(dir, false)
@@ -134,7 +134,7 @@ func (f *fixture) revision(t *testing.T, ref string, h plumbing.Hash) *source.Re
 	}
 }
 
-func open(t *testing.T, location string, opts source.OpenOptions) *source.Repository {
+func open(t testing.TB, location string, opts source.OpenOptions) *source.Repository {
 	t.Helper()
 	r, err := source.Open(context.Background(), location, opts)
 	if err != nil {
@@ -575,7 +575,7 @@ func TestDirSnapshot(t *testing.T) {
 
 // server serves a bare repository config.git over HTTP (git smart protocol
 // through gittestserver/gitkit) and pushes f's branches and tags into it.
-func server(t *testing.T, f *fixture) string {
+func server(t testing.TB, f *fixture) string {
 	t.Helper()
 	srv, err := gittestserver.NewTempGitServer()
 	if err != nil {
@@ -600,7 +600,7 @@ func server(t *testing.T, f *fixture) string {
 	return url
 }
 
-func push(t *testing.T, f *fixture, specs ...string) {
+func push(t testing.TB, f *fixture, specs ...string) {
 	t.Helper()
 	refSpecs := make([]gitconfig.RefSpec, len(specs))
 	for i, s := range specs {
