@@ -166,9 +166,14 @@ func (r *Reconciler) apply(ctx context.Context, cl *cluster.Cluster, plan *rollo
 			}
 		case !had || p.Hash != do.hash:
 			lz := do.lazy(rev)
-			if had && lo != nil && p.Fingerprint == lo.fingerprint {
+			switch {
+			case had && lo != nil && p.Fingerprint == lo.fingerprint:
 				// Changed in git only: applied directly (applyDirect).
 				lz.since = lo.resourceVersion
+			case !had && lo == nil:
+				// New to strata and not in the cluster as strata's:
+				// created directly, or refused if the name is taken.
+				lz.create = true
 			}
 			toApply = append(toApply, lz)
 			if !had {

@@ -68,6 +68,9 @@ type lazyObject struct {
 	// listed it, and that object was exactly what strata last applied: it
 	// is applied at once, with since as its precondition (applyDirect).
 	since string
+	// create: strata never applied the object and its LIST did not find
+	// it; it is applied at once, created or refused (applyDirect).
+	create bool
 }
 
 // idsOf returns the identities of objs.
@@ -79,16 +82,18 @@ func idsOf(objs []lazyObject) []*unstructured.Unstructured {
 	return out
 }
 
-// applyItem is an object built for its batch, with its lazyObject's since.
+// applyItem is an object built for its batch, with its lazyObject's since
+// and create.
 type applyItem struct {
-	obj   *unstructured.Unstructured
-	since string
+	obj    *unstructured.Unstructured
+	since  string
+	create bool
 }
 
 func buildItems(objs []lazyObject) []applyItem {
 	out := make([]applyItem, len(objs))
 	for i, o := range objs {
-		out[i] = applyItem{obj: o.build(), since: o.since}
+		out[i] = applyItem{obj: o.build(), since: o.since, create: o.create}
 	}
 	return out
 }
@@ -195,7 +200,8 @@ func batches(wave []lazyObject, size int) [][]lazyObject {
 
 // applyChunked applies objects in up to n concurrent parts (applyPart)
 // and returns the entries of those applied, which of them were applied
-// directly, and the parts' errors.
+// directly with since (ready: the stages do not wait for them), and the
+// parts' errors.
 func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyItem, opts ssa.ApplyOptions, n int, dr *DirectReport) ([]ssa.ChangeSetEntry, map[object.ObjMetadata]bool, error) {
 	if len(objects) == 0 {
 		return nil, nil, nil
@@ -221,7 +227,6 @@ func applyChunked(ctx context.Context, m *ssa.ResourceManager, objects []applyIt
 			direct[id] = true
 		}
 	}
-	dr.applied(len(direct))
 	return entries, direct, joinChunkErrors(errs)
 }
 

@@ -2,29 +2,35 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/utils"
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
-// applyPart applies one part of a batch in order. Objects without since go
-// through m.ApplyAll (a run of them in one call): GET, dry-run, drift
-// check, then apply, with ssa's recreation on immutable fields and its
-// selectors. An object with since is applied directly (applyDirect); if
-// that is refused for any reason, it goes through ApplyAll like the
-// others, so that ssa decides and words the error.
+// applyPart applies one part of a batch in order. Objects without since
+// or create go through m.ApplyAll (a run of them in one call): GET,
+// dry-run, drift check, then apply, with ssa's recreation on immutable
+// fields and its selectors. An object with since or create is applied
+// directly (applyDirect); if that is refused for any reason, it goes
+// through ApplyAll like the others, so that ssa decides and words the
+// error.
 //
 // It returns the entries of what it applied, also when a later call fails,
 // so that objects created before the failure reach the inventory, and
-// which of them it applied directly; dr (may be nil) learns each refusal.
-func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, opts ssa.ApplyOptions, dr *DirectReport) (entries []ssa.ChangeSetEntry, direct []object.ObjMetadata, err error) {
+// those it applied directly with since (objects that were ready, which
+// the stages need not wait for again); dr (may be nil) counts every direct
+// apply and learns each refusal.
+func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, opts ssa.ApplyOptions, dr *DirectReport) (entries []ssa.ChangeSetEntry, ready []object.ObjMetadata, err error) {
 	var run []*unstructured.Unstructured
 	flush := func() error {
 		if len(run) == 0 {
@@ -38,47 +44,67 @@ func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, o
 		entries = append(entries, cs.Entries...)
 		return nil
 	}
-	for _, it := range items {
-		if it.since == "" {
+	free := namesFree(ctx, m.Client(), items)
+	for i, it := range items {
+		if it.since == "" && !it.create {
+			run = append(run, it.obj)
+			continue
+		}
+		if it.create && free[i] != nil {
+			dr.fellBack(it, free[i])
 			run = append(run, it.obj)
 			continue
 		}
 		if err := flush(); err != nil {
-			return entries, direct, err
+			return entries, ready, err
 		}
 		e, derr := applyDirect(ctx, m, it)
 		if derr == nil {
 			entries = append(entries, e)
-			direct = append(direct, e.ObjMetadata)
+			dr.applied(1)
+			if it.since != "" {
+				ready = append(ready, e.ObjMetadata)
+			}
 			continue
 		}
-		dr.fellBack(it.obj, derr)
+		dr.fellBack(it, derr)
 		run = append(run, it.obj)
 	}
-	return entries, direct, flush()
+	return entries, ready, flush()
 }
 
-// applyDirect applies an object that git changed and that nobody touched
-// since strata last applied it (its fingerprint in the LIST matched the
-// inventory's): ssa's GET and dry-run would only confirm that it differs,
-// so it is applied at once — one round trip instead of three, and no
-// dry-run for the apiserver to compute. The resourceVersion the LIST saw
-// is the apply's precondition: if anyone changed the object since (drift,
-// strata.dev/reconcile: disabled set, a status update), the apiserver
-// refuses with a conflict and ssa's full path handles the object.
+// applyDirect applies, without ssa's dry-run, an object whose state strata
+// knows from its LIST:
+//
+//   - since: git changed the object and nobody touched it since strata
+//     last applied it (its fingerprint in the LIST matched the
+//     inventory's); ssa's GET and dry-run would only confirm that it
+//     differs, so it is one round trip instead of three. The resourceVersion the LIST saw is the precondition: if
+//     anyone changed the object since (drift, strata.dev/reconcile:
+//     disabled set, a status update), the apiserver refuses with a
+//     conflict.
+//   - create: strata never applied the object, the LIST (of strata's
+//     objects) did not find it, and namesFree found no object of its name:
+//     it is applied at once, where ssa's path would GET the same and
+//     dry-run a create before applying it.
 //
 // The error is the apiserver's refusal; the object is then unchanged.
-// The entry says configured, or unchanged when the apply changed nothing
-// (same resourceVersion), as ssa's dry-run comparison would have.
+// The entry says created, configured, or unchanged when the apply changed
+// nothing (same resourceVersion), as ssa's dry-run comparison would have.
 func applyDirect(ctx context.Context, m *ssa.ResourceManager, it applyItem) (ssa.ChangeSetEntry, error) {
 	obj := it.obj.DeepCopy()
 	utils.RemoveCABundleFromCRD(obj) // as ssa's ApplyAll does
-	obj.SetResourceVersion(it.since)
+	if !it.create {
+		obj.SetResourceVersion(it.since)
+	}
 	if err := m.Client().Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(labels.FieldManager)); err != nil {
 		return ssa.ChangeSetEntry{}, err
 	}
 	action := ssa.ConfiguredAction
-	if obj.GetResourceVersion() == it.since {
+	switch {
+	case it.create:
+		action = ssa.CreatedAction
+	case obj.GetResourceVersion() == it.since:
 		action = ssa.UnchangedAction
 	}
 	return ssa.ChangeSetEntry{
@@ -98,6 +124,10 @@ const (
 	// FallbackRefused: any other refusal (admission, an immutable field,
 	// validation); ssa's path then reports the error with its object.
 	FallbackRefused = "refused"
+	// FallbackExists: an object strata never applied already had the name
+	// (made by hand or by another tool, as when moving from Flux); ssa's
+	// path adopts it, or leaves it alone if it is frozen.
+	FallbackExists = "exists"
 )
 
 // DirectFallback is one object whose direct apply was refused.
@@ -129,15 +159,56 @@ func (dr *DirectReport) applied(n int) {
 	dr.Applied += n
 }
 
-func (dr *DirectReport) fellBack(obj *unstructured.Unstructured, err error) {
+func (dr *DirectReport) fellBack(it applyItem, err error) {
 	if dr == nil {
 		return
 	}
+	obj := it.obj
 	reason := FallbackRefused
-	if apierrors.IsConflict(err) {
+	switch {
+	case errors.Is(err, errExists):
+		reason = FallbackExists
+	case apierrors.IsConflict(err):
 		reason = FallbackConflict
 	}
 	dr.mu.Lock()
 	defer dr.mu.Unlock()
 	dr.Fallbacks = append(dr.Fallbacks, DirectFallback{Object: utils.FmtUnstructured(obj), Reason: reason, Err: err.Error()})
 }
+
+// errExists is a create's refusal: an object already has the name.
+var errExists = errors.New("an object strata did not apply has this name")
+
+// namesFree asks, for every create item, whether an object has its name:
+// nil when none has; errExists when one has (made by hand or by another
+// tool, as when moving from Flux; frozen or not), which ssa's path then
+// adopts or leaves alone exactly as before; or the GET's error. The GETs
+// (metadata only) go side by side, as ssa's dry-runs do, so that a part's
+// creates cost one round of GETs and then one apply each.
+func namesFree(ctx context.Context, c client.Client, items []applyItem) []error {
+	out := make([]error, len(items))
+	var g errgroup.Group
+	g.SetLimit(namesFreeConcurrency)
+	for i, it := range items {
+		if !it.create {
+			continue
+		}
+		g.Go(func() error {
+			meta := &metav1.PartialObjectMetadata{}
+			meta.SetGroupVersionKind(it.obj.GroupVersionKind())
+			switch err := c.Get(ctx, client.ObjectKeyFromObject(it.obj), meta); {
+			case err == nil:
+				out[i] = errExists
+			case !apierrors.IsNotFound(err):
+				out[i] = err
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every error is an item's
+	return out
+}
+
+// namesFreeConcurrency is how many of a part's GETs are in flight, as
+// ssa's dry-runs (internal/cluster's manager concurrency).
+const namesFreeConcurrency = 8

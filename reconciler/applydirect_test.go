@@ -250,3 +250,73 @@ func countSince(objs []lazyObject) int {
 	}
 	return n
 }
+
+// An object strata never applied and the LIST did not find is created
+// without ssa's dry-run: a GET of its name, then the apply. An object of
+// that name that exists — made by hand, frozen (strata.dev/reconcile:
+// disabled), or one an IfNotPresent object must not touch — takes ssa's
+// path, which leaves it alone or adopts it as it always did.
+func TestDirectCreateSkipsTheDryRunAndNeverOverwrites(t *testing.T) {
+	counter := &requestCounter{}
+	counter.reset()
+	cl := testCluster(t, "direct-create", counter.config(startClusters(t)["public"]))
+	ctx := context.Background()
+	const ns = "direct-create"
+	cm := func(name, value string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": name, "namespace": ns},
+			"data":     map[string]any{"value": value},
+		}}
+	}
+	if _, err := cl.Manager.ApplyAll(ctx, managed([]*unstructured.Unstructured{{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}), testApplyOptions()); err != nil {
+		t.Fatal(err)
+	}
+	// By hand, without strata's labels: one frozen, one not.
+	frozen, plain := cm("frozen", "by hand"), cm("plain", "by hand")
+	frozen.SetAnnotations(map[string]string{labels.Reconcile: labels.ReconcileDisabled})
+	for _, o := range []*unstructured.Unstructured{frozen, plain} {
+		if err := cl.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createOnly := cm("create-only", "from git")
+	createOnly.SetAnnotations(map[string]string{labels.SSA: labels.SSAIfNotPresent})
+	if err := cl.Client.Create(ctx, cm("create-only", "by hand")); err != nil {
+		t.Fatal(err)
+	}
+	var items []applyItem
+	for _, o := range managed([]*unstructured.Unstructured{cm("new", "from git"), cm("frozen", "from git"), cm("plain", "from git"), createOnly}) {
+		items = append(items, applyItem{obj: o, create: true})
+	}
+	counter.reset()
+	dr := &DirectReport{}
+	entries, _, err := applyPart(ctx, cl.Manager, items, testApplyOptions(), dr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ssa.Action{}
+	for _, e := range entries {
+		got[e.ObjMetadata.Name] = e.Action
+	}
+	want := map[string]ssa.Action{"new": ssa.CreatedAction, "frozen": ssa.SkippedAction, "plain": ssa.ConfiguredAction, "create-only": ssa.SkippedAction}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if g, d := counter.gets["new"], counter.dryRuns["new"]; g != 1 || d != 0 {
+		t.Errorf("the new ConfigMap cost %d GETs and %d dry-runs, want one GET and no dry-run: it was not created directly", g, d)
+	}
+	if dr.Applied != 1 || len(dr.Fallbacks) != 3 {
+		t.Errorf("direct report: %d applied, %d fell back (%+v); want 1 and 3 (the three that existed)", dr.Applied, len(dr.Fallbacks), dr.Fallbacks)
+	}
+	for name, want := range map[string]string{"new": "from git", "frozen": "by hand", "plain": "from git", "create-only": "by hand"} {
+		live := cm(name, "")
+		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(live), live); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, _ := unstructured.NestedString(live.Object, "data", "value"); v != want {
+			t.Errorf("ConfigMap %s holds %q, want %q", name, v, want)
+		}
+	}
+}

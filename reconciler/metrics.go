@@ -90,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: MetricObjectsHeld, Help: "Objects that differ from git and are left as they are (strata.dev/reconcile: disabled).",
 		}, []string{"environment", "cluster"}),
 		DirectApply: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricDirectApply, Help: "Objects git changed that strata applied in one round trip (outcome applied), or whose direct apply was refused and took the full dry-run path (outcome conflict: changed after strata listed it; refused: any other refusal).",
+			Name: MetricDirectApply, Help: "Objects strata applied without ssa's dry-run (outcome applied: changed in git and untouched since strata last applied them, one round trip; or new to strata and absent from the cluster, a GET and the apply), or whose direct apply was refused and took the full dry-run path (outcome conflict: changed after strata listed it; exists: a new object's name was taken by an object strata never applied, which that path adopts or, if frozen, leaves alone; refused: any other refusal).",
 		}, []string{"environment", "cluster", "outcome"}),
 	}
 	if reg != nil {

@@ -91,7 +91,7 @@ func (r *Reconciler) openSecrets(cl *cluster.Cluster, res *ClusterResult, objs [
 			return nil, &SecretError{Cluster: cl.Name, Err: err}
 		}
 		opened := &unstructured.Unstructured{Object: plain}
-		out[i] = lazyObject{id: lo.id, build: func() *unstructured.Unstructured { return opened }, since: lo.since}
+		out[i] = lazyObject{id: lo.id, build: func() *unstructured.Unstructured { return opened }, since: lo.since, create: lo.create}
 	}
 	return out, nil
 }
