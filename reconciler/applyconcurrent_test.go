@@ -190,6 +190,36 @@ func TestConcurrentApplyMatchesApplyAllStaged(t *testing.T) {
 	}
 }
 
+// A first apply whose objects are all marked as the reconciler marks
+// objects new to strata (create) reports what ssa's ApplyAllStaged
+// reports: the CRD established before its Widget, the cluster definitions
+// waited for, and the object frozen in git skipped, not created.
+func TestDirectCreateMatchesApplyAllStaged(t *testing.T) {
+	cfgs := startClusters(t)
+	ref := testCluster(t, "ref-create", cfgs["public"])
+	con := testCluster(t, "create", cfgs["private"])
+	const ns, n = "applyconcurrent-create", 40
+	total := len(everyStage(t, ns, n, 1))
+	objs := readyObjects(everyStage(t, ns, n, 1))
+	for i := range objs {
+		objs[i].create = true
+	}
+	step := applyStep{"first apply, created directly", 1, nil}
+	got := step.applyBoth(t, ref, con, ns, n, objs, nil)
+	if c := countActions(got); c[ssa.CreatedAction] < total-1-2 || c[ssa.SkippedAction] != 1 {
+		// The CRD and the webhook configuration may exist from other
+		// tests (cluster-scoped); every other object is new.
+		t.Errorf("actions %v: want every namespaced object created and the frozen one skipped", c)
+	}
+	frozen := &unstructured.Unstructured{}
+	frozen.SetAPIVersion("v1")
+	frozen.SetKind("ConfigMap")
+	err := con.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "frozen"}, frozen)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("ConfigMap %s/frozen (strata.dev/reconcile: disabled in git) was created: get returned %v", ns, err)
+	}
+}
+
 // Objects are built (stamped) only when their batch is applied, so that a
 // large apply never holds them all: when the first object of a batch is
 // built, every object of the batch before it is in the cluster already;

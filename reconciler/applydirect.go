@@ -44,9 +44,9 @@ func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, o
 		entries = append(entries, cs.Entries...)
 		return nil
 	}
-	free := namesFree(ctx, m.Client(), items)
+	free := namesFree(ctx, m.Client(), items, opts)
 	for i, it := range items {
-		if it.since == "" && !it.create {
+		if !direct(it, opts) {
 			run = append(run, it.obj)
 			continue
 		}
@@ -176,6 +176,14 @@ func (dr *DirectReport) fellBack(it applyItem, err error) {
 	dr.Fallbacks = append(dr.Fallbacks, DirectFallback{Object: utils.FmtUnstructured(obj), Reason: reason, Err: err.Error()})
 }
 
+// direct reports whether it may be applied directly: it has since or
+// create, and git does not freeze it (opts.ExclusionSelector on the
+// object in git: the reconciler never applies those, and ssa's path skips
+// them; this keeps applyPart's semantics ssa's for any caller).
+func direct(it applyItem, opts ssa.ApplyOptions) bool {
+	return (it.since != "" || it.create) && !utils.AnyInMetadata(it.obj, opts.ExclusionSelector)
+}
+
 // errExists is a create's refusal: an object already has the name.
 var errExists = errors.New("an object strata did not apply has this name")
 
@@ -185,12 +193,12 @@ var errExists = errors.New("an object strata did not apply has this name")
 // adopts or leaves alone exactly as before; or the GET's error. The GETs
 // (metadata only) go side by side, as ssa's dry-runs do, so that a part's
 // creates cost one round of GETs and then one apply each.
-func namesFree(ctx context.Context, c client.Client, items []applyItem) []error {
+func namesFree(ctx context.Context, c client.Client, items []applyItem, opts ssa.ApplyOptions) []error {
 	out := make([]error, len(items))
 	var g errgroup.Group
 	g.SetLimit(namesFreeConcurrency)
 	for i, it := range items {
-		if !it.create {
+		if !it.create || !direct(it, opts) {
 			continue
 		}
 		g.Go(func() error {
