@@ -54,9 +54,10 @@ type ClusterResult struct {
 	// behind their changes.
 	Held   []inventory.Ref
 	HeldBy []string
-	// DirectApplied counts objects applied in one round trip because git
-	// changed them and nobody else had (applyDirect); DirectFallbacks are
-	// those whose direct apply was refused and took ssa's full path.
+	// DirectApplied counts objects applied without ssa's dry-run
+	// (applyDirect): changed in git and untouched by anyone else, or new
+	// to strata with their name free; DirectFallbacks are those whose
+	// direct apply was refused and took ssa's full path.
 	DirectApplied   int
 	DirectFallbacks []DirectFallback
 
