@@ -79,10 +79,10 @@ func applyPart(ctx context.Context, m *ssa.ResourceManager, items []applyItem, o
 //   - since: git changed the object and nobody touched it since strata
 //     last applied it (its fingerprint in the LIST matched the
 //     inventory's); ssa's GET and dry-run would only confirm that it
-//     differs, so it is one round trip instead of three. The resourceVersion the LIST saw is the precondition: if
-//     anyone changed the object since (drift, strata.dev/reconcile:
-//     disabled set, a status update), the apiserver refuses with a
-//     conflict.
+//     differs, so it is one round trip instead of three. The
+//     resourceVersion the LIST saw is the precondition: if anyone changed
+//     the object since (drift, strata.dev/reconcile: disabled set, a
+//     status update), the apiserver refuses with a conflict.
 //   - create: strata never applied the object, the LIST (of strata's
 //     objects) did not find it, and namesFree found no object of its name:
 //     it is applied at once, where ssa's path would GET the same and
@@ -163,7 +163,6 @@ func (dr *DirectReport) fellBack(it applyItem, err error) {
 	if dr == nil {
 		return
 	}
-	obj := it.obj
 	reason := FallbackRefused
 	switch {
 	case errors.Is(err, errExists):
@@ -173,7 +172,7 @@ func (dr *DirectReport) fellBack(it applyItem, err error) {
 	}
 	dr.mu.Lock()
 	defer dr.mu.Unlock()
-	dr.Fallbacks = append(dr.Fallbacks, DirectFallback{Object: utils.FmtUnstructured(obj), Reason: reason, Err: err.Error()})
+	dr.Fallbacks = append(dr.Fallbacks, DirectFallback{Object: utils.FmtUnstructured(it.obj), Reason: reason, Err: err.Error()})
 }
 
 // direct reports whether it may be applied directly: it has since or
