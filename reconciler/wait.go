@@ -54,14 +54,19 @@ const ssaTimeoutPrefix = "timeout waiting for"
 // Failed object, for at most timeout.
 func (r *Reconciler) waitHealthy(ctx context.Context, m *ssa.ResourceManager, objs []*unstructured.Unstructured, timeout time.Duration) error {
 	set := object.UnstructuredSetToObjMetadataSet(objs)
-	if pollsFast(set) && r.opts.PollInterval > fastPoll && timeout > fastWindow {
-		err := m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: fastPoll, Timeout: fastWindow, FailFast: true})
+	var err error
+	if pollsFast(set) && r.opts.PollInterval > fastPoll {
+		// A health timeout shorter than the window is polled fast whole.
+		window := min(fastWindow, timeout)
+		err = m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: fastPoll, Timeout: window, FailFast: true})
 		if err == nil || ctx.Err() != nil || !isWaitTimeout(err) {
 			return err
 		}
-		timeout -= fastWindow
+		timeout -= window
 	}
-	err := m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true})
+	if timeout > 0 {
+		err = m.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: r.opts.PollInterval, Timeout: timeout, FailFast: true})
+	}
 	if err != nil && ctx.Err() == nil && isWaitTimeout(err) && !strings.HasPrefix(err.Error(), ssaTimeoutPrefix) {
 		// When its window closes during a poll, ssa returns the poll's
 		// error (the client's rate limiter refusing to wait past the

@@ -55,40 +55,18 @@ func TestWaitHealthyKeepsWaitingAfterTheFastWindow(t *testing.T) {
 	}
 }
 
-// TestWaitNoticesARolloutPastTwoSecondsAtOnce: a revert's Deployments
-// usually become available a few seconds after the apply. With a 2 s
-// PollInterval, a Deployment that becomes available 3 s into the wait must
-// be noticed within a fast poll, not at the next 2 s poll (the time to
-// recovery pays every millisecond of that lateness).
-func TestWaitNoticesARolloutPastTwoSecondsAtOnce(t *testing.T) {
-	cl := testCluster(t, "wait", startClusters(t)["public"])
-	ctx := context.Background()
-	ns := "wait-rollout"
-	objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
-	if _, err := cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions()); err != nil {
-		t.Fatal(err)
-	}
-	var dep *unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == "Deployment" {
-			dep = o
-		}
-	}
-	o := DefaultOptions()
-	o.PollInterval = 2 * time.Second
-	r := &Reconciler{opts: o}
-	const rolledOutAfter = 3 * time.Second
-	start := time.Now()
+// rollOutAfter writes, after d, what kube-controller-manager writes once a
+// Deployment's new Pods are ready.
+func rollOutAfter(t *testing.T, c client.Client, dep *unstructured.Unstructured, d time.Duration) {
 	go func() {
-		time.Sleep(rolledOutAfter)
+		time.Sleep(d)
+		ctx := context.Background()
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(dep.GroupVersionKind())
-		if err := cl.Client.Get(ctx, client.ObjectKeyFromObject(dep), live); err != nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(dep), live); err != nil {
 			t.Error(err)
 			return
 		}
-		// What kube-controller-manager writes once the new Pods are ready.
 		live.Object["status"] = map[string]any{
 			"observedGeneration": live.GetGeneration(), "replicas": int64(1), "updatedReplicas": int64(1),
 			"readyReplicas": int64(1), "availableReplicas": int64(1),
@@ -97,16 +75,82 @@ func TestWaitNoticesARolloutPastTwoSecondsAtOnce(t *testing.T) {
 				map[string]any{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
 			},
 		}
-		if err := cl.Client.Status().Update(ctx, live); err != nil {
+		if err := c.Status().Update(ctx, live); err != nil {
 			t.Error(err)
 		}
 	}()
-	if err := r.waitHealthy(ctx, cl.Manager, []*unstructured.Unstructured{dep}, time.Minute); err != nil {
+}
+
+// TestWaitNoticesARolloutAtOnce: a revert's Deployments usually become
+// available a few seconds after the apply. With a 2 s PollInterval, a
+// Deployment that becomes available 3 s into the wait must be noticed
+// within a fast poll, not at the next 2 s poll (the time to recovery pays
+// every millisecond of that lateness) — also when the health timeout is
+// shorter than the fast window.
+func TestWaitNoticesARolloutAtOnce(t *testing.T) {
+	cl := testCluster(t, "wait", startClusters(t)["public"])
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name           string
+		rolledOutAfter time.Duration
+		timeout        time.Duration
+	}{
+		{"past the old 2 s window", 3 * time.Second, time.Minute},
+		{"a health timeout shorter than the fast window", 2500 * time.Millisecond, 5 * time.Second},
+	} {
+		ns := fmt.Sprintf("wait-rollout-%d", tc.timeout/time.Second)
+		objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
+			"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
+		if _, err := cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions()); err != nil {
+			t.Fatal(err)
+		}
+		var dep *unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetKind() == "Deployment" {
+				dep = o
+			}
+		}
+		o := DefaultOptions()
+		o.PollInterval = 2 * time.Second
+		r := &Reconciler{opts: o}
+		start := time.Now()
+		rollOutAfter(t, cl.Client, dep, tc.rolledOutAfter)
+		if err := r.waitHealthy(ctx, cl.Manager, []*unstructured.Unstructured{dep}, tc.timeout); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if late := time.Since(start) - tc.rolledOutAfter; late > 500*time.Millisecond {
+			t.Errorf("%s: the Deployment was noticed healthy %v after its rollout; want within a fast poll (%v), not at the next PollInterval (%v)", tc.name, late, fastPoll, o.PollInterval)
+		}
+	}
+}
+
+// A health timeout shorter than the fast window still ends the wait on
+// time, naming what was not healthy.
+func TestWaitTimeoutShorterThanTheFastWindow(t *testing.T) {
+	cl := testCluster(t, "wait", startClusters(t)["public"])
+	ctx := context.Background()
+	ns := "wait-short"
+	objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
+	if _, err := cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions()); err != nil {
 		t.Fatal(err)
 	}
-	late := time.Since(start) - rolledOutAfter
-	if late > 500*time.Millisecond {
-		t.Errorf("the Deployment was noticed healthy %v after its rollout; want within a fast poll (%v), not at the next PollInterval (%v)", late, fastPoll, o.PollInterval)
+	var deps []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "Deployment" {
+			deps = append(deps, o)
+		}
+	}
+	r := &Reconciler{opts: DefaultOptions()}
+	const timeout = 1500 * time.Millisecond
+	start := time.Now()
+	err := r.waitHealthy(ctx, cl.Manager, deps, timeout)
+	d := time.Since(start)
+	if err == nil || !strings.HasPrefix(err.Error(), ssaTimeoutPrefix) || !strings.Contains(err.Error(), "app-000") {
+		t.Fatalf("err = %v, want a timeout naming app-000", err)
+	}
+	if d < timeout-200*time.Millisecond || d > timeout+time.Second {
+		t.Errorf("the wait took %v, want about its timeout %v", d, timeout)
 	}
 }
 
