@@ -172,7 +172,6 @@ func TestConcurrentApplyMatchesApplyAllStaged(t *testing.T) {
 	con := testCluster(t, "concurrent", cfgs["private"])
 	const ns, n = "applyconcurrent-equal", 40
 	total := len(everyStage(t, ns, n, 1))
-	ctx := context.Background()
 	for _, step := range []applyStep{
 		{"first apply", 1, map[ssa.Action]int{ssa.CreatedAction: total - 1, ssa.SkippedAction: 1}},
 		{"nothing changed", 1, map[ssa.Action]int{ssa.UnchangedAction: total - 1, ssa.SkippedAction: 1}},
@@ -181,12 +180,19 @@ func TestConcurrentApplyMatchesApplyAllStaged(t *testing.T) {
 	} {
 		step.applyBoth(t, ref, con, ns, n, readyObjects(everyStage(t, ns, n, step.gen)), nil)
 	}
+	frozenNotApplied(t, con.Client, ns)
+}
+
+// frozenNotApplied fails t if ConfigMap ns/frozen of every-stage.yaml,
+// frozen in git (strata.dev/reconcile: disabled), is in the cluster.
+func frozenNotApplied(t *testing.T, c client.Client, ns string) {
+	t.Helper()
 	frozen := &unstructured.Unstructured{}
 	frozen.SetAPIVersion("v1")
 	frozen.SetKind("ConfigMap")
-	err := con.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "frozen"}, frozen)
+	err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "frozen"}, frozen)
 	if !apierrors.IsNotFound(err) {
-		t.Errorf("ConfigMap %s/frozen (strata.dev/reconcile: disabled) was applied: get returned %v", ns, err)
+		t.Errorf("ConfigMap %s/frozen (strata.dev/reconcile: disabled in git) was applied: get returned %v", ns, err)
 	}
 }
 
@@ -211,13 +217,7 @@ func TestDirectCreateMatchesApplyAllStaged(t *testing.T) {
 		// tests (cluster-scoped); every other object is new.
 		t.Errorf("actions %v: want every namespaced object created and the frozen one skipped", c)
 	}
-	frozen := &unstructured.Unstructured{}
-	frozen.SetAPIVersion("v1")
-	frozen.SetKind("ConfigMap")
-	err := con.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "frozen"}, frozen)
-	if !apierrors.IsNotFound(err) {
-		t.Errorf("ConfigMap %s/frozen (strata.dev/reconcile: disabled in git) was created: get returned %v", ns, err)
-	}
+	frozenNotApplied(t, con.Client, ns)
 }
 
 // Objects are built (stamped) only when their batch is applied, so that a

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-gitops/strata/internal/cluster"
 )
 
 // TestWaitHealthyKeepsWaitingAfterTheFastWindow: a Deployment never becomes
@@ -20,22 +22,8 @@ import (
 func TestWaitHealthyKeepsWaitingAfterTheFastWindow(t *testing.T) {
 	cl := testCluster(t, "wait", startClusters(t)["public"])
 	ctx := context.Background()
-	ns := "wait-fast"
-	objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
-	if _, err := cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions()); err != nil {
-		t.Fatal(err)
-	}
+	cms, deps := applyBulk(t, cl, "wait-fast")
 	r := &Reconciler{opts: DefaultOptions()}
-	var cms, deps []*unstructured.Unstructured
-	for _, o := range objs {
-		switch o.GetKind() {
-		case "ConfigMap":
-			cms = append(cms, o)
-		case "Deployment":
-			deps = append(deps, o)
-		}
-	}
 	start := time.Now()
 	if err := r.waitHealthy(ctx, cl.Manager, cms, time.Minute); err != nil {
 		t.Fatalf("ConfigMaps: %v", err)
@@ -53,6 +41,26 @@ func TestWaitHealthyKeepsWaitingAfterTheFastWindow(t *testing.T) {
 	if d < timeout-200*time.Millisecond {
 		t.Errorf("gave up after %v (%v), want the whole timeout %v: the fast window's timeout was taken for a failure", d, err, timeout)
 	}
+}
+
+// applyBulk applies Namespace ns with four ConfigMaps and a Deployment
+// (bulk), and returns the ConfigMaps and the Deployments.
+func applyBulk(t *testing.T, cl *cluster.Cluster, ns string) (cms, deps []*unstructured.Unstructured) {
+	t.Helper()
+	objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
+	if _, err := cl.Manager.ApplyAllStaged(context.Background(), objs, testApplyOptions()); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ConfigMap":
+			cms = append(cms, o)
+		case "Deployment":
+			deps = append(deps, o)
+		}
+	}
+	return cms, deps
 }
 
 // rollOutAfter writes, after d, what kube-controller-manager writes once a
@@ -98,18 +106,8 @@ func TestWaitNoticesARolloutAtOnce(t *testing.T) {
 		{"past the old 2 s window", 3 * time.Second, time.Minute},
 		{"a health timeout shorter than the fast window", 2500 * time.Millisecond, 5 * time.Second},
 	} {
-		ns := fmt.Sprintf("wait-rollout-%d", tc.timeout/time.Second)
-		objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
-			"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
-		if _, err := cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions()); err != nil {
-			t.Fatal(err)
-		}
-		var dep *unstructured.Unstructured
-		for _, o := range objs {
-			if o.GetKind() == "Deployment" {
-				dep = o
-			}
-		}
+		_, deps := applyBulk(t, cl, fmt.Sprintf("wait-rollout-%d", tc.timeout/time.Second))
+		dep := deps[0]
 		o := DefaultOptions()
 		o.PollInterval = 2 * time.Second
 		r := &Reconciler{opts: o}
@@ -129,18 +127,7 @@ func TestWaitNoticesARolloutAtOnce(t *testing.T) {
 func TestWaitTimeoutShorterThanTheFastWindow(t *testing.T) {
 	cl := testCluster(t, "wait", startClusters(t)["public"])
 	ctx := context.Background()
-	ns := "wait-short"
-	objs := managed(append([]*unstructured.Unstructured{{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}, bulk(ns, 4, 1)...))
-	if _, err := cl.Manager.ApplyAllStaged(ctx, objs, testApplyOptions()); err != nil {
-		t.Fatal(err)
-	}
-	var deps []*unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == "Deployment" {
-			deps = append(deps, o)
-		}
-	}
+	_, deps := applyBulk(t, cl, "wait-short")
 	r := &Reconciler{opts: DefaultOptions()}
 	const timeout = 1500 * time.Millisecond
 	start := time.Now()
