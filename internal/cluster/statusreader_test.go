@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -24,19 +26,7 @@ import (
 // The poller reads strata's objects only, and a Deployment is healthy
 // exactly when its own status says so (no ReplicaSets or Pods needed).
 func TestStatusPollerReadsOwnedObjects(t *testing.T) {
-	cfg := startClusters(t)["a"]
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{HTTPClient: hc, Mapper: mapper})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, mapper := clientOf(t, startClusters(t)["a"])
 	ctx := context.Background()
 	ns := "status-reader"
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -59,32 +49,19 @@ func TestStatusPollerReadsOwnedObjects(t *testing.T) {
 	}
 
 	rm := ssa.NewResourceManager(c, newStatusPoller(c, mapper), ssa.Owner{Field: labels.FieldManager})
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
-	u.SetNamespace(ns)
-	u.SetName("web")
+	u := waitedFor(appsv1.SchemeGroupVersion.WithKind("Deployment"), ns, "web")
 	set := object.UnstructuredSetToObjMetadataSet([]*unstructured.Unstructured{u})
 	// No controller in envtest: the Deployment stays unavailable.
 	if err := rm.WaitForSet(set, ssa.WaitOptions{Interval: 100 * time.Millisecond, Timeout: time.Second}); err == nil {
 		t.Fatal("an unavailable Deployment was reported healthy")
 	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(dep), dep); err != nil {
-		t.Fatal(err)
-	}
-	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}, {Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
-	if err := c.Status().Update(ctx, dep); err != nil {
-		t.Fatal(err)
-	}
+	available(ctx, t, c, dep)
 	if err := rm.WaitForSet(set, ssa.WaitOptions{Interval: 100 * time.Millisecond, Timeout: 5 * time.Second}); err != nil {
 		t.Fatalf("an available Deployment was not reported healthy: %v", err)
 	}
 
 	// The reader itself: strata's objects only, and only the kinds waited for.
-	cm := &unstructured.Unstructured{}
-	cm.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
-	cm.SetNamespace(ns)
-	cm.SetName(other.Name)
+	cm := waitedFor(corev1.SchemeGroupVersion.WithKind("ConfigMap"), ns, other.Name)
 	r, _ := newOwnedReader(c, mapper, object.UnstructuredSetToObjMetadataSet([]*unstructured.Unstructured{u, cm}))
 	if err := r.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -103,31 +80,158 @@ func TestStatusPollerReadsOwnedObjects(t *testing.T) {
 	}
 }
 
-// listCounter is the real client, counting the LISTs of each kind.
-type listCounter struct {
+// readCounter is the real client, counting the reads of each kind: a LIST
+// as "ConfigMapList", a GET as "ConfigMap".
+type readCounter struct {
 	client.Reader
 	mu    sync.Mutex
-	lists map[string]int
+	reads map[string]int
 }
 
-func (l *listCounter) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	l.mu.Lock()
-	l.lists[list.GetObjectKind().GroupVersionKind().Kind]++
-	l.mu.Unlock()
+func (l *readCounter) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	l.add(list.GetObjectKind().GroupVersionKind().Kind)
 	return l.Reader.List(ctx, list, opts...)
 }
 
-func (l *listCounter) count(kind string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lists[kind]
+func (l *readCounter) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	l.add(obj.GetObjectKind().GroupVersionKind().Kind)
+	return l.Reader.Get(ctx, key, obj, opts...)
 }
 
-// A health wait lists again only what is not yet Current, and still ends
-// only on a poll that read every object afresh: a ConfigMap deleted while
-// a Deployment rolls out keeps the wait from ending.
-func TestWaitListsOnlyWhatIsStillRollingOut(t *testing.T) {
-	cfg := startClusters(t)["a"]
+func (l *readCounter) add(kind string) {
+	l.mu.Lock()
+	l.reads[kind]++
+	l.mu.Unlock()
+}
+
+func (l *readCounter) count(kind string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reads[kind]
+}
+
+// available writes the status the Deployment controller writes once dep
+// has rolled out (envtest has no controller).
+func available(ctx context.Context, t *testing.T, c client.Client, dep *appsv1.Deployment) {
+	t.Helper()
+	if err := c.Get(ctx, client.ObjectKeyFromObject(dep), dep); err != nil {
+		t.Fatal(err)
+	}
+	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}, {Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
+	if err := c.Status().Update(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A health wait reads again only what is not yet Current — by name when
+// little of a kind and namespace is left — and still ends only on a poll
+// that read every object afresh: a ConfigMap deleted while a Deployment
+// rolls out keeps the wait from ending.
+func TestWaitReadsOnlyWhatIsStillRollingOut(t *testing.T) {
+	c, mapper := clientOf(t, startClusters(t)["a"])
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		deployments int  // the last one rolls out during the wait, the others before it
+		deleteCM    bool // while the last Deployment rolls out
+		onlyLast    bool // the wait is for the last Deployment only
+		// reads while the last Deployment rolls out (at least, for ≥)
+		wantLists, wantGets int
+		wantHealthy         bool
+	}{
+		{name: "listed", deployments: 1, wantLists: 10, wantHealthy: true},
+		{name: "by-name", deployments: 4, wantLists: 1, wantGets: 10, wantHealthy: true},
+		{name: "one-of-many", deployments: 4, onlyLast: true, wantLists: 1, wantGets: 10, wantHealthy: true},
+		{name: "went-back", deployments: 1, wantLists: 10, deleteCM: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := "narrow-" + tc.name
+			if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+				t.Fatal(err)
+			}
+			mine := map[string]string{labels.ManagedBy: labels.ManagedByValue}
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: ns, Labels: mine}}
+			if err := c.Create(ctx, cm); err != nil {
+				t.Fatal(err)
+			}
+			objs := []*unstructured.Unstructured{waitedFor(corev1.SchemeGroupVersion.WithKind("ConfigMap"), ns, "cfg")}
+			var deps []*appsv1.Deployment
+			for i := range tc.deployments {
+				name := fmt.Sprintf("web-%d", i)
+				one := int32(1)
+				sel := map[string]string{"app": name}
+				dep := &appsv1.Deployment{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: mine},
+					Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: sel},
+						Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
+							Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.com/web:1"}}}}},
+				}
+				if err := c.Create(ctx, dep); err != nil {
+					t.Fatal(err)
+				}
+				if i < tc.deployments-1 {
+					available(ctx, t, c, dep)
+				}
+				deps = append(deps, dep)
+				if !tc.onlyLast || i == tc.deployments-1 {
+					objs = append(objs, waitedFor(appsv1.SchemeGroupVersion.WithKind("Deployment"), ns, name))
+				}
+			}
+			rc := &readCounter{Reader: c, reads: map[string]int{}}
+			rm := ssa.NewResourceManager(c, newStatusPoller(rc, mapper), ssa.Owner{Field: labels.FieldManager})
+			done := make(chan error, 1)
+			go func() {
+				done <- rm.WaitForSet(object.UnstructuredSetToObjMetadataSet(objs), ssa.WaitOptions{Interval: 50 * time.Millisecond, Timeout: 3 * time.Second})
+			}()
+			time.Sleep(time.Second) // ~20 polls
+			cms, lists, gets := rc.count("ConfigMapList"), rc.count("DeploymentList"), rc.count("Deployment")
+			wantL, okL := fmt.Sprintf("%d or more", tc.wantLists), lists >= tc.wantLists
+			if tc.wantLists == 1 {
+				wantL, okL = "1", lists == 1
+			}
+			wantG, okG := fmt.Sprintf("%d or more", tc.wantGets), gets >= tc.wantGets
+			if tc.wantGets == 0 {
+				wantG, okG = "none", gets == 0
+			}
+			if cms != 1 || !okL || !okG {
+				t.Fatalf("while the last Deployment rolls out: %d ConfigMap LISTs (want 1: it was Current at once), %d Deployment LISTs (want %s), %d Deployment GETs (want %s)",
+					cms, lists, wantL, gets, wantG)
+			}
+			if tc.deleteCM {
+				if err := c.Delete(ctx, cm); err != nil {
+					t.Fatal(err)
+				}
+			}
+			available(ctx, t, c, deps[len(deps)-1])
+			err := <-done
+			if tc.wantHealthy && err != nil {
+				t.Fatalf("every object Current, yet: %v", err)
+			}
+			if !tc.wantHealthy && err == nil {
+				t.Fatal("the wait ended healthy though the ConfigMap it waited for was deleted")
+			}
+			if tc.wantHealthy && rc.count("ConfigMapList") != 2 {
+				t.Errorf("%d ConfigMap LISTs, want 2: one at the start, one in the poll that ended the wait", rc.count("ConfigMapList"))
+			}
+			if tc.wantGets > 0 && rc.count("DeploymentList") != 2 {
+				t.Errorf("%d Deployment LISTs, want 2: one at the start, one in the poll that ended the wait", rc.count("DeploymentList"))
+			}
+		})
+	}
+}
+
+func waitedFor(gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
+
+// clientOf is a client of cfg and the mapper it uses.
+func clientOf(t *testing.T, cfg *rest.Config) (client.Client, meta.RESTMapper) {
+	t.Helper()
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -140,75 +244,5 @@ func TestWaitListsOnlyWhatIsStillRollingOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	mine := map[string]string{labels.ManagedBy: labels.ManagedByValue, "app": "web"}
-	for _, tc := range []struct {
-		name        string
-		deleteCM    bool
-		wantHealthy bool
-	}{
-		{name: "settled", wantHealthy: true},
-		{name: "went-back", deleteCM: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ns := "narrow-" + tc.name
-			if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-				t.Fatal(err)
-			}
-			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: ns, Labels: mine}}
-			one := int32(1)
-			dep := &appsv1.Deployment{
-				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: mine},
-				Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.com/web:1"}}}}},
-			}
-			for _, o := range []client.Object{cm, dep} {
-				if err := c.Create(ctx, o); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var objs []*unstructured.Unstructured
-			for _, o := range []struct{ kind, name string }{{"ConfigMap", "cfg"}, {"Deployment", "web"}} {
-				u := &unstructured.Unstructured{}
-				u.SetGroupVersionKind(map[string]schema.GroupVersionKind{"ConfigMap": corev1.SchemeGroupVersion.WithKind("ConfigMap"), "Deployment": appsv1.SchemeGroupVersion.WithKind("Deployment")}[o.kind])
-				u.SetNamespace(ns)
-				u.SetName(o.name)
-				objs = append(objs, u)
-			}
-			lc := &listCounter{Reader: c, lists: map[string]int{}}
-			rm := ssa.NewResourceManager(c, newStatusPoller(lc, mapper), ssa.Owner{Field: labels.FieldManager})
-			done := make(chan error, 1)
-			go func() {
-				done <- rm.WaitForSet(object.UnstructuredSetToObjMetadataSet(objs), ssa.WaitOptions{Interval: 50 * time.Millisecond, Timeout: 3 * time.Second})
-			}()
-			time.Sleep(time.Second) // ~20 polls; no controller: the Deployment stays unavailable
-			if cms, deps := lc.count("ConfigMapList"), lc.count("DeploymentList"); cms != 1 || deps < 10 {
-				t.Fatalf("while the Deployment rolls out: %d ConfigMap LISTs (want 1: it was Current at once), %d Deployment LISTs (want ≥ 10)", cms, deps)
-			}
-			if tc.deleteCM {
-				if err := c.Delete(ctx, cm); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := c.Get(ctx, client.ObjectKeyFromObject(dep), dep); err != nil {
-				t.Fatal(err)
-			}
-			dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-				Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}, {Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
-			if err := c.Status().Update(ctx, dep); err != nil {
-				t.Fatal(err)
-			}
-			err := <-done
-			if tc.wantHealthy && err != nil {
-				t.Fatalf("every object Current, yet: %v", err)
-			}
-			if !tc.wantHealthy && err == nil {
-				t.Fatal("the wait ended healthy though the ConfigMap it waited for was deleted")
-			}
-			if tc.wantHealthy && lc.count("ConfigMapList") != 2 {
-				t.Errorf("%d ConfigMap LISTs, want 2: one at the start, one in the poll that ended the wait", lc.count("ConfigMapList"))
-			}
-		})
-	}
+	return c, mapper
 }
