@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -94,76 +93,42 @@ func (b *bench) floorSync(ctx context.Context, connect cluster.Connector, sets m
 // be on these clusters; its time to recovery the least any tool's can.
 func (b *bench) runFloor(ctx context.Context, reps int) (*scenarioResult, error) {
 	res := &scenarioResult{scenario: scenario{key: floorKey, name: "floor: no tool", reps: reps}}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "%s: "+format+"\n", append([]any{floorKey}, args...)...)
-	}
 	connect := &cluster.KubeconfigDir{Dir: b.kcdir}
 	defer connect.Close()
-	timeout := 3 * time.Minute
-	for i := range reps {
-		var r rep
-		if err := b.layout.Write(b.work.Dir, bad); err != nil {
-			return nil, err
-		}
-		var err error
-		if r.bad, err = b.work.Commit(ctx, fmt.Sprintf("LOG_LEVEL=debug everywhere (%s rep %d)", floorKey, i+1)); err != nil {
-			return nil, err
-		}
-		sets, err := b.splits(ctx, r.bad)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.work.Push(ctx); err != nil {
-			return nil, err
-		}
-		pushed := time.Now()
-		if _, err := b.floorSync(ctx, connect, sets, pushed, timeout); err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: the bad change: %w", floorKey, i+1, err)
-		}
-		r.badApplied = time.Since(pushed)
-		if err := b.obs.verify(ctx, bad, r.bad); err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: the bad change: %w", floorKey, i+1, err)
-		}
-		r.pause = b.opts.settle
-		logf("rep %d/%d: bad change applied and Current in %s; pushing the revert in %s", i+1, reps, secs(r.badApplied), secs(r.pause))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(r.pause):
-		}
-
-		if _, err := b.work.Git(ctx, "revert", "--no-edit", "HEAD"); err != nil {
-			return nil, err
-		}
-		if r.revert, err = b.work.Git(ctx, "rev-parse", "HEAD"); err != nil {
-			return nil, err
-		}
-		if sets, err = b.splits(ctx, r.revert); err != nil {
-			return nil, err
-		}
-		r.load = loadavg1()
-		dw := b.obs.watchDeployments(ctx, r.revert)
-		if err := b.work.Push(ctx); err != nil {
-			dw.result()
-			return nil, err
-		}
-		pushed = time.Now()
-		dw.setStart(pushed)
-		r.perCluster, err = b.floorSync(ctx, connect, sets, pushed, timeout)
-		r.loadDone = loadavg1()
-		r.timeline = dw.result()
-		if err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: the revert: %w", floorKey, i+1, err)
-		}
-		for _, d := range r.perCluster {
-			r.ttr = max(r.ttr, d)
-		}
-		if err := b.obs.verify(ctx, good, r.revert); err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: after the revert: %w", floorKey, i+1, err)
-		}
-		res.reps = append(res.reps, r)
-		logf("rep %d/%d: every object Current %s after the push (Deployments applied %s–%s, rolled out %s)",
-			i+1, reps, secs(r.ttr), secs(r.timeline.firstApplied), secs(r.timeline.applied), secs(r.timeline.rolledOut))
+	var err error
+	res.reps, err = b.reps(ctx, floorKey, reps, &floorTool{b: b, connect: connect, timeout: 3 * time.Minute})
+	if err != nil {
+		return nil, err
 	}
 	return res, nil
 }
+
+// floorTool is the harness itself writing the clusters at each push.
+type floorTool struct {
+	b       *bench
+	connect cluster.Connector
+	timeout time.Duration
+	sets    map[string][]*unstructured.Unstructured // the last pushed commit's
+}
+
+// push renders commit before pushing it: the floor has no fetch and no
+// render to time.
+func (f *floorTool) push(ctx context.Context, commit string) (time.Time, error) {
+	sets, err := f.b.splits(ctx, commit)
+	if err != nil {
+		return time.Time{}, err
+	}
+	f.sets = sets
+	if err := f.b.work.Push(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return time.Now(), nil
+}
+
+func (f *floorTool) converge(ctx context.Context, _ string, pushed time.Time) (map[string]time.Duration, error) {
+	return f.b.floorSync(ctx, f.connect, f.sets, pushed, f.timeout)
+}
+
+func (f *floorTool) settle(context.Context, string) error { return nil }
+func (f *floorTool) pause() time.Duration                 { return f.b.opts.settle }
+func (f *floorTool) observed(*rep, time.Time)             {}

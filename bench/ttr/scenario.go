@@ -197,98 +197,61 @@ func (b *bench) run(ctx context.Context, s scenario) (*scenarioResult, error) {
 	if !s.hook {
 		timeout += 2 * b.opts.interval
 	}
-	push := func(commit string) (time.Time, error) {
-		if err := b.work.Push(ctx); err != nil {
-			return time.Time{}, err
-		}
-		done := time.Now()
-		if hook != nil {
-			if err := hook.Notify(ctx, commit); err != nil {
-				return done, err
-			}
-		}
-		return done, nil
-	}
-	for i := range s.reps {
-		var r rep
-		if err := b.layout.Write(b.work.Dir, bad); err != nil {
-			return nil, err
-		}
-		if r.bad, err = b.work.Commit(ctx, fmt.Sprintf("LOG_LEVEL=debug everywhere (%s rep %d)", s.key, i+1)); err != nil {
-			return nil, err
-		}
-		logf("rep %d/%d: pushed the bad change %.12s; waiting for it to converge …", i+1, s.reps, r.bad)
-		pushed, err := push(r.bad)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := b.obs.wait(ctx, r.bad, pushed, timeout); err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: the bad change: %w", s.key, i+1, err)
-		}
-		r.badApplied = time.Since(pushed)
-		if err := b.idle(ctx, rec, r.bad); err != nil {
-			return nil, err
-		}
-		if err := b.obs.verify(ctx, bad, r.bad); err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: the bad change: %w", s.key, i+1, err)
-		}
-		// The revert comes a while after the bad change is out. Without
-		// a hook, a uniformly random part of the pause makes the push land
-		// at a random phase of the reconciler's poll timer.
-		r.pause = b.opts.settle
-		if !s.hook {
-			r.pause += time.Duration(b.rng.Int64N(int64(b.opts.interval)))
-		}
-		logf("rep %d/%d: bad change converged in %s; pushing the revert in %s", i+1, s.reps, secs(r.badApplied), secs(r.pause))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(r.pause):
-		}
-		wl.take()
-
-		if _, err := b.work.Git(ctx, "revert", "--no-edit", "HEAD"); err != nil {
-			return nil, err
-		}
-		if r.revert, err = b.work.Git(ctx, "rev-parse", "HEAD"); err != nil {
-			return nil, err
-		}
-		r.load = loadavg1()
-		dw := b.obs.watchDeployments(ctx, r.revert)
-		pushed, err = push(r.revert)
-		if err != nil {
-			dw.result()
-			return nil, err
-		}
-		dw.setStart(pushed)
-		r.perCluster, err = b.obs.wait(ctx, r.revert, pushed, timeout)
-		r.loadDone = loadavg1()
-		r.timeline = dw.result()
-		if err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: the revert: %w", s.key, i+1, err)
-		}
-		for _, d := range r.perCluster {
-			r.ttr = max(r.ttr, d)
-		}
-		if f, ok := b.git.FirstFetchAfter(pushed); ok {
-			r.detected = f.Sub(pushed)
-		}
-		r.warnings = wl.take()
-		if err := b.idle(ctx, rec, r.revert); err != nil {
-			return nil, err
-		}
-		if err := b.obs.verify(ctx, good, r.revert); err != nil {
-			return nil, fmt.Errorf("scenario %s rep %d: after the revert: %w", s.key, i+1, err)
-		}
-		res.reps = append(res.reps, r)
-		logf("rep %d/%d: time to recovery %s (noticed after %s; Deployments applied %s–%s, rolled out %s; public %s, private %s, onprem %s)",
-			i+1, s.reps, secs(r.ttr), secs(r.detected), secs(r.timeline.firstApplied), secs(r.timeline.applied), secs(r.timeline.rolledOut),
-			secs(r.perCluster["public"]), secs(r.perCluster["private"]), secs(r.perCluster["onprem"]))
-		for _, w := range r.warnings {
-			logf("  reconciler warning during the revert: %s", w)
-		}
+	res.reps, err = b.reps(ctx, s.key, s.reps, &reconcilerTool{b: b, rec: rec, hook: hook, wl: wl, timeout: timeout})
+	if err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// reconcilerTool is strata's reconciler, told of a push by its hook (A)
+// or finding it at its next poll (B).
+type reconcilerTool struct {
+	b       *bench
+	rec     *reconciler.Reconciler
+	hook    *gitserver.Hook // nil: no hook
+	wl      warnLog
+	timeout time.Duration
+}
+
+func (t *reconcilerTool) push(ctx context.Context, commit string) (time.Time, error) {
+	t.wl.take() // what it warned of before this push is not this push's
+	if err := t.b.work.Push(ctx); err != nil {
+		return time.Time{}, err
+	}
+	done := time.Now()
+	if t.hook != nil {
+		if err := t.hook.Notify(ctx, commit); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+func (t *reconcilerTool) converge(ctx context.Context, commit string, pushed time.Time) (map[string]time.Duration, error) {
+	return t.b.obs.wait(ctx, commit, pushed, t.timeout)
+}
+
+func (t *reconcilerTool) settle(ctx context.Context, commit string) error {
+	return t.b.idle(ctx, t.rec, commit)
+}
+
+// pause: the revert comes a while after the bad change is out. Without a
+// hook, a uniformly random part of the pause makes the push land at a
+// random phase of the reconciler's poll timer.
+func (t *reconcilerTool) pause() time.Duration {
+	p := t.b.opts.settle
+	if t.hook == nil {
+		p += time.Duration(t.b.rng.Int64N(int64(t.b.opts.interval)))
+	}
+	return p
+}
+
+func (t *reconcilerTool) observed(r *rep, pushed time.Time) {
+	if f, ok := t.b.git.FirstFetchAfter(pushed); ok {
+		r.detected = f.Sub(pushed)
+	}
+	r.warnings = t.wl.take()
 }
 
 // idle waits until the reconciler has finished its reconcile of commit, so
