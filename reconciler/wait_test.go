@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-gitops/strata/internal/apiservertest"
 	"github.com/strata-gitops/strata/internal/cluster"
 )
 
@@ -68,22 +69,7 @@ func applyBulk(t *testing.T, cl *cluster.Cluster, ns string) (cms, deps []*unstr
 func rollOutAfter(t *testing.T, c client.Client, dep *unstructured.Unstructured, d time.Duration) {
 	go func() {
 		time.Sleep(d)
-		ctx := context.Background()
-		live := &unstructured.Unstructured{}
-		live.SetGroupVersionKind(dep.GroupVersionKind())
-		if err := c.Get(ctx, client.ObjectKeyFromObject(dep), live); err != nil {
-			t.Error(err)
-			return
-		}
-		live.Object["status"] = map[string]any{
-			"observedGeneration": live.GetGeneration(), "replicas": int64(1), "updatedReplicas": int64(1),
-			"readyReplicas": int64(1), "availableReplicas": int64(1),
-			"conditions": []any{
-				map[string]any{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-				map[string]any{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-			},
-		}
-		if err := c.Status().Update(ctx, live); err != nil {
+		if err := apiservertest.RollOut(context.Background(), c, client.ObjectKeyFromObject(dep)); err != nil {
 			t.Error(err)
 		}
 	}()

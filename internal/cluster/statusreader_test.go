@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/strata-gitops/strata/internal/apiservertest"
 	"github.com/strata-gitops/strata/internal/labels"
 )
 
@@ -55,7 +56,9 @@ func TestStatusPollerReadsOwnedObjects(t *testing.T) {
 	if err := rm.WaitForSet(set, ssa.WaitOptions{Interval: 100 * time.Millisecond, Timeout: time.Second}); err == nil {
 		t.Fatal("an unavailable Deployment was reported healthy")
 	}
-	available(ctx, t, c, dep)
+	if err := apiservertest.RollOut(ctx, c, client.ObjectKeyFromObject(dep)); err != nil {
+		t.Fatal(err)
+	}
 	if err := rm.WaitForSet(set, ssa.WaitOptions{Interval: 100 * time.Millisecond, Timeout: 5 * time.Second}); err != nil {
 		t.Fatalf("an available Deployment was not reported healthy: %v", err)
 	}
@@ -110,20 +113,6 @@ func (l *readCounter) count(kind string) int {
 	return l.reads[kind]
 }
 
-// available writes the status the Deployment controller writes once dep
-// has rolled out (envtest has no controller).
-func available(ctx context.Context, t *testing.T, c client.Client, dep *appsv1.Deployment) {
-	t.Helper()
-	if err := c.Get(ctx, client.ObjectKeyFromObject(dep), dep); err != nil {
-		t.Fatal(err)
-	}
-	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}, {Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
-	if err := c.Status().Update(ctx, dep); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A health wait reads again only what is not yet Current — by name when
 // little of a kind and namespace is left — and still ends only on a poll
 // that read every object afresh: a ConfigMap deleted while a Deployment
@@ -171,7 +160,9 @@ func TestWaitReadsOnlyWhatIsStillRollingOut(t *testing.T) {
 					t.Fatal(err)
 				}
 				if i < tc.deployments-1 {
-					available(ctx, t, c, dep)
+					if err := apiservertest.RollOut(ctx, c, client.ObjectKeyFromObject(dep)); err != nil {
+						t.Fatal(err)
+					}
 				}
 				deps = append(deps, dep)
 				if !tc.onlyLast || i == tc.deployments-1 {
@@ -203,7 +194,9 @@ func TestWaitReadsOnlyWhatIsStillRollingOut(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			available(ctx, t, c, deps[len(deps)-1])
+			if err := apiservertest.RollOut(ctx, c, client.ObjectKeyFromObject(deps[len(deps)-1])); err != nil {
+				t.Fatal(err)
+			}
 			err := <-done
 			if tc.wantHealthy && err != nil {
 				t.Fatalf("every object Current, yet: %v", err)
